@@ -1,0 +1,196 @@
+#include "hs_sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *hs_strerror(int code) {
+  switch (code) {
+  case HS_OK: return "ok";
+  case HS_EINVAL: return "invalid argument";
+  case HS_EBUSY: return "already pending";
+  case HS_ENOMEM: return "out of memory";
+  case HS_ECLOSED: return "simulation is closed";
+  default: return "unknown error";
+  }
+}
+
+void hs_sim_init(hs_sim *sim, uint64_t seed) {
+  memset(sim, 0, sizeof *sim);
+  hs_heap_init(&sim->heap);
+  sim->end_ns = HS_TIME_NEVER;
+  sim->seed = seed;
+  sim->trace_hash = 0xcbf29ce484222325ULL;
+  hs_rng_seed(&sim->rng, seed, NULL, 0);
+}
+
+void hs_sim_close(hs_sim *sim) {
+  if (sim->closed) return;
+  for (uint32_t i = 0; i < sim->heap.count; i++) {
+    sim->heap.items[i]->flags &= ~(uint32_t)HS_EVENT_PENDING;
+    sim->heap.items[i]->heap_index = UINT32_MAX;
+  }
+  hs_heap_free(&sim->heap);
+  free(sim->entities);
+  sim->entities = NULL;
+  sim->entity_count = sim->entity_capacity = 0;
+  sim->pending_live = 0;
+  sim->closed = true;
+}
+
+int hs_sim_schedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
+  if (sim->closed) return HS_ECLOSED;
+  if (t < sim->now_ns) return HS_EINVAL;
+  if (ev->flags & HS_EVENT_PENDING) return HS_EBUSY;
+  ev->time_ns = t;
+  ev->seq = sim->next_seq;
+  int rc = hs_heap_push(&sim->heap, ev);
+  if (rc != HS_OK) return rc;
+  sim->next_seq++;
+  ev->flags = (ev->flags | HS_EVENT_PENDING) & ~(uint32_t)HS_EVENT_CANCELLED;
+  if (!(ev->flags & HS_EVENT_DAEMON)) sim->pending_live++;
+  return HS_OK;
+}
+
+int hs_sim_schedule_after(hs_sim *sim, hs_event *ev, hs_time_ns delay_ns) {
+  if (delay_ns < 0 || delay_ns > HS_TIME_NEVER - sim->now_ns) return HS_EINVAL;
+  return hs_sim_schedule_at(sim, ev, sim->now_ns + delay_ns);
+}
+
+static void mark_not_pending(hs_sim *sim, hs_event *ev) {
+  ev->flags &= ~(uint32_t)HS_EVENT_PENDING;
+  if (!(ev->flags & HS_EVENT_DAEMON)) sim->pending_live--;
+}
+
+int hs_sim_reschedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
+  if (sim->closed) return HS_ECLOSED;
+  if (t < sim->now_ns) return HS_EINVAL;
+  if (ev->flags & HS_EVENT_PENDING) {
+    hs_heap_remove(&sim->heap, ev);
+    mark_not_pending(sim, ev);
+  }
+  return hs_sim_schedule_at(sim, ev, t);
+}
+
+bool hs_sim_cancel(hs_sim *sim, hs_event *ev) {
+  if (sim->closed || !(ev->flags & HS_EVENT_PENDING)) return false;
+  hs_heap_remove(&sim->heap, ev);
+  mark_not_pending(sim, ev);
+  ev->flags |= HS_EVENT_CANCELLED;
+  sim->events_cancelled++;
+  return true;
+}
+
+int hs_sim_set_end_time(hs_sim *sim, hs_time_ns end_ns) {
+  if (end_ns < sim->now_ns) return HS_EINVAL;
+  sim->end_ns = end_ns;
+  return HS_OK;
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h * 0x100000001b3ULL;
+}
+
+/* Pops the head and runs it. The caller has checked that the queue is not empty. */
+static void process_next(hs_sim *sim) {
+  hs_event *ev = hs_heap_pop(&sim->heap);
+  mark_not_pending(sim, ev);
+  sim->now_ns = ev->time_ns;
+  sim->events_processed++;
+  hs_entity *target = ev->target;
+  sim->trace_hash = mix(mix(sim->trace_hash, (uint64_t)ev->time_ns), ev->seq);
+  if (target) {
+    target->events_handled++;
+    sim->trace_hash = mix(sim->trace_hash, target->id);
+  }
+  if (sim->trace_fn) sim->trace_fn(sim, ev, sim->trace_ud);
+  ev->fn(sim, ev);
+}
+
+/* The common loop: stops at `limit` (inclusive), after `max` events, or when drained. */
+static hs_run_result loop(hs_sim *sim, hs_time_ns limit, bool auto_stop, uint64_t max, uint64_t *done) {
+  uint64_t n = 0;
+  hs_run_result result;
+  for (;;) {
+    if (sim->stop_requested) {
+      sim->stop_requested = false;
+      result = HS_RUN_STOPPED;
+      break;
+    }
+    if (n >= max) {
+      result = HS_RUN_STEPPED;
+      break;
+    }
+    hs_event *top = hs_heap_top(&sim->heap);
+    if (!top || (auto_stop && sim->pending_live == 0)) {
+      result = HS_RUN_DRAINED;
+      break;
+    }
+    if (top->time_ns > limit) {
+      result = HS_RUN_END_TIME;
+      break;
+    }
+    process_next(sim);
+    n++;
+  }
+  if (done) *done = n;
+  return result;
+}
+
+hs_run_result hs_sim_run(hs_sim *sim) {
+  if (sim->closed) return HS_RUN_DRAINED;
+  bool bounded = sim->end_ns != HS_TIME_NEVER;
+  hs_run_result r = loop(sim, sim->end_ns, !bounded, UINT64_MAX, NULL);
+  /* A bounded run covers all of [0, end]: time passes even when nothing happens. */
+  if (bounded && r != HS_RUN_STOPPED) {
+    sim->now_ns = sim->end_ns;
+    r = HS_RUN_END_TIME;
+  }
+  return r;
+}
+
+hs_run_result hs_sim_run_until(hs_sim *sim, hs_time_ns t) {
+  if (sim->closed) return HS_RUN_DRAINED;
+  hs_time_ns limit = t < sim->end_ns ? t : sim->end_ns;
+  hs_run_result r = loop(sim, limit, false, UINT64_MAX, NULL);
+  if (r != HS_RUN_STOPPED) {
+    if (limit > sim->now_ns) sim->now_ns = limit;
+    r = HS_RUN_END_TIME;
+  }
+  return r;
+}
+
+hs_run_result hs_sim_step(hs_sim *sim, uint64_t n, uint64_t *done) {
+  if (sim->closed) {
+    if (done) *done = 0;
+    return HS_RUN_DRAINED;
+  }
+  return loop(sim, sim->end_ns, false, n, done);
+}
+
+void hs_sim_stop(hs_sim *sim) { sim->stop_requested = true; }
+
+int hs_sim_register(hs_sim *sim, hs_entity *e) {
+  if (sim->closed) return HS_ECLOSED;
+  if (e->sim == sim && e->id != UINT32_MAX) return HS_OK;
+  if (sim->entity_count == sim->entity_capacity) {
+    uint32_t cap = sim->entity_capacity ? sim->entity_capacity * 2 : 16;
+    hs_entity **items = realloc(sim->entities, (size_t)cap * sizeof *items);
+    if (!items) return HS_ENOMEM;
+    sim->entities = items;
+    sim->entity_capacity = cap;
+  }
+  e->sim = sim;
+  e->id = sim->entity_count;
+  sim->entities[sim->entity_count++] = e;
+  return HS_OK;
+}
+
+void hs_sim_set_trace(hs_sim *sim, hs_trace_fn fn, void *ud) {
+  sim->trace_fn = fn;
+  sim->trace_ud = ud;
+}
+
+void hs_sim_stream(const hs_sim *sim, hs_rng *r, const char *name, size_t name_len) {
+  hs_rng_seed(r, sim->seed, name, name_len);
+}

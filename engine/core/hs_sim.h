@@ -1,0 +1,77 @@
+/*
+ * hs_sim.h - the discrete-event scheduler.
+ *
+ * Events run in (time, scheduling order): two events at the same nanosecond run in the
+ * order they were scheduled. The simulation struct is caller-owned (the Lua binding
+ * embeds it in a userdata); hs_sim_close releases what it allocated.
+ */
+#ifndef HS_SIM_H
+#define HS_SIM_H
+
+#include "hs_entity.h"
+#include "hs_heap.h"
+#include "hs_rng.h"
+
+typedef void (*hs_trace_fn)(hs_sim *sim, const hs_event *ev, void *ud);
+
+/* Why a run loop returned. */
+typedef enum hs_run_result {
+  HS_RUN_DRAINED,  /* no non-daemon event left (auto-termination) or queue empty */
+  HS_RUN_END_TIME, /* reached the end time or the run_until limit */
+  HS_RUN_STEPPED,  /* processed the requested number of events */
+  HS_RUN_STOPPED   /* hs_sim_stop was called (by a handler, or on an error) */
+} hs_run_result;
+
+struct hs_sim {
+  hs_heap heap;
+  hs_time_ns now_ns;
+  hs_time_ns end_ns; /* HS_TIME_NEVER: none */
+  uint64_t seed;
+  uint64_t next_seq;
+  uint64_t events_processed;
+  uint64_t events_cancelled;
+  uint64_t pending_live; /* pending events that are not daemons */
+  uint64_t trace_hash;   /* rolling hash of (time, seq, target) of every processed event */
+  hs_entity **entities;  /* in registration order */
+  uint32_t entity_count;
+  uint32_t entity_capacity;
+  bool stop_requested;
+  bool closed;
+  hs_trace_fn trace_fn;
+  void *trace_ud;
+  hs_rng rng; /* the simulation's own stream */
+};
+
+void hs_sim_init(hs_sim *sim, uint64_t seed);
+/* Frees the queue and the registry; pending events are dropped. Idempotent. */
+void hs_sim_close(hs_sim *sim);
+
+/* Schedules a non-pending event at absolute time t (t >= now). HS_EINVAL, HS_EBUSY, HS_ENOMEM. */
+int hs_sim_schedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t);
+int hs_sim_schedule_after(hs_sim *sim, hs_event *ev, hs_time_ns delay_ns);
+/* Moves a pending event to t, or schedules it: a timer restart, not a cancellation. */
+int hs_sim_reschedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t);
+/* Removes a pending event in O(log n); returns false if it was not pending. */
+bool hs_sim_cancel(hs_sim *sim, hs_event *ev);
+
+int hs_sim_set_end_time(hs_sim *sim, hs_time_ns end_ns);
+/* Runs until the end time, or until no non-daemon event is left when there is none. */
+hs_run_result hs_sim_run(hs_sim *sim);
+/* Runs every event with time <= t (daemons included), then sets now to t. t >= now. */
+hs_run_result hs_sim_run_until(hs_sim *sim, hs_time_ns t);
+/* Processes up to n events (within the end time); *done receives the count. */
+hs_run_result hs_sim_step(hs_sim *sim, uint64_t n, uint64_t *done);
+/* Asks the running loop to return after the current event. */
+void hs_sim_stop(hs_sim *sim);
+
+/* Registers an entity (idempotent); returns HS_OK or HS_ENOMEM. */
+int hs_sim_register(hs_sim *sim, hs_entity *e);
+/* Calls fn before each event is processed (NULL to turn off). */
+void hs_sim_set_trace(hs_sim *sim, hs_trace_fn fn, void *ud);
+/* Seeds r with the stream named name of this simulation. */
+void hs_sim_stream(const hs_sim *sim, hs_rng *r, const char *name, size_t name_len);
+
+static inline hs_time_ns hs_sim_now(const hs_sim *sim) { return sim->now_ns; }
+static inline uint32_t hs_sim_pending(const hs_sim *sim) { return sim->heap.count; }
+
+#endif
