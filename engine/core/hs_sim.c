@@ -25,10 +25,7 @@ void hs_sim_init(hs_sim *sim, uint64_t seed) {
 
 void hs_sim_close(hs_sim *sim) {
   if (sim->closed) return;
-  for (uint32_t i = 0; i < sim->heap.count; i++) {
-    sim->heap.items[i]->flags &= ~(uint32_t)HS_EVENT_PENDING;
-    sim->heap.items[i]->heap_index = UINT32_MAX;
-  }
+  /* Pending events are not touched: their owners may already be gone (Lua finalizers). */
   hs_heap_free(&sim->heap);
   free(sim->entities);
   sim->entities = NULL;

@@ -1,0 +1,131 @@
+/*
+ * hs_lua.h - internals shared by the Lua binding (the only code that includes lua.h).
+ *
+ * A Simulation is a full userdata holding an hs_lsim. Its single user value is a
+ * table U that anchors everything the run owns on the Lua side:
+ *   U.threads  slot -> process thread     U.anchors  slot -> pending Lua event/timer
+ *   U.entities entity table -> proxy      U.streams  name -> random stream
+ *   U.joins    slot -> completion callback of a spawned process
+ * While sim:run() executes, these tables sit on the running thread's stack at fixed
+ * indices, so the event loop reaches them without lookups.
+ */
+#ifndef HS_LUA_H
+#define HS_LUA_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "happysim.h"
+
+#define HS_SIM_MT "happysim.Simulation"
+#define HS_EVENT_MT "happysim.Event"
+#define HS_TIMER_MT "happysim.Timer"
+#define HS_STREAM_MT "happysim.RandomStream"
+#define HS_ENTITY_MT "happysim.LuaEntity"
+#define HS_SIMS_KEY "happysim.sims" /* registry: weak map lightuserdata(lsim) -> sim */
+
+typedef struct hs_lproc hs_lproc;
+
+typedef struct hs_lsim {
+  hs_sim sim;
+  lua_State *L;    /* thread running sim:run/step (NULL when idle) */
+  int threads_idx; /* absolute stack indices of U's tables on L while running */
+  int anchors_idx;
+  int joins_idx;
+  int failed; /* an error stopped the run; the message sits in U.error */
+  hs_lproc **procs; /* process pool, stable pointers */
+  uint32_t proc_count;
+  uint32_t proc_capacity;
+  uint32_t *free_procs;
+  uint32_t free_proc_count;
+  uint32_t *free_anchors; /* recycled slots of U.anchors */
+  uint32_t free_anchor_count;
+  uint32_t free_anchor_capacity;
+  uint32_t anchor_top; /* highest slot handed out */
+  uint32_t entity_seq; /* for generated entity names */
+  double wall_seconds; /* wall time spent inside run/run_until/step */
+} hs_lsim;
+
+enum hs_proc_state { PROC_IDLE, PROC_STARTING, PROC_RUNNING, PROC_SLEEPING, PROC_PARKED };
+
+struct hs_lproc {
+  hs_event wake; /* start, sleep end or wake-up after a future settled */
+  hs_lsim *owner;
+  lua_State *co;
+  uint32_t slot;
+  uint32_t gen; /* bumped on every reuse: stale wake-ups are ignored */
+  int state;
+  int nargs;        /* values waiting on co's stack for the next resume */
+  int has_join;     /* U.joins[slot] holds a completion callback */
+  int returns_events; /* an entity handler: returned events get scheduled */
+  hs_entity *entity;  /* the entity whose handler runs, for error messages */
+  char what[64];    /* the event type it handles, for error messages */
+};
+
+/* Lua entity proxy: the C side of an entity written in Lua. */
+typedef struct hs_lentity {
+  hs_entity e;
+} hs_lentity;
+
+/* A pending-able Lua event. User values: 1 type, 2 target, 3 payload, 4 sim while pending. */
+typedef struct hs_levent {
+  hs_event ev;
+  uint32_t anchor;
+  hs_lsim *owner;
+  int is_timer; /* a sim:timer callback rather than an hs.Event */
+} hs_levent;
+
+/* hs_lua_util.c */
+double hs_check_seconds(lua_State *L, int arg, const char *what);
+double hs_field_seconds(lua_State *L, int tidx, int arg, const char *field, double dflt, int required);
+int hs_field_boolean(lua_State *L, int tidx, int arg, const char *field, int dflt);
+const char *hs_typename_of(lua_State *L, int idx);
+double hs_now_s(void); /* wall clock, for run summaries only */
+void hs_check_options(lua_State *L, int tidx, int arg, const char *const *known);
+
+/* hs_lua_sim.c */
+hs_lsim *hs_check_sim(lua_State *L, int idx);
+hs_lsim *hs_lsim_of(hs_sim *sim);
+void hs_push_uv_table(lua_State *L, int sim_idx, const char *field);
+/* Stops the run with the message on top of L (popped). */
+void hs_sim_fail(hs_lsim *ls, lua_State *L);
+uint32_t hs_anchor_acquire(hs_lsim *ls);
+void hs_anchor_release(hs_lsim *ls, uint32_t slot);
+void hs_push_sim(lua_State *L, hs_lsim *ls);
+
+/* hs_lua_event.c */
+void hs_event_open(lua_State *L);
+int hs_l_event_new(lua_State *L);
+int hs_levent_schedule(lua_State *L, int sim_idx, int ev_idx);
+int hs_schedule_returned(lua_State *L, int sim_idx, lua_State *from, int idx);
+int hs_l_timer(lua_State *L);
+int hs_l_traceback(lua_State *L);
+
+/* hs_lua_process.c */
+void hs_process_open(lua_State *L);
+/* The function and nargs arguments on top of L become a process. */
+void hs_proc_start_now(lua_State *L, int sim_idx, int nargs, const char *what, hs_entity *entity);
+void hs_proc_free_all(hs_lsim *ls);
+int hs_l_sleep(lua_State *L);
+int hs_l_now(lua_State *L);
+int hs_l_current_process(lua_State *L);
+int hs_l_park(lua_State *L);
+int hs_l_wake(lua_State *L);
+int hs_l_spawn(lua_State *L);
+int hs_l_kill(lua_State *L);
+int hs_l_process_state(lua_State *L);
+int hs_l_schedule_returned_protected(lua_State *L);
+
+/* hs_lua_entity.c */
+void hs_entity_open(lua_State *L);
+hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx);
+int hs_l_register(lua_State *L);
+
+/* hs_lua_rng.c */
+void hs_rng_open(lua_State *L);
+int hs_l_stream(lua_State *L);
+
+/* hs_lua_compat.c: Lua 5.4.4 spells it lua_resetthread(L), 5.4.6 lua_closethread(L, from). */
+int hs_reset_thread(lua_State *co, lua_State *from);
+
+#endif

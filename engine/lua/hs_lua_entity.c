@@ -1,0 +1,189 @@
+/*
+ * hs_lua_entity.c - the C side of entities: Lua entity proxies, and the helper that
+ * exposes a C entity (a protocol node) to Lua with fields and methods.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "hs_lua.h"
+#include "hs_lua_centity.h"
+
+static const hs_entity_vtable lua_entity_vt = {.kind = "lua"};
+
+/* Claims `name` in U.names for the value at vidx; raises on a duplicate. */
+static void claim_name(lua_State *L, int sim_idx, const char *name, int vidx) {
+  hs_push_uv_table(L, sim_idx, "names");
+  if (lua_getfield(L, -1, name) != LUA_TNIL)
+    luaL_error(L, "an entity named '%s' is already registered with this simulation", name);
+  lua_pop(L, 1);
+  lua_pushvalue(L, vidx);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
+/*
+ * Registers the Lua entity table at tidx with the simulation at sim_idx (idempotent)
+ * and returns its C record. Sets entity.sim, and entity.name when it had none.
+ */
+hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx) {
+  hs_lsim *ls = lua_touserdata(L, sim_idx);
+  tidx = lua_absindex(L, tidx);
+  if (!lua_istable(L, tidx)) luaL_error(L, "an entity must be a table, got %s", hs_typename_of(L, tidx));
+  hs_push_uv_table(L, sim_idx, "entities");
+  lua_pushvalue(L, tidx);
+  if (lua_rawget(L, -2) != LUA_TNIL) {
+    hs_entity *e = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return e;
+  }
+  lua_pop(L, 1);
+  int t = lua_getfield(L, tidx, "sim");
+  if (t != LUA_TNIL && !lua_rawequal(L, -1, sim_idx))
+    luaL_error(L, "entity is registered with another simulation");
+  lua_pop(L, 1);
+  t = lua_getfield(L, tidx, "name");
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "entity-%d", (int)++ls->entity_seq);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, tidx, "name");
+  } else if (t != LUA_TSTRING) {
+    luaL_error(L, "entity field 'name' must be a string, got %s", hs_typename_of(L, -1));
+  }
+  int name_idx = lua_gettop(L);
+  claim_name(L, sim_idx, lua_tostring(L, name_idx), tidx);
+  hs_lentity *le = lua_newuserdatauv(L, sizeof *le, 1);
+  lua_pushvalue(L, name_idx);
+  lua_setiuservalue(L, -2, 1); /* keeps the name string alive */
+  hs_entity_init(&le->e, &lua_entity_vt, lua_tostring(L, name_idx));
+  if (hs_sim_register(&ls->sim, &le->e) != HS_OK) luaL_error(L, "out of memory");
+  lua_pushvalue(L, tidx);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -5); /* entities[t] = proxy */
+  lua_pushvalue(L, sim_idx);
+  lua_setfield(L, tidx, "sim");
+  lua_pop(L, 3);
+  return &le->e;
+}
+
+/* sim:register(entity) -> entity */
+int hs_l_register(lua_State *L) {
+  hs_check_sim(L, 1);
+  if (lua_isuserdata(L, 2)) { /* C entities register when created */
+    lua_settop(L, 2);
+    return 1;
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  hs_entity_register(L, 1, 2);
+  return 1;
+}
+
+/* ---- C entities exposed to Lua -------------------------------------------------- */
+
+static int centity_index(lua_State *L) {
+  hs_lua_centity *ce = lua_touserdata(L, 1);
+  const hs_lua_class *cls = ce->cls;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *k = lua_tostring(L, 2);
+    if (strcmp(k, "name") == 0) {
+      lua_pushstring(L, ce->e.name);
+      return 1;
+    }
+    if (strcmp(k, "crashed") == 0) {
+      lua_pushboolean(L, hs_entity_crashed(&ce->e));
+      return 1;
+    }
+    if (strcmp(k, "now") == 0 && !ce->closed) {
+      lua_pushnumber(L, hs_time_to_s(ce->e.sim->now_ns));
+      return 1;
+    }
+    if (strcmp(k, "sim") == 0) {
+      lua_getiuservalue(L, 1, 1);
+      return 1;
+    }
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) != LUA_TNIL) return 1;
+  if (lua_type(L, 2) == LUA_TSTRING && cls->get_field) {
+    lua_settop(L, 2);
+    if (ce->closed) return luaL_error(L, "%s: use after close", cls->name);
+    if (cls->get_field(L, ce, lua_tostring(L, 2))) return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+static int centity_newindex(lua_State *L) {
+  hs_lua_centity *ce = lua_touserdata(L, 1);
+  return luaL_error(L, "%s: field '%s' is read-only", ce->cls->name, luaL_tolstring(L, 2, NULL));
+}
+
+static int centity_gc(lua_State *L) {
+  hs_lua_centity *ce = lua_touserdata(L, 1);
+  if (!ce->closed && ce->cls->finalize) ce->cls->finalize(ce);
+  ce->closed = 1;
+  return 0;
+}
+
+static int centity_tostring(lua_State *L) {
+  hs_lua_centity *ce = lua_touserdata(L, 1);
+  lua_pushfstring(L, "%s '%s'", ce->cls->name, ce->e.name);
+  return 1;
+}
+
+void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, const char *name) {
+  sim_idx = lua_absindex(L, sim_idx);
+  hs_lsim *ls = hs_check_sim(L, sim_idx);
+  char generated[32];
+  if (!name) {
+    snprintf(generated, sizeof generated, "%s-%u", cls->name, ++ls->entity_seq);
+    name = generated;
+  }
+  hs_lua_centity *ce = lua_newuserdatauv(L, cls->size, 2);
+  memset(ce, 0, cls->size);
+  ce->closed = 1; /* harmless to collect until fully built */
+  ce->cls = cls;
+  int ud = lua_gettop(L);
+  lua_pushvalue(L, sim_idx);
+  lua_setiuservalue(L, ud, 1);
+  lua_pushstring(L, name);
+  ce->e.name = lua_tostring(L, -1);
+  lua_setiuservalue(L, ud, 2);
+  char mt[96];
+  snprintf(mt, sizeof mt, "happysim.%s", cls->name);
+  if (luaL_newmetatable(L, mt)) {
+    static const luaL_Reg meta[] = {{"__index", centity_index},       {"__newindex", centity_newindex},
+                                    {"__gc", centity_gc},             {"__close", centity_gc},
+                                    {"__tostring", centity_tostring}, {NULL, NULL}};
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L);
+    if (cls->methods) luaL_setfuncs(L, cls->methods, 0);
+    lua_setfield(L, -2, "methods");
+  }
+  lua_setmetatable(L, ud);
+  claim_name(L, sim_idx, name, ud);
+  hs_entity_init(&ce->e, cls->vt, ce->e.name);
+  if (hs_sim_register(&ls->sim, &ce->e) != HS_OK) luaL_error(L, "out of memory");
+  hs_push_uv_table(L, sim_idx, "entities");
+  lua_pushvalue(L, ud);
+  lua_pushvalue(L, ud);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  ce->closed = 0;
+  return ce;
+}
+
+void *hs_lua_check_centity(lua_State *L, int idx, const hs_lua_class *cls) {
+  char mt[96];
+  snprintf(mt, sizeof mt, "happysim.%s", cls->name);
+  hs_lua_centity *ce = luaL_checkudata(L, idx, mt);
+  if (ce->closed) luaL_error(L, "%s '%s': use after close", cls->name, ce->e.name);
+  hs_lsim *ls = hs_lsim_of(ce->e.sim);
+  if (ls->sim.closed) luaL_error(L, "%s '%s': its simulation is closed", cls->name, ce->e.name);
+  return ce;
+}
+
+void hs_entity_open(lua_State *L) { (void)L; }

@@ -1,0 +1,316 @@
+/*
+ * hs_lua_process.c - processes: Lua coroutines resumed by the C scheduler.
+ *
+ * A process yields a number to sleep (hs.sleep), or the park token to wait until
+ * woken (hs.await). Process slots and their threads are pooled and reused: a thread
+ * whose function returned is reset to an empty stack and serves the next process.
+ * Threads are anchored in U.threads[slot] of their simulation.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs_lua.h"
+
+static char park_token; /* its address is the value hs.await yields */
+
+/* The process the scheduler is resuming on this OS thread (NULL outside processes). */
+static _Thread_local hs_lproc *running;
+
+static const char *const state_names[] = {"done", "pending", "running", "sleeping", "parked"};
+
+static void proc_wake_fire(hs_sim *sim, hs_event *ev);
+
+static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
+  hs_lproc *p;
+  if (ls->free_proc_count) {
+    p = ls->procs[ls->free_procs[--ls->free_proc_count]];
+  } else {
+    if (ls->proc_count == ls->proc_capacity) {
+      uint32_t cap = ls->proc_capacity ? ls->proc_capacity * 2 : 32;
+      hs_lproc **procs = realloc(ls->procs, cap * sizeof *procs);
+      if (!procs) luaL_error(L, "out of memory");
+      ls->procs = procs;
+      uint32_t *free_procs = realloc(ls->free_procs, cap * sizeof *free_procs);
+      if (!free_procs) luaL_error(L, "out of memory");
+      ls->free_procs = free_procs;
+      ls->proc_capacity = cap;
+    }
+    p = calloc(1, sizeof *p);
+    if (!p) luaL_error(L, "out of memory");
+    p->owner = ls;
+    p->slot = ls->proc_count;
+    ls->procs[ls->proc_count++] = p;
+    hs_event_init(&p->wake, proc_wake_fire, NULL, "process");
+    hs_push_uv_table(L, sim_idx, "threads");
+    p->co = lua_newthread(L);
+    lua_rawseti(L, -2, (lua_Integer)p->slot + 1);
+    lua_pop(L, 1);
+  }
+  p->gen++;
+  p->state = PROC_RUNNING;
+  p->nargs = 0;
+  p->has_join = 0;
+  p->returns_events = 0;
+  p->entity = NULL;
+  p->what[0] = 0;
+  return p;
+}
+
+static void proc_release(hs_lsim *ls, hs_lproc *p) {
+  p->state = PROC_IDLE;
+  p->gen++;
+  if (p->has_join) {
+    lua_pushnil(ls->L);
+    lua_rawseti(ls->L, ls->joins_idx, (lua_Integer)p->slot + 1);
+    p->has_join = 0;
+  }
+  ls->free_procs[ls->free_proc_count++] = p->slot;
+}
+
+/* Stops the run with "error at t in entity handling type: msg" and the coroutine's traceback. */
+static void proc_fail(hs_lsim *ls, hs_lproc *p, const char *msg, int with_traceback) {
+  lua_State *L = ls->L;
+  char where[160];
+  if (p->entity)
+    snprintf(where, sizeof where, "in entity '%s' handling '%s'", p->entity->name, p->what);
+  else
+    snprintf(where, sizeof where, "in process '%s'", p->what);
+  lua_pushfstring(L, "happysim: error at t=%f %s: ", hs_time_to_s(ls->sim.now_ns), where);
+  if (with_traceback)
+    luaL_traceback(L, p->co, msg, 0);
+  else
+    lua_pushstring(L, msg);
+  lua_concat(L, 2);
+  hs_reset_thread(p->co, L);
+  proc_release(ls, p);
+  hs_sim_fail(ls, L);
+}
+
+/* Resumes p with the p->nargs values on its stack and handles how it stops. */
+static void proc_resume(hs_lsim *ls, hs_lproc *p) {
+  lua_State *L = ls->L, *co = p->co;
+  int nargs = p->nargs, nres;
+  p->nargs = 0;
+  p->state = PROC_RUNNING;
+  hs_lproc *outer = running;
+  running = p;
+  int st = lua_resume(co, L, nargs, &nres);
+  running = outer;
+  if (st == LUA_YIELD) {
+    if (nres == 1 && lua_type(co, -1) == LUA_TNUMBER) {
+      double dt = lua_tonumber(co, -1);
+      lua_pop(co, 1);
+      if (!hs_time_s_valid(dt)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "slept for %g seconds; a delay must be a finite number >= 0", dt);
+        proc_fail(ls, p, msg, 1);
+        return;
+      }
+      p->state = PROC_SLEEPING;
+      hs_sim_schedule_after(&ls->sim, &p->wake, hs_time_from_s(dt));
+      return;
+    }
+    if (nres == 1 && lua_touserdata(co, -1) == &park_token) {
+      lua_pop(co, 1);
+      p->state = PROC_PARKED;
+      return;
+    }
+    proc_fail(ls, p, "yielded something other than a delay; use hs.sleep(dt) or hs.await(future)", 1);
+    return;
+  }
+  if (st == LUA_OK) {
+    if (p->returns_events) {
+      /* scheduling can raise (a bad return value): do it under pcall-like care */
+      lua_pushcfunction(L, hs_l_schedule_returned_protected);
+      lua_pushlightuserdata(L, co);
+      lua_pushinteger(L, nres);
+      lua_pushvalue(L, 2);
+      if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+        const char *m = lua_tostring(L, -1);
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", m ? m : "bad return value");
+        lua_pop(L, 1);
+        proc_fail(ls, p, msg, 0);
+        return;
+      }
+    } else if (p->has_join) {
+      lua_rawgeti(L, ls->joins_idx, (lua_Integer)p->slot + 1);
+      lua_pushboolean(L, 1);
+      lua_xmove(co, L, nres);
+      if (lua_pcall(L, nres + 1, 0, 0) != LUA_OK) {
+        lua_pushfstring(L, "happysim: error at t=%f completing process '%s': %s", hs_time_to_s(ls->sim.now_ns),
+                        p->what, lua_tostring(L, -1));
+        lua_remove(L, -2);
+        lua_settop(co, 0);
+        proc_release(ls, p);
+        hs_sim_fail(ls, L);
+        return;
+      }
+    }
+    lua_settop(co, 0);
+    proc_release(ls, p);
+    return;
+  }
+  const char *msg = lua_tostring(co, -1);
+  if (!msg) msg = luaL_tolstring(co, -1, NULL);
+  proc_fail(ls, p, msg, 1);
+}
+
+/* pcall'd helper: schedules the nres results left on the finished coroutine. */
+int hs_l_schedule_returned_protected(lua_State *L) {
+  lua_State *co = lua_touserdata(L, 1);
+  int nres = (int)lua_tointeger(L, 2);
+  hs_schedule_returned(L, 3, co, nres);
+  return 0;
+}
+
+static void proc_wake_fire(hs_sim *sim, hs_event *ev) {
+  hs_lproc *p = HS_CONTAINER_OF(ev, hs_lproc, wake);
+  proc_resume(hs_lsim_of(sim), p);
+}
+
+void hs_proc_start_now(lua_State *L, int sim_idx, int nargs, const char *what, hs_entity *entity) {
+  hs_lsim *ls = lua_touserdata(L, sim_idx);
+  hs_lproc *p = proc_acquire(L, sim_idx, ls);
+  p->entity = entity;
+  p->returns_events = 1;
+  snprintf(p->what, sizeof p->what, "%s", what);
+  lua_xmove(L, p->co, nargs + 1);
+  p->nargs = nargs;
+  proc_resume(ls, p);
+}
+
+/* core.spawn(sim, delay, on_done|nil, name, fn, ...) -> slot, gen. The process starts at now + delay. */
+int hs_l_spawn(lua_State *L) {
+  hs_lsim *ls = hs_check_sim(L, 1);
+  double delay = hs_check_seconds(L, 2, "delay");
+  if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  const char *name = luaL_checkstring(L, 4);
+  luaL_checktype(L, 5, LUA_TFUNCTION);
+  int nargs = lua_gettop(L) - 5;
+  hs_lproc *p = proc_acquire(L, 1, ls);
+  snprintf(p->what, sizeof p->what, "%s", name);
+  if (!lua_isnil(L, 3)) {
+    hs_push_uv_table(L, 1, "joins");
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, -2, (lua_Integer)p->slot + 1);
+    lua_pop(L, 1);
+    p->has_join = 1;
+  }
+  lua_Integer slot = p->slot, gen = p->gen;
+  lua_xmove(L, p->co, nargs + 1);
+  p->nargs = nargs;
+  p->state = PROC_STARTING;
+  int rc = hs_sim_schedule_after(&ls->sim, &p->wake, hs_time_from_s(delay));
+  if (rc != HS_OK) {
+    lua_settop(p->co, 0);
+    p->has_join = 0; /* the joins entry is overwritten on reuse */
+    p->state = PROC_IDLE;
+    p->gen++;
+    ls->free_procs[ls->free_proc_count++] = p->slot;
+    return luaL_argerror(L, 2, "delay out of range");
+  }
+  lua_pushinteger(L, slot);
+  lua_pushinteger(L, gen);
+  return 2;
+}
+
+static hs_lproc *find_proc(lua_State *L, hs_lsim *ls) {
+  lua_Integer slot = luaL_checkinteger(L, 2), gen = luaL_checkinteger(L, 3);
+  if (slot < 0 || (uint64_t)slot >= ls->proc_count) return NULL;
+  hs_lproc *p = ls->procs[slot];
+  return (lua_Integer)p->gen == gen && p->state != PROC_IDLE ? p : NULL;
+}
+
+/* core.kill(sim, slot, gen) -> true if the process was stopped (not the running one). */
+int hs_l_kill(lua_State *L) {
+  hs_lsim *ls = hs_check_sim(L, 1);
+  hs_lproc *p = find_proc(L, ls);
+  if (!p) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (p->state == PROC_RUNNING) return luaL_error(L, "cancel: a process cannot cancel itself while running");
+  hs_sim_cancel(&ls->sim, &p->wake);
+  hs_reset_thread(p->co, L);
+  p->state = PROC_IDLE;
+  p->gen++;
+  p->has_join = 0; /* the caller settles the join future */
+  ls->free_procs[ls->free_proc_count++] = p->slot;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.process_state(sim, slot, gen) -> "pending" | "running" | "sleeping" | "parked" | "done" */
+int hs_l_process_state(lua_State *L) {
+  hs_lsim *ls = hs_check_sim(L, 1);
+  hs_lproc *p = find_proc(L, ls);
+  lua_pushstring(L, state_names[p ? p->state : PROC_IDLE]);
+  return 1;
+}
+
+static hs_lproc *check_in_process(lua_State *L, const char *fname) {
+  hs_lproc *p = running;
+  if (!p || p->co != L)
+    luaL_error(L, "%s: not inside a process (call it from an entity's handle_event or a function "
+                  "started with sim:spawn or sim:after)", fname);
+  return p;
+}
+
+/* hs.sleep(dt): suspends the running process for dt seconds of simulated time. */
+int hs_l_sleep(lua_State *L) {
+  check_in_process(L, "hs.sleep");
+  hs_check_seconds(L, 1, "delay");
+  lua_settop(L, 1);
+  return lua_yield(L, 1);
+}
+
+/* hs.now(): the simulated time of the running process's simulation. */
+int hs_l_now(lua_State *L) {
+  hs_lproc *p = check_in_process(L, "hs.now");
+  lua_pushnumber(L, hs_time_to_s(p->owner->sim.now_ns));
+  return 1;
+}
+
+/* core.current_process(fname) -> sim, slot, gen */
+int hs_l_current_process(lua_State *L) {
+  hs_lproc *p = check_in_process(L, luaL_optstring(L, 1, "hs.await"));
+  hs_push_sim(L, p->owner);
+  lua_pushinteger(L, p->slot);
+  lua_pushinteger(L, p->gen);
+  return 3;
+}
+
+/* core.park(): suspends the running process until core.wake. */
+int hs_l_park(lua_State *L) {
+  check_in_process(L, "hs.await");
+  lua_settop(L, 0);
+  lua_pushlightuserdata(L, &park_token);
+  return lua_yield(L, 1);
+}
+
+/* core.wake(sim, slot, gen) -> true if a parked process will resume at the current time. */
+int hs_l_wake(lua_State *L) {
+  hs_lsim *ls = luaL_checkudata(L, 1, HS_SIM_MT);
+  if (ls->sim.closed) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  hs_lproc *p = find_proc(L, ls);
+  int ok = p && p->state == PROC_PARKED && hs_sim_schedule_after(&ls->sim, &p->wake, 0) == HS_OK;
+  if (ok) p->state = PROC_SLEEPING;
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+void hs_proc_free_all(hs_lsim *ls) {
+  for (uint32_t i = 0; i < ls->proc_count; i++) free(ls->procs[i]);
+  free(ls->procs);
+  free(ls->free_procs);
+  ls->procs = NULL;
+  ls->free_procs = NULL;
+  ls->proc_count = ls->proc_capacity = ls->free_proc_count = 0;
+}
+
+void hs_process_open(lua_State *L) { (void)L; }

@@ -1,0 +1,76 @@
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "hs_lua.h"
+
+/* The type name for messages: a metatable's __name (happysim.Event ...) or the basic type. */
+const char *hs_typename_of(lua_State *L, int idx) {
+  int t = luaL_getmetafield(L, idx, "__name");
+  if (t == LUA_TSTRING) {
+    const char *name = lua_tostring(L, -1);
+    lua_pop(L, 1); /* the metatable keeps the string alive */
+    return name;
+  }
+  if (t != LUA_TNIL) lua_pop(L, 1);
+  return luaL_typename(L, idx);
+}
+
+/* A duration or time in seconds: a finite number in [0, HS_TIME_MAX_S]. */
+double hs_check_seconds(lua_State *L, int arg, const char *what) {
+  if (lua_type(L, arg) != LUA_TNUMBER)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a number of seconds, got %s", what, hs_typename_of(L, arg)));
+  double s = lua_tonumber(L, arg);
+  if (!hs_time_s_valid(s))
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a finite number of seconds >= 0, got %f", what, s));
+  return s;
+}
+
+double hs_field_seconds(lua_State *L, int tidx, int arg, const char *field, double dflt, int required) {
+  int t = lua_getfield(L, tidx, field);
+  double s = dflt;
+  if (t == LUA_TNIL) {
+    if (required) luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' is required", field));
+  } else if (t != LUA_TNUMBER) {
+    luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a number of seconds, got %s", field, hs_typename_of(L, -1)));
+  } else {
+    s = lua_tonumber(L, -1);
+    if (!hs_time_s_valid(s))
+      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a finite number of seconds >= 0, got %f", field, s));
+  }
+  lua_pop(L, 1);
+  return s;
+}
+
+int hs_field_boolean(lua_State *L, int tidx, int arg, const char *field, int dflt) {
+  int t = lua_getfield(L, tidx, field);
+  int v = dflt;
+  if (t == LUA_TBOOLEAN)
+    v = lua_toboolean(L, -1);
+  else if (t != LUA_TNIL)
+    luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a boolean, got %s", field, hs_typename_of(L, -1)));
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Rejects option names that are not in `known` (a NULL-terminated list): typos raise. */
+void hs_check_options(lua_State *L, int tidx, int arg, const char *const *known) {
+  lua_pushnil(L);
+  while (lua_next(L, tidx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      luaL_argerror(L, arg, lua_pushfstring(L, "option names must be strings, got %s", luaL_typename(L, -1)));
+    }
+    const char *k = lua_tostring(L, -1);
+    int ok = 0;
+    for (const char *const *p = known; *p; p++)
+      if (strcmp(*p, k) == 0) ok = 1;
+    if (!ok) luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", k));
+  }
+}
+
+double hs_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

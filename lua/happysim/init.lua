@@ -1,0 +1,36 @@
+--- happysim: a deterministic discrete-event simulator of distributed systems.
+-- local hs = require("happysim") gives the whole API (see README.md and API.md).
+
+local core = require("happysim.core")
+local future = require("happysim.future")
+local errors = require("happysim.errors")
+local process = require("happysim.process")
+
+local hs = {
+  _VERSION = "happysim scm",
+  core = core,
+
+  -- core
+  Simulation = core.Simulation,
+  Event = core.Event,
+  Entity = require("happysim.entity"),
+
+  -- processes
+  sleep = core.sleep,
+  now = core.now,
+  await = process.await,
+  timeout = process.timeout,
+
+  -- futures
+  Future = setmetatable({ is_future = future.is_future }, {
+    __call = function() return future.new() end,
+    __name = "happysim.FutureClass",
+  }),
+  any_of = future.any_of,
+  all_of = future.all_of,
+
+  -- errors as values
+  error = errors.new,
+}
+
+return hs
