@@ -90,8 +90,12 @@ static int l_shuffle(lua_State *L) {
 /* sim:random([name]) -> the stream named name (default "sim"), the same object each time */
 int hs_l_stream(lua_State *L) {
   hs_lsim *ls = hs_check_sim(L, 1);
-  size_t len;
-  const char *name = luaL_optlstring(L, 2, "sim", &len);
+  size_t len = 3;
+  const char *name = "sim";
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TSTRING) luaL_typeerror(L, 2, "stream name string");
+    name = lua_tolstring(L, 2, &len);
+  }
   lua_settop(L, 2);
   hs_push_uv_table(L, 1, "streams");
   if (lua_getfield(L, 3, name) != LUA_TNIL) return 1;

@@ -74,7 +74,8 @@ static int l_sim_new(lua_State *L) {
     int isint;
     seed = lua_tointegerx(L, -1, &isint);
     if (!isint)
-      luaL_argerror(L, 1, lua_pushfstring(L, "field 'seed' must be an integer, got %s", hs_typename_of(L, -1)));
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'seed' must be an integer, got %s",
+                                          lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : hs_typename_of(L, -1)));
   }
   lua_pop(L, 1);
   double end = hs_field_seconds(L, 1, 1, "end_time", -1, 0);
