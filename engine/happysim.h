@@ -14,6 +14,7 @@
 #include "core/hs_entity.h"
 #include "core/hs_event.h"
 #include "core/hs_heap.h"
+#include "core/hs_hold.h"
 #include "core/hs_rng.h"
 #include "core/hs_sim.h"
 #include "core/hs_types.h"

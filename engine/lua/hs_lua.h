@@ -125,6 +125,9 @@ int hs_l_register(lua_State *L);
 void hs_rng_open(lua_State *L);
 int hs_l_stream(lua_State *L);
 
+/* hs_lua_hold.c */
+int hs_l_hold_new(lua_State *L);
+
 /* hs_lua_compat.c: Lua 5.4.4 spells it lua_resetthread(L), 5.4.6 lua_closethread(L, from). */
 int hs_reset_thread(lua_State *co, lua_State *from);
 

@@ -449,6 +449,7 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"kill", hs_l_kill},
                                       {"process_state", hs_l_process_state},
                                       {"sim_methods", l_sim_methods},
+                                      {"HoldModel", hs_l_hold_new},
                                       {NULL, NULL}};
 
 int luaopen_happysim_core(lua_State *L);

@@ -14,6 +14,7 @@ local hs = {
   Simulation = core.Simulation,
   Event = core.Event,
   Entity = require("happysim.entity"),
+  HoldModel = core.HoldModel,
 
   -- processes
   sleep = core.sleep,
