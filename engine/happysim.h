@@ -18,5 +18,6 @@
 #include "core/hs_rng.h"
 #include "core/hs_sim.h"
 #include "core/hs_types.h"
+#include "core/hs_value.h"
 
 #endif

@@ -128,6 +128,12 @@ int hs_l_stream(lua_State *L);
 /* hs_lua_hold.c */
 int hs_l_hold_new(lua_State *L);
 
+/* hs_lua_value.c: value semantics for payloads and commands */
+void hs_value_open(lua_State *L);
+void hs_lua_encode(lua_State *L, hs_buf *b, int idx, const char *what);
+void hs_lua_decode(lua_State *L, const uint8_t *p, size_t len);
+extern const luaL_Reg hs_value_funcs[];
+
 /* hs_lua_compat.c: Lua 5.4.4 spells it lua_resetthread(L), 5.4.6 lua_closethread(L, from). */
 int hs_reset_thread(lua_State *co, lua_State *from);
 

@@ -459,6 +459,8 @@ int luaopen_happysim_core(lua_State *L) {
   hs_process_open(L);
   hs_entity_open(L);
   hs_rng_open(L);
+  hs_value_open(L);
   luaL_newlib(L, core_funcs);
+  luaL_setfuncs(L, hs_value_funcs, 0);
   return 1;
 }
