@@ -12,6 +12,7 @@
 #define HAPPYSIM_H
 
 #include "core/hs_entity.h"
+#include "core/hs_blob.h"
 #include "core/hs_event.h"
 #include "core/hs_heap.h"
 #include "core/hs_hold.h"
@@ -19,5 +20,10 @@
 #include "core/hs_sim.h"
 #include "core/hs_types.h"
 #include "core/hs_value.h"
+#include "net/hs_clock.h"
+#include "net/hs_dist.h"
+#include "net/hs_link.h"
+#include "net/hs_message.h"
+#include "net/hs_net.h"
 
 #endif

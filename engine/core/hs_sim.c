@@ -34,6 +34,11 @@ void hs_sim_close(hs_sim *sim) {
   sim->closed = true;
 }
 
+/* Private flag: the pending event is counted in pending_live. hs_event_set_daemon may
+ * flip HS_EVENT_DAEMON while an event is pending; uncounting by that flag would leave
+ * pending_live stuck above zero (a run that never auto-terminates) or wrap it below. */
+#define COUNTED_LIVE (1u << 31)
+
 int hs_sim_schedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
   if (sim->closed) return HS_ECLOSED;
   if (t < sim->now_ns) return HS_EINVAL;
@@ -43,8 +48,11 @@ int hs_sim_schedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
   int rc = hs_heap_push(&sim->heap, ev);
   if (rc != HS_OK) return rc;
   sim->next_seq++;
-  ev->flags = (ev->flags | HS_EVENT_PENDING) & ~(uint32_t)HS_EVENT_CANCELLED;
-  if (!(ev->flags & HS_EVENT_DAEMON)) sim->pending_live++;
+  ev->flags = (ev->flags | HS_EVENT_PENDING) & ~(uint32_t)(HS_EVENT_CANCELLED | COUNTED_LIVE);
+  if (!(ev->flags & HS_EVENT_DAEMON)) {
+    ev->flags |= COUNTED_LIVE;
+    sim->pending_live++;
+  }
   return HS_OK;
 }
 
@@ -54,8 +62,8 @@ int hs_sim_schedule_after(hs_sim *sim, hs_event *ev, hs_time_ns delay_ns) {
 }
 
 static void mark_not_pending(hs_sim *sim, hs_event *ev) {
-  ev->flags &= ~(uint32_t)HS_EVENT_PENDING;
-  if (!(ev->flags & HS_EVENT_DAEMON)) sim->pending_live--;
+  if (ev->flags & COUNTED_LIVE) sim->pending_live--;
+  ev->flags &= ~(uint32_t)(HS_EVENT_PENDING | COUNTED_LIVE);
 }
 
 int hs_sim_reschedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
