@@ -43,7 +43,8 @@ struct hs_sim {
 };
 
 void hs_sim_init(hs_sim *sim, uint64_t seed);
-/* Frees the queue and the registry; pending events are dropped. Idempotent. */
+/* Frees the queue and the registry. Idempotent. Pending events are left untouched (their
+ * owners may already be gone, e.g. Lua finalizers): they keep reading as pending. */
 void hs_sim_close(hs_sim *sim);
 
 /* Schedules a non-pending event at absolute time t (t >= now). HS_EINVAL, HS_EBUSY, HS_ENOMEM. */

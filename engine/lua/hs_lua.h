@@ -44,6 +44,7 @@ typedef struct hs_lsim {
   uint32_t anchor_top; /* highest slot handed out */
   uint32_t entity_seq; /* for generated entity names */
   double wall_seconds; /* wall time spent inside run/run_until/step */
+  uint64_t events_dropped; /* events that found their target entity crashed */
 } hs_lsim;
 
 enum hs_proc_state { PROC_IDLE, PROC_STARTING, PROC_RUNNING, PROC_SLEEPING, PROC_PARKED };
@@ -120,6 +121,11 @@ int hs_l_schedule_returned_protected(lua_State *L);
 void hs_entity_open(lua_State *L);
 hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx);
 int hs_l_register(lua_State *L);
+int hs_l_crash(lua_State *L);
+int hs_l_restart(lua_State *L);
+int hs_l_is_crashed(lua_State *L);
+/* Kills every process running for entity e (crash semantics). */
+void hs_proc_kill_entity(lua_State *L, hs_lsim *ls, hs_entity *e);
 
 /* hs_lua_rng.c */
 void hs_rng_open(lua_State *L);
@@ -133,6 +139,20 @@ void hs_value_open(lua_State *L);
 void hs_lua_encode(lua_State *L, hs_buf *b, int idx, const char *what);
 void hs_lua_decode(lua_State *L, const uint8_t *p, size_t len);
 extern const luaL_Reg hs_value_funcs[];
+
+/* hs_lua_dist.c: hs.dist.* and hs.NetworkLink */
+void hs_dist_open(lua_State *L);
+extern const luaL_Reg hs_dist_funcs[];
+int hs_l_link_new(lua_State *L);
+hs_link_params *hs_check_link(lua_State *L, int idx);
+
+/* hs_lua_net.c: hs.Network */
+void hs_net_open(lua_State *L);
+extern const luaL_Reg hs_net_funcs[];
+int hs_lnet_bind(lua_State *L, int net_idx, int sim_idx);
+
+/* Pushes an error value { code =, message = } (with hs.Error's metatable when registered). */
+void hs_push_error(lua_State *L, const char *code, const char *message);
 
 /* hs_lua_compat.c: Lua 5.4.4 spells it lua_resetthread(L), 5.4.6 lua_closethread(L, from). */
 int hs_reset_thread(lua_State *co, lua_State *from);

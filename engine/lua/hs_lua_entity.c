@@ -7,8 +7,9 @@
 
 #include "hs_lua.h"
 #include "hs_lua_centity.h"
+#include "hs_lua_net.h"
 
-static const hs_entity_vtable lua_entity_vt = {.kind = "lua"};
+static const hs_entity_vtable lua_entity_vt = {.kind = "lua", .on_message = hs_lnet_deliver_to_lua};
 
 /* Claims `name` in U.names for the value at vidx; raises on a duplicate. */
 static void claim_name(lua_State *L, int sim_idx, const char *name, int vidx) {
@@ -21,13 +22,42 @@ static void claim_name(lua_State *L, int sim_idx, const char *name, int vidx) {
   lua_pop(L, 1);
 }
 
+/* U.list[id + 1] = the Lua object of entity e (the value at vidx), so C finds it by id. */
+static void list_entity(lua_State *L, int sim_idx, const hs_entity *e, int vidx) {
+  vidx = lua_absindex(L, vidx);
+  hs_push_uv_table(L, sim_idx, "list");
+  lua_pushvalue(L, vidx);
+  lua_rawseti(L, -2, (lua_Integer)e->id + 1);
+  lua_pop(L, 1);
+}
+
+/* A C entity (or a Network, which gets bound) given where an entity is expected. */
+static hs_entity *register_userdata(lua_State *L, int sim_idx, int idx) {
+  if (luaL_testudata(L, idx, HS_NET_MT)) {
+    hs_lnet_bind(L, idx, sim_idx);
+    return NULL;
+  }
+  if (luaL_getmetafield(L, idx, "__hs_centity") != LUA_TNIL) {
+    lua_pop(L, 1);
+    hs_lua_centity *ce = lua_touserdata(L, idx);
+    if (ce->closed) luaL_error(L, "%s '%s': use after close", ce->cls->name, ce->e.name);
+    if (ce->e.sim != &((hs_lsim *)lua_touserdata(L, sim_idx))->sim)
+      luaL_error(L, "entity '%s' belongs to another simulation", ce->e.name);
+    return &ce->e;
+  }
+  luaL_error(L, "an entity must be a table, got %s", hs_typename_of(L, idx));
+  return NULL;
+}
+
 /*
  * Registers the Lua entity table at tidx with the simulation at sim_idx (idempotent)
  * and returns its C record. Sets entity.sim, and entity.name when it had none.
+ * A C entity is checked and returned; a Network is bound and NULL returned.
  */
 hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx) {
   hs_lsim *ls = lua_touserdata(L, sim_idx);
   tidx = lua_absindex(L, tidx);
+  if (lua_type(L, tidx) == LUA_TUSERDATA) return register_userdata(L, sim_idx, tidx);
   if (!lua_istable(L, tidx)) luaL_error(L, "an entity must be a table, got %s", hs_typename_of(L, tidx));
   hs_push_uv_table(L, sim_idx, "entities");
   lua_pushvalue(L, tidx);
@@ -62,24 +92,74 @@ hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx) {
   lua_rawset(L, -5); /* entities[t] = proxy */
   lua_pushvalue(L, sim_idx);
   lua_setfield(L, tidx, "sim");
+  list_entity(L, sim_idx, &le->e, tidx);
   lua_pop(L, 3);
   return &le->e;
 }
 
-/* sim:register(entity) -> entity */
+/* sim:register(entity or network) -> it */
 int hs_l_register(lua_State *L) {
   hs_check_sim(L, 1);
-  if (lua_isuserdata(L, 2)) { /* C entities register when created */
-    lua_settop(L, 2);
-    return 1;
-  }
-  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!lua_isuserdata(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   hs_entity_register(L, 1, 2);
   return 1;
 }
 
+/* The entity argument at arg of a crash/restart call (registering a Lua entity if needed). */
+static hs_entity *check_entity_arg(lua_State *L, int arg) {
+  if (!lua_istable(L, arg) && !lua_isuserdata(L, arg)) luaL_typeerror(L, arg, "entity");
+  hs_entity *e = hs_entity_register(L, 1, arg);
+  if (!e) luaL_typeerror(L, arg, "entity");
+  return e;
+}
+
+/* core.crash(sim, entity) -> true if it was up: timers and processes stop, messages drop. */
+int hs_l_crash(lua_State *L) {
+  hs_lsim *ls = hs_check_sim(L, 1);
+  hs_entity *e = check_entity_arg(L, 2);
+  if (hs_entity_crashed(e)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  hs_entity_crash(e);
+  hs_proc_kill_entity(L, ls, e);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.restart(sim, entity) -> true if it was crashed */
+int hs_l_restart(lua_State *L) {
+  hs_check_sim(L, 1);
+  hs_entity *e = check_entity_arg(L, 2);
+  int was = hs_entity_crashed(e);
+  hs_entity_restart(e);
+  lua_pushboolean(L, was);
+  return 1;
+}
+
+int hs_l_is_crashed(lua_State *L) {
+  hs_check_sim(L, 1);
+  lua_pushboolean(L, hs_entity_crashed(check_entity_arg(L, 2)));
+  return 1;
+}
+
 /* ---- C entities exposed to Lua -------------------------------------------------- */
+
+/* entity:crash() / entity:restart() for C entities: through core.crash/restart. */
+static int centity_crash_restart(lua_State *L, int crash) {
+  if (luaL_getmetafield(L, 1, "__hs_centity") == LUA_TNIL) return luaL_typeerror(L, 1, "entity");
+  lua_pop(L, 1);
+  hs_lua_centity *ce = lua_touserdata(L, 1);
+  if (ce->closed) return luaL_error(L, "%s '%s': use after close", ce->cls->name, ce->e.name);
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1); /* the simulation */
+  lua_insert(L, 1);
+  return crash ? hs_l_crash(L) : hs_l_restart(L);
+}
+
+static int centity_crash(lua_State *L) { return centity_crash_restart(L, 1); }
+static int centity_restart(lua_State *L) { return centity_crash_restart(L, 0); }
 
 static int centity_index(lua_State *L) {
   hs_lua_centity *ce = lua_touserdata(L, 1);
@@ -92,6 +172,10 @@ static int centity_index(lua_State *L) {
     }
     if (strcmp(k, "crashed") == 0) {
       lua_pushboolean(L, hs_entity_crashed(&ce->e));
+      return 1;
+    }
+    if (strcmp(k, "crash") == 0 || strcmp(k, "restart") == 0) {
+      lua_pushcfunction(L, k[0] == 'c' ? centity_crash : centity_restart);
       return 1;
     }
     if (strcmp(k, "now") == 0 && !ce->closed) {
@@ -159,6 +243,8 @@ void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, con
                                     {"__gc", centity_gc},             {"__close", centity_gc},
                                     {"__tostring", centity_tostring}, {NULL, NULL}};
     luaL_setfuncs(L, meta, 0);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "__hs_centity"); /* marks every C entity type */
     lua_newtable(L);
     if (cls->methods) luaL_setfuncs(L, cls->methods, 0);
     lua_setfield(L, -2, "methods");
@@ -172,6 +258,7 @@ void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, con
   lua_pushvalue(L, ud);
   lua_rawset(L, -3);
   lua_pop(L, 1);
+  list_entity(L, sim_idx, &ce->e, ud);
   ce->closed = 0;
   return ce;
 }

@@ -34,6 +34,11 @@ static void event_fire(hs_sim *sim, hs_event *ev) {
   lua_rawgeti(L, ls->anchors_idx, le->anchor);
   int evi = top + 1;
   unanchor(L, ls, le, ls->anchors_idx, evi);
+  if (ev->target && hs_entity_crashed(ev->target)) { /* a crashed entity receives nothing */
+    ls->events_dropped++;
+    lua_settop(L, top);
+    return;
+  }
   int nargs;
   if (lua_getiuservalue(L, evi, UV_TARGET) == LUA_TFUNCTION) {
     lua_pushvalue(L, evi);

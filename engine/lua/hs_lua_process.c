@@ -87,6 +87,23 @@ static void proc_fail(hs_lsim *ls, hs_lproc *p, const char *msg, int with_traceb
   hs_sim_fail(ls, L);
 }
 
+/* Stops a process that is not running: its thread is reset for reuse. */
+static void proc_kill(lua_State *L, hs_lsim *ls, hs_lproc *p) {
+  hs_sim_cancel(&ls->sim, &p->wake);
+  hs_reset_thread(p->co, L);
+  p->state = PROC_IDLE;
+  p->gen++;
+  p->has_join = 0; /* entity processes have no join; spawn's caller settles its own */
+  ls->free_procs[ls->free_proc_count++] = p->slot;
+}
+
+void hs_proc_kill_entity(lua_State *L, hs_lsim *ls, hs_entity *e) {
+  for (uint32_t i = 0; i < ls->proc_count; i++) {
+    hs_lproc *p = ls->procs[i];
+    if (p->entity == e && p->state != PROC_IDLE && p->state != PROC_RUNNING) proc_kill(L, ls, p);
+  }
+}
+
 /* Resumes p with the p->nargs values on its stack and handles how it stops. */
 static void proc_resume(hs_lsim *ls, hs_lproc *p) {
   lua_State *L = ls->L, *co = p->co;
@@ -97,6 +114,11 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
   running = p;
   int st = lua_resume(co, L, nargs, &nres);
   running = outer;
+  if (p->entity && hs_entity_crashed(p->entity) && st != LUA_ERRRUN && st != LUA_ERRMEM && st != LUA_ERRERR) {
+    /* its entity crashed while it ran: it stops here, and what it returned is lost */
+    proc_kill(L, ls, p);
+    return;
+  }
   if (st == LUA_YIELD) {
     if (nres == 1 && lua_type(co, -1) == LUA_TNUMBER) {
       double dt = lua_tonumber(co, -1);
@@ -232,12 +254,7 @@ int hs_l_kill(lua_State *L) {
     return 1;
   }
   if (p->state == PROC_RUNNING) return luaL_error(L, "cancel: a process cannot cancel itself while running");
-  hs_sim_cancel(&ls->sim, &p->wake);
-  hs_reset_thread(p->co, L);
-  p->state = PROC_IDLE;
-  p->gen++;
-  p->has_join = 0; /* the caller settles the join future */
-  ls->free_procs[ls->free_proc_count++] = p->slot;
+  proc_kill(L, ls, p); /* the caller settles the join future */
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -88,7 +88,8 @@ static int l_sim_new(lua_State *L) {
   hs_sim_init(&ls->sim, (uint64_t)seed);
   if (end >= 0) hs_sim_set_end_time(&ls->sim, hs_time_from_s(end));
   lua_createtable(L, 0, 8);
-  static const char *const tables[] = {"threads", "anchors", "entities", "names", "streams", "joins", NULL};
+  static const char *const tables[] = {"threads", "anchors", "entities", "names",    "streams",
+                                      "joins",   "list",    "networks", NULL};
   for (const char *const *t = tables; *t; t++) {
     lua_newtable(L);
     lua_setfield(L, -2, *t);
@@ -187,6 +188,8 @@ static void push_summary(lua_State *L, int sim_idx) {
   lua_setfield(L, -2, "events_cancelled");
   lua_pushinteger(L, (lua_Integer)s->heap.count);
   lua_setfield(L, -2, "events_pending");
+  lua_pushinteger(L, (lua_Integer)ls->events_dropped);
+  lua_setfield(L, -2, "events_dropped");
   lua_pushnumber(L, ls->wall_seconds);
   lua_setfield(L, -2, "wall_clock_seconds");
   lua_pushnumber(L, ls->wall_seconds > 0 ? (double)s->events_processed / ls->wall_seconds : 0.0);
@@ -431,6 +434,27 @@ static void sim_open(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, HS_SIMS_KEY);
 }
 
+#define HS_ERROR_MT_KEY "happysim.Error"
+
+static int l_set_error_metatable(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, HS_ERROR_MT_KEY);
+  return 0;
+}
+
+void hs_push_error(lua_State *L, const char *code, const char *message) {
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, message);
+  lua_setfield(L, -2, "message");
+  if (lua_getfield(L, LUA_REGISTRYINDEX, HS_ERROR_MT_KEY) == LUA_TTABLE)
+    lua_setmetatable(L, -2);
+  else
+    lua_pop(L, 1);
+}
+
 /* The method table, so the Lua layer can add methods (spawn, after ...). */
 static int l_sim_methods(lua_State *L) {
   luaL_getmetatable(L, HS_SIM_MT);
@@ -450,6 +474,11 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"process_state", hs_l_process_state},
                                       {"sim_methods", l_sim_methods},
                                       {"HoldModel", hs_l_hold_new},
+                                      {"NetworkLink", hs_l_link_new},
+                                      {"crash", hs_l_crash},
+                                      {"restart", hs_l_restart},
+                                      {"is_crashed", hs_l_is_crashed},
+                                      {"set_error_metatable", l_set_error_metatable},
                                       {NULL, NULL}};
 
 int luaopen_happysim_core(lua_State *L);
@@ -460,7 +489,13 @@ int luaopen_happysim_core(lua_State *L) {
   hs_entity_open(L);
   hs_rng_open(L);
   hs_value_open(L);
+  hs_dist_open(L);
+  hs_net_open(L);
   luaL_newlib(L, core_funcs);
   luaL_setfuncs(L, hs_value_funcs, 0);
+  luaL_setfuncs(L, hs_net_funcs, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, hs_dist_funcs, 0);
+  lua_setfield(L, -2, "dist");
   return 1;
 }

@@ -8,6 +8,13 @@
 -- hs.Entity{ name = ..., handle_event = fn } makes a one-off entity. Registering an
 -- entity with a simulation (by scheduling an event to it, or sim:register) sets
 -- entity.sim; entity.now and entity:random() then read the simulation.
+--
+-- Crash and restart: entity:crash() stops its processes and drops what is sent to it;
+-- entity:restart() brings it back with its volatile state lost: the instance is rebuilt
+-- from its constructor options (init runs again), then the fields the class lists in
+-- `durable` get their values from before the crash, then on_restart() runs.
+
+local core = require("happysim.core")
 
 local Entity = { class_name = "Entity" }
 
@@ -18,7 +25,18 @@ local function class_index(class)
     if key == "now" then
       local sim = rawget(self, "sim")
       return sim and sim.now
+    elseif key == "crashed" then
+      local sim = rawget(self, "sim")
+      return sim ~= nil and core.is_crashed(sim, self)
     end
+  end
+end
+
+local function build(class, self, opts)
+  if class.init then
+    class.init(self, opts)
+  else
+    for k, v in pairs(opts) do self[k] = v end
   end
 end
 
@@ -30,17 +48,13 @@ local function instantiate(class, opts)
   if opts.name ~= nil and type(opts.name) ~= "string" then
     error(("bad argument #1 to '%s' (field 'name' must be a string, got %s)"):format(class.class_name, type(opts.name)), 3)
   end
-  local self = setmetatable({ name = opts.name }, class.__instance_mt)
-  if class.init then
-    class.init(self, opts)
-  else
-    for k, v in pairs(opts) do self[k] = v end
-  end
+  local self = setmetatable({ name = opts.name, _opts = opts }, class.__instance_mt)
+  build(class, self, opts)
   return self
 end
 
 local function setup(class)
-  class.__instance_mt = { __index = class_index(class), __name = "happysim." .. class.class_name,
+  class.__instance_mt = { __index = class_index(class), __name = "happysim." .. class.class_name, __class = class,
     __tostring = function(self) return class.class_name .. " '" .. tostring(rawget(self, "name")) .. "'" end }
   return setmetatable(class, {
     __index = rawget(class, "super"),
@@ -62,6 +76,37 @@ function Entity:random(suffix)
   local sim = rawget(self, "sim")
   if not sim then error("random: entity '" .. tostring(self.name) .. "' is not registered with a simulation", 2) end
   return sim:random(suffix and (self.name .. ":" .. suffix) or self.name)
+end
+
+local function sim_of(self, fname)
+  local sim = rawget(self, "sim")
+  if not sim then
+    error(fname .. ": entity '" .. tostring(rawget(self, "name")) .. "' is not registered with a simulation", 3)
+  end
+  return sim
+end
+
+--- entity:crash() -> true if it was up. Its processes stop; events and messages to it drop.
+function Entity:crash()
+  if not core.crash(sim_of(self, "crash"), self) then return false end
+  if self.on_crash then self:on_crash() end
+  return true
+end
+
+--- entity:restart() -> true if it was crashed. Volatile state is rebuilt, durable kept.
+function Entity:restart()
+  local sim = sim_of(self, "restart")
+  if not core.restart(sim, self) then return false end
+  local class = getmetatable(self).__class
+  local keep = { name = rawget(self, "name"), sim = sim, _opts = rawget(self, "_opts") }
+  for _, field in ipairs(class.durable or {}) do keep[field] = rawget(self, field) end
+  for k in pairs(self) do rawset(self, k, nil) end
+  rawset(self, "name", keep.name)
+  rawset(self, "sim", sim)
+  build(class, self, keep._opts or {})
+  for k, v in pairs(keep) do rawset(self, k, v) end
+  if self.on_restart then self:on_restart() end
+  return true
 end
 
 setup(Entity)

@@ -16,4 +16,6 @@ local function new(code, message, extra)
   return setmetatable(e, Error)
 end
 
+require("happysim.core").set_error_metatable(Error)
+
 return { new = new, Error = Error }

@@ -5,6 +5,7 @@ local core = require("happysim.core")
 local future = require("happysim.future")
 local errors = require("happysim.errors")
 local process = require("happysim.process")
+local network = require("happysim.network")
 
 local hs = {
   _VERSION = "happysim scm",
@@ -32,6 +33,17 @@ local hs = {
 
   -- errors as values
   error = errors.new,
+
+  -- network
+  Network = core.Network,
+  NetworkLink = core.NetworkLink,
+  dist = core.dist,
 }
+
+for _, preset in ipairs{ "local_network", "datacenter_network", "cross_region_network", "internet_network",
+                         "satellite_network", "mobile_3g_network", "mobile_4g_network", "lossy_network",
+                         "slow_network" } do
+  hs[preset] = network[preset]
+end
 
 return hs

@@ -1,0 +1,776 @@
+/*
+ * hs_lua_net.c - hs.Network: links, send and request/reply, partitions, interception,
+ * held messages and statistics, over the C network (engine/net).
+ *
+ * A Network may be created without a simulation; it binds to the simulation of the
+ * first entity it is given (or to Simulation{ entities = { net } }). The simulation then
+ * anchors it. User values: 1 the Simulation, 2 a table { filter =, requests = {}, error = }.
+ */
+#include <string.h>
+
+#include "hs_lua_centity.h"
+#include "hs_lua_net.h"
+
+/* ---- payload blobs ------------------------------------------------------------------ */
+
+static void put_header(hs_blob *b, int kind, uint64_t request_id) {
+  b->data[0] = (uint8_t)kind;
+  for (int i = 0; i < 8; i++) b->data[1 + i] = (uint8_t)(request_id >> (8 * i));
+}
+
+uint64_t hs_blob_request_id(const hs_blob *b) {
+  uint64_t v = 0;
+  if (b->size < HS_MSG_HEADER) return 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | b->data[1 + i];
+  return v;
+}
+
+hs_blob *hs_lnet_encode(lua_State *L, hs_lnet *ln, int idx, int kind, uint64_t request_id, const char *what) {
+  hs_buf_reset(&ln->scratch);
+  hs_lua_encode(L, &ln->scratch, idx, what);
+  hs_blob *b = hs_blob_alloc(&ln->pool, HS_MSG_HEADER + ln->scratch.len);
+  if (!b) luaL_error(L, "out of memory");
+  put_header(b, kind, request_id);
+  memcpy(b->data + HS_MSG_HEADER, ln->scratch.data, ln->scratch.len);
+  return b;
+}
+
+void hs_lnet_push_body(lua_State *L, const hs_blob *b) {
+  if (!b || b->size <= HS_MSG_HEADER) {
+    lua_pushnil(L);
+    return;
+  }
+  hs_lua_decode(L, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER);
+}
+
+static void *blob_copy(void *ud, void *payload, uint64_t size) {
+  (void)size;
+  hs_blob *b = payload;
+  return hs_blob_copy(&((hs_lnet *)ud)->pool, b->data, b->size);
+}
+
+static void blob_release(void *ud, void *payload) { hs_blob_free(&((hs_lnet *)ud)->pool, payload); }
+
+/* ---- objects ------------------------------------------------------------------------ */
+
+static hs_lnet *check_net(lua_State *L, int idx) {
+  hs_lnet *ln = luaL_checkudata(L, idx, HS_NET_MT);
+  if (ln->owner && (ln->net.closed || ln->owner->sim.closed)) luaL_error(L, "Network: use after close");
+  return ln;
+}
+
+hs_lnet *hs_check_bound_net(lua_State *L, int idx) {
+  hs_lnet *ln = check_net(L, idx);
+  if (!ln->owner)
+    luaL_error(L, "Network is not attached to a simulation yet: create it with hs.Network{ sim = sim }, "
+                  "or add it to hs.Simulation{ entities = { net } }");
+  return ln;
+}
+
+static void push_net_object(lua_State *L, hs_lnet *ln) {
+  lua_getfield(L, LUA_REGISTRYINDEX, HS_NETS_KEY);
+  lua_rawgetp(L, -1, ln);
+  lua_remove(L, -2);
+}
+
+/* Pushes the user value table (filter, requests, error) of the network at idx. */
+static void push_state(lua_State *L, int idx) { lua_getiuservalue(L, idx, 2); }
+
+void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e) {
+  hs_push_sim(L, ls);
+  lua_getiuservalue(L, -1, 1);
+  lua_getfield(L, -1, "list");
+  lua_rawgeti(L, -1, (lua_Integer)e->id + 1);
+  lua_replace(L, -4);
+  lua_pop(L, 2);
+}
+
+/* ---- binding to a simulation ----------------------------------------------------------- */
+
+static hs_verdict filter_cb(void *ud, hs_message *m);
+
+/* Binds the network at net_idx to the simulation at sim_idx (no-op if bound to it). */
+static hs_lnet *bind(lua_State *L, int net_idx, int sim_idx) {
+  hs_lnet *ln = lua_touserdata(L, net_idx);
+  hs_lsim *ls = hs_check_sim(L, sim_idx);
+  if (ln->owner) {
+    if (ln->owner != ls) luaL_error(L, "Network is attached to another simulation");
+    return ln;
+  }
+  push_state(L, net_idx);
+  lua_getfield(L, -1, "name");
+  int rc = hs_net_init(&ln->net, &ls->sim, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (rc != HS_OK) luaL_error(L, "Network: %s", hs_net_strerror(rc));
+  ln->owner = ls;
+  hs_net_payload_ops ops = {blob_copy, blob_release, ln};
+  hs_net_set_payload_ops(&ln->net, &ops);
+  if (ln->has_filter) hs_net_set_filter(&ln->net, filter_cb, ln);
+  if (lua_getfield(L, -1, "default_link") != LUA_TNIL) {
+    rc = hs_net_set_default_link(&ln->net, hs_check_link(L, -1));
+    if (rc != HS_OK) luaL_error(L, "Network: %s", hs_net_strerror(rc));
+  }
+  lua_pop(L, 2);
+  lua_pushvalue(L, sim_idx);
+  lua_setiuservalue(L, net_idx, 1);
+  hs_push_uv_table(L, sim_idx, "networks"); /* the simulation anchors its networks */
+  lua_pushvalue(L, net_idx);
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  lua_pop(L, 1);
+  return ln;
+}
+
+/* Simulation{ entities = { net } } and sim:register(net) come here. */
+int hs_lnet_bind(lua_State *L, int net_idx, int sim_idx) {
+  bind(L, lua_absindex(L, net_idx), lua_absindex(L, sim_idx));
+  return 0;
+}
+
+/* Resolves a node argument (entity table, C entity, or name) to its hs_entity, binding
+ * the network to the node's simulation when it has none yet. */
+static hs_entity *check_node(lua_State *L, int net_idx, int arg) {
+  hs_lnet *ln = lua_touserdata(L, net_idx);
+  arg = lua_absindex(L, arg);
+  int t = lua_type(L, arg);
+  if (t == LUA_TSTRING) {
+    if (!ln->owner) luaL_argerror(L, arg, "node names need a network attached to a simulation");
+    lua_getiuservalue(L, net_idx, 1);
+    hs_push_uv_table(L, lua_gettop(L), "names");
+    if (lua_getfield(L, -1, lua_tostring(L, arg)) == LUA_TNIL)
+      luaL_argerror(L, arg, lua_pushfstring(L, "unknown node '%s'", lua_tostring(L, arg)));
+    lua_replace(L, arg);
+    lua_pop(L, 2);
+    t = lua_type(L, arg);
+  }
+  if (t == LUA_TTABLE) {
+    if (!ln->owner) {
+      if (lua_getfield(L, arg, "sim") == LUA_TNIL)
+        luaL_argerror(L, arg, "entity is not registered with a simulation (sim:register(entity) first, or "
+                              "create the network with hs.Network{ sim = sim })");
+      bind(L, net_idx, lua_gettop(L));
+      lua_pop(L, 1);
+    }
+    lua_getiuservalue(L, net_idx, 1);
+    hs_entity *e = hs_entity_register(L, lua_gettop(L), arg);
+    lua_pop(L, 1);
+    return e;
+  }
+  if (t == LUA_TUSERDATA && luaL_getmetafield(L, arg, "__hs_centity") != LUA_TNIL) {
+    lua_pop(L, 1);
+    hs_lua_centity *ce = lua_touserdata(L, arg);
+    if (ce->closed) luaL_argerror(L, arg, "entity is closed");
+    if (!ln->owner) {
+      lua_getiuservalue(L, arg, 1);
+      bind(L, net_idx, lua_gettop(L));
+      lua_pop(L, 1);
+    }
+    if (ce->e.sim != &ln->owner->sim) luaL_argerror(L, arg, "node belongs to another simulation");
+    return &ce->e;
+  }
+  luaL_argerror(L, arg, lua_pushfstring(L, "node expected (an entity or its name), got %s", hs_typename_of(L, arg)));
+  return NULL;
+}
+
+static void check_rc(lua_State *L, int rc, const char *fname) {
+  if (rc != HS_OK) luaL_error(L, "%s: %s", fname, hs_net_strerror(rc));
+}
+
+/* ---- construction ------------------------------------------------------------------- */
+
+static const char *const net_options[] = {"name", "sim", "default_link", NULL};
+
+/* hs.Network{ name = "cluster", sim = sim, default_link = hs.datacenter_network() } */
+static int l_net_new(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  hs_check_options(L, 1, 1, net_options);
+  hs_lnet *ln = lua_newuserdatauv(L, sizeof *ln, 2); /* 2 */
+  memset(ln, 0, sizeof *ln);
+  ln->net.closed = true; /* harmless to collect until bound */
+  hs_blob_pool_init(&ln->pool);
+  hs_buf_init(&ln->scratch);
+  luaL_setmetatable(L, HS_NET_MT);
+  lua_createtable(L, 0, 4); /* 3: state */
+  if (lua_getfield(L, 1, "name") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "network");
+  } else if (lua_type(L, -1) != LUA_TSTRING) {
+    luaL_argerror(L, 1, "field 'name' must be a string");
+  }
+  lua_setfield(L, 3, "name");
+  if (lua_getfield(L, 1, "default_link") != LUA_TNIL && !luaL_testudata(L, -1, "happysim.NetworkLink"))
+    luaL_argerror(L, 1, lua_pushfstring(L, "field 'default_link' must be an hs.NetworkLink, got %s", hs_typename_of(L, -1)));
+  lua_setfield(L, 3, "default_link");
+  lua_newtable(L);
+  lua_setfield(L, 3, "requests");
+  lua_setiuservalue(L, 2, 2);
+  lua_getfield(L, LUA_REGISTRYINDEX, HS_NETS_KEY);
+  lua_pushvalue(L, 2);
+  lua_rawsetp(L, -2, ln);
+  lua_pop(L, 1);
+  if (lua_getfield(L, 1, "sim") != LUA_TNIL) {
+    if (!luaL_testudata(L, -1, HS_SIM_MT)) luaL_argerror(L, 1, "field 'sim' must be a Simulation");
+    bind(L, 2, lua_gettop(L));
+  }
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* ---- links -------------------------------------------------------------------------- */
+
+static int l_add_link(lua_State *L) {
+  check_net(L, 1);
+  hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
+  hs_lnet *ln = lua_touserdata(L, 1);
+  check_rc(L, hs_net_add_link(&ln->net, a, b, hs_check_link(L, 4), NULL), "add_link");
+  return 0;
+}
+
+static int l_add_bidirectional_link(lua_State *L) {
+  check_net(L, 1);
+  hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
+  hs_lnet *ln = lua_touserdata(L, 1);
+  check_rc(L, hs_net_add_bidirectional_link(&ln->net, a, b, hs_check_link(L, 4)), "add_bidirectional_link");
+  return 0;
+}
+
+static int l_remove_link(lua_State *L) {
+  check_net(L, 1);
+  hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
+  hs_lnet *ln = lua_touserdata(L, 1);
+  check_rc(L, hs_net_remove_link(&ln->net, a, b), "remove_link");
+  return 0;
+}
+
+/* net:connect_all(nodes [, link]): a full mesh; the default link when none is given. */
+static int l_connect_all(lua_State *L) {
+  check_net(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, 2);
+  luaL_argcheck(L, n < 100000, 2, "too many nodes");
+  hs_entity **nodes = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *nodes, 0);
+  int scratch = lua_gettop(L);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, 2, i);
+    nodes[i - 1] = check_node(L, 1, lua_gettop(L));
+    lua_settop(L, scratch);
+  }
+  hs_lnet *ln = lua_touserdata(L, 1);
+  if (!ln->owner) return luaL_argerror(L, 2, "no nodes given");
+  hs_link_params *p;
+  if (lua_isnoneornil(L, 3)) {
+    p = (hs_link_params *)hs_net_default_link(&ln->net);
+    if (!p) return luaL_argerror(L, 3, "a link is required when the network has no default link");
+  } else {
+    p = hs_check_link(L, 3);
+  }
+  check_rc(L, hs_net_connect_all(&ln->net, nodes, (size_t)n, p), "connect_all");
+  return 0;
+}
+
+static int l_set_default_link(lua_State *L) {
+  hs_lnet *ln = check_net(L, 1);
+  if (!lua_isnil(L, 2)) hs_check_link(L, 2);
+  lua_settop(L, 2);
+  push_state(L, 1);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "default_link");
+  if (ln->owner) check_rc(L, hs_net_set_default_link(&ln->net, lua_isnil(L, 2) ? NULL : hs_check_link(L, 2)), "set_default_link");
+  return 0;
+}
+
+/* ---- sending ------------------------------------------------------------------------ */
+
+/* Raises the error a filter left while no run was going on. */
+static void raise_filter_error(lua_State *L, hs_lnet *ln, int net_idx) {
+  if (!ln->filter_failed) return;
+  ln->filter_failed = 0;
+  push_state(L, net_idx);
+  lua_getfield(L, -1, "error");
+  lua_pushnil(L);
+  lua_setfield(L, -3, "error");
+  lua_error(L);
+}
+
+/* Sends the value at payload_idx; returns the message id, or 0 with an error pushed. */
+static uint64_t send_common(lua_State *L, int kind, uint64_t request_id, const char *fname) {
+  hs_lnet *ln = check_net(L, 1);
+  hs_entity *src = check_node(L, 1, 2), *dst = check_node(L, 1, 3);
+  size_t tlen;
+  const char *type = luaL_checklstring(L, 4, &tlen);
+  hs_blob *b = hs_lnet_encode(L, ln, 5, kind, request_id, "payload");
+  const char *itype = hs_net_intern(&ln->net, type, tlen);
+  uint64_t id = 0;
+  lua_State *outer = ln->L;
+  ln->L = L;
+  int rc = itype ? hs_net_send(&ln->net, src, dst, itype, b, b->size, &id) : HS_ENOMEM;
+  ln->L = outer;
+  if (rc != HS_OK) {
+    hs_blob_free(&ln->pool, b);
+    if (rc == HS_NET_ECRASHED) {
+      lua_pushnil(L);
+      hs_push_error(L, "crashed", lua_pushfstring(L, "%s: node '%s' is crashed", fname, src->name));
+      lua_remove(L, -2);
+      return 0;
+    }
+    check_rc(L, rc, fname);
+  }
+  raise_filter_error(L, ln, 1);
+  return id;
+}
+
+/* net:send(src, dst, type, payload) -> message id | nil, err (code "crashed") */
+static int l_send(lua_State *L) {
+  lua_settop(L, 5);
+  uint64_t id = send_common(L, HS_MSG_PLAIN, 0, "send");
+  if (!id) return 2;
+  lua_pushinteger(L, (lua_Integer)id);
+  return 1;
+}
+
+/* net:_request(src, dst, type, payload, future) -> request id | nil, err; the future
+ * resolves with the reply's payload (the Lua layer adds the timeout). */
+static int l_request(lua_State *L) {
+  lua_settop(L, 6);
+  hs_lnet *ln = check_net(L, 1);
+  uint64_t rid = ++ln->next_request;
+  uint64_t id = send_common(L, HS_MSG_REQUEST, rid, "request");
+  if (!id) return 2;
+  push_state(L, 1);
+  lua_getfield(L, -1, "requests");
+  lua_pushvalue(L, 6);
+  lua_rawseti(L, -2, (lua_Integer)rid);
+  lua_pushinteger(L, (lua_Integer)rid);
+  return 1;
+}
+
+/* net:_forget(request id): a timed-out request's late reply will be dropped. */
+static int l_forget(lua_State *L) {
+  check_net(L, 1);
+  lua_Integer rid = luaL_checkinteger(L, 2);
+  push_state(L, 1);
+  lua_getfield(L, -1, "requests");
+  lua_pushnil(L);
+  lua_rawseti(L, -2, rid);
+  return 0;
+}
+
+/* net:_reply(src, dst, type, payload, request id) */
+static int l_reply(lua_State *L) {
+  lua_settop(L, 6);
+  lua_Integer rid = luaL_checkinteger(L, 6);
+  uint64_t id = send_common(L, HS_MSG_REPLY, (uint64_t)rid, "reply");
+  if (!id) return 2;
+  lua_pushinteger(L, (lua_Integer)id);
+  return 1;
+}
+
+/* ---- delivery to Lua entities --------------------------------------------------------- */
+
+/* A reply resolves its request's future instead of reaching the entity. */
+static void resolve_reply(lua_State *L, hs_lnet *ln, hs_message *m) {
+  push_net_object(L, ln);
+  push_state(L, -1);
+  lua_getfield(L, -1, "requests");
+  lua_Integer rid = (lua_Integer)hs_blob_request_id(m->payload);
+  if (lua_rawgeti(L, -1, rid) != LUA_TNIL) {
+    lua_pushnil(L);
+    lua_rawseti(L, -3, rid);
+    lua_getfield(L, -1, "resolve");
+    lua_insert(L, -2);
+    hs_lnet_push_body(L, m->payload);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) hs_sim_fail(ln->owner, L);
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 3);
+}
+
+void hs_lnet_deliver_to_lua(hs_entity *e, hs_message *m) {
+  hs_lnet *ln = HS_CONTAINER_OF(m->net, hs_lnet, net);
+  hs_lsim *ls = ln->owner;
+  lua_State *L = ls->L;
+  int top = lua_gettop(L);
+  if (hs_blob_kind(m->payload) == HS_MSG_REPLY) {
+    resolve_reply(L, ln, m);
+    return;
+  }
+  hs_push_entity_object(L, ls, e); /* top + 1 */
+  lua_getfield(L, top + 1, "handle_event");
+  if (!lua_isfunction(L, -1)) {
+    lua_pushfstring(L, "happysim: message '%s' at t=%f: entity '%s' has no handle_event method", m->type,
+                    hs_time_to_s(ls->sim.now_ns), e->name);
+    hs_sim_fail(ls, L);
+    lua_settop(L, top);
+    return;
+  }
+  lua_pushvalue(L, top + 1);
+  lua_createtable(L, 0, 9);
+  lua_pushstring(L, m->type);
+  lua_setfield(L, -2, "type");
+  hs_lnet_push_body(L, m->payload);
+  lua_setfield(L, -2, "payload");
+  lua_pushnumber(L, hs_time_to_s(ls->sim.now_ns));
+  lua_setfield(L, -2, "time");
+  lua_pushnumber(L, hs_time_to_s(m->sent_ns));
+  lua_setfield(L, -2, "sent_at");
+  lua_pushstring(L, m->src->name);
+  lua_setfield(L, -2, "source");
+  hs_push_entity_object(L, ls, m->src);
+  lua_setfield(L, -2, "src");
+  lua_pushvalue(L, top + 1);
+  lua_setfield(L, -2, "target");
+  lua_pushinteger(L, (lua_Integer)m->id);
+  lua_setfield(L, -2, "id");
+  push_net_object(L, ln);
+  lua_setfield(L, -2, "network");
+  if (hs_blob_kind(m->payload) == HS_MSG_REQUEST) {
+    lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
+    lua_setfield(L, -2, "request_id");
+  }
+  hs_proc_start_now(L, 2, 2, m->type, e);
+  lua_settop(L, top);
+}
+
+/* ---- interception ------------------------------------------------------------------- */
+
+static void push_message_table(lua_State *L, hs_lnet *ln, hs_message *m) {
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, (lua_Integer)m->id);
+  lua_setfield(L, -2, "id");
+  lua_pushstring(L, m->type);
+  lua_setfield(L, -2, "type");
+  lua_pushstring(L, m->src->name);
+  lua_setfield(L, -2, "source");
+  lua_pushstring(L, m->dst->name);
+  lua_setfield(L, -2, "destination");
+  hs_lnet_push_body(L, m->payload);
+  lua_setfield(L, -2, "payload");
+  lua_pushinteger(L, (lua_Integer)m->size_bytes);
+  lua_setfield(L, -2, "size");
+  lua_pushnumber(L, hs_time_to_s(m->sent_ns));
+  lua_setfield(L, -2, "sent_at");
+  lua_pushinteger(L, m->copy);
+  lua_setfield(L, -2, "copy");
+  (void)ln;
+}
+
+/* Reports a filter error: fails the run if one is going on, else the sender raises. */
+static void filter_error(lua_State *L, hs_lnet *ln) {
+  if (ln->owner->L) {
+    lua_pushfstring(L, "happysim: error at t=%f in network filter: %s", hs_time_to_s(ln->owner->sim.now_ns),
+                    lua_tostring(L, -1));
+    lua_remove(L, -2);
+    hs_sim_fail(ln->owner, L);
+    return;
+  }
+  push_net_object(L, ln);
+  push_state(L, -1);
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "error");
+  lua_pop(L, 3);
+  ln->filter_failed = 1;
+}
+
+static hs_verdict filter_cb(void *ud, hs_message *m) {
+  hs_lnet *ln = ud;
+  lua_State *L = ln->L ? ln->L : ln->owner->L;
+  if (!L || ln->owner->failed) return HS_VERDICT_DELIVER;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, hs_l_traceback);
+  push_net_object(L, ln);
+  push_state(L, -1);
+  lua_getfield(L, -1, "filter");
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  push_message_table(L, ln, m);
+  hs_verdict v = HS_VERDICT_DELIVER;
+  if (lua_pcall(L, 1, 1, top + 1) != LUA_OK) {
+    filter_error(L, ln);
+    lua_settop(L, top);
+    return HS_VERDICT_DROP;
+  }
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (lua_isnil(L, -1) || (s && strcmp(s, "deliver") == 0)) {
+    v = HS_VERDICT_DELIVER;
+  } else if (s && strcmp(s, "drop") == 0) {
+    v = HS_VERDICT_DROP;
+  } else if (s && strcmp(s, "duplicate") == 0) {
+    v = HS_VERDICT_DUPLICATE;
+  } else if (s && strcmp(s, "hold") == 0) {
+    v = HS_VERDICT_HOLD;
+  } else if (lua_type(L, -1) == LUA_TNUMBER && hs_time_s_valid(lua_tonumber(L, -1))) {
+    v = HS_VERDICT_DELAY;
+    hs_message_set_delay(m, hs_time_from_s(lua_tonumber(L, -1)));
+  } else {
+    lua_pushfstring(L, "filter returned %s; return nil, \"deliver\", \"drop\", \"duplicate\", \"hold\" or a delay in seconds",
+                    luaL_tolstring(L, -1, NULL));
+    filter_error(L, ln);
+    v = HS_VERDICT_DROP;
+  }
+  lua_settop(L, top);
+  return v;
+}
+
+/* net:intercept(fn | nil): fn(msg) decides each message's fate at send time. */
+static int l_intercept(lua_State *L) {
+  hs_lnet *ln = check_net(L, 1);
+  if (!lua_isnil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  push_state(L, 1);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "filter");
+  ln->has_filter = !lua_isnil(L, 2);
+  if (ln->owner) hs_net_set_filter(&ln->net, ln->has_filter ? filter_cb : NULL, ln);
+  return 0;
+}
+
+static hs_message *find_held(hs_lnet *ln, uint64_t id, uint32_t copy) {
+  for (hs_message *m = hs_net_held_first(&ln->net); m; m = hs_net_held_next(m))
+    if (m->id == id && m->copy == copy) return m;
+  return NULL;
+}
+
+/* net:held() -> list of held messages (tables as the filter sees them), in hold order */
+static int l_held(lua_State *L) {
+  hs_lnet *ln = hs_check_bound_net(L, 1);
+  lua_newtable(L);
+  lua_Integer i = 0;
+  for (hs_message *m = hs_net_held_first(&ln->net); m; m = hs_net_held_next(m)) {
+    push_message_table(L, ln, m);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+/* net:deliver_held(id [, delay [, copy]]) -> true, or false if no such message is held */
+static int l_deliver_held(lua_State *L) {
+  hs_lnet *ln = hs_check_bound_net(L, 1);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  double delay = lua_isnoneornil(L, 3) ? 0 : hs_check_seconds(L, 3, "delay");
+  hs_message *m = find_held(ln, (uint64_t)id, (uint32_t)luaL_optinteger(L, 4, 0));
+  if (!m) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  check_rc(L, hs_net_held_deliver(&ln->net, m, hs_time_from_s(delay)), "deliver_held");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* net:drop_held(id [, copy]) -> true, or false if no such message is held */
+static int l_drop_held(lua_State *L) {
+  hs_lnet *ln = hs_check_bound_net(L, 1);
+  hs_message *m = find_held(ln, (uint64_t)luaL_checkinteger(L, 2), (uint32_t)luaL_optinteger(L, 3, 0));
+  if (m) check_rc(L, hs_net_held_drop(&ln->net, m), "drop_held");
+  lua_pushboolean(L, m != NULL);
+  return 1;
+}
+
+/* ---- partitions --------------------------------------------------------------------- */
+
+static hs_entity **check_group(lua_State *L, int arg, size_t *n) {
+  if (!lua_istable(L, arg)) luaL_typeerror(L, arg, "list of nodes");
+  lua_Integer len = luaL_len(L, arg);
+  luaL_argcheck(L, len > 0 && len < 100000, arg, "a group must list at least one node");
+  hs_entity **g = lua_newuserdatauv(L, (size_t)len * sizeof *g, 0);
+  int keep = lua_gettop(L);
+  for (lua_Integer i = 1; i <= len; i++) {
+    lua_geti(L, arg, i);
+    g[i - 1] = check_node(L, 1, lua_gettop(L));
+    lua_settop(L, keep);
+  }
+  *n = (size_t)len;
+  return g;
+}
+
+/* net:_partition(a, b, asymmetric) -> partition id */
+static int l_partition(lua_State *L) {
+  check_net(L, 1);
+  lua_settop(L, 4);
+  size_t na, nb;
+  hs_entity **a = check_group(L, 2, &na), **b = check_group(L, 3, &nb);
+  hs_lnet *ln = lua_touserdata(L, 1);
+  hs_partition_id id;
+  check_rc(L, hs_net_partition(&ln->net, a, na, b, nb, lua_toboolean(L, 4), &id), "partition");
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+static int l_heal(lua_State *L) {
+  hs_lnet *ln = hs_check_bound_net(L, 1);
+  lua_pushboolean(L, hs_net_heal(&ln->net, (hs_partition_id)luaL_checkinteger(L, 2)) == HS_OK);
+  return 1;
+}
+
+static int l_partition_active(lua_State *L) {
+  hs_lnet *ln = hs_check_bound_net(L, 1);
+  lua_pushboolean(L, hs_net_partition_active(&ln->net, (hs_partition_id)luaL_checkinteger(L, 2)));
+  return 1;
+}
+
+/* net:heal_partition(): heals every partition */
+static int l_heal_all(lua_State *L) {
+  hs_lnet *ln = check_net(L, 1);
+  if (ln->owner) hs_net_heal_all(&ln->net);
+  return 0;
+}
+
+static int l_is_partitioned(lua_State *L) {
+  check_net(L, 1);
+  hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
+  hs_lnet *ln = lua_touserdata(L, 1);
+  lua_pushboolean(L, hs_net_is_partitioned(&ln->net, a, b));
+  return 1;
+}
+
+/* ---- statistics --------------------------------------------------------------------- */
+
+static void push_counters(lua_State *L, const hs_net_counters *c) {
+  lua_createtable(L, 0, 13);
+#define FIELD(f)                                                                                                       \
+  lua_pushinteger(L, (lua_Integer)c->f);                                                                               \
+  lua_setfield(L, -2, #f)
+  FIELD(sent);
+  FIELD(delivered);
+  FIELD(duplicated);
+  FIELD(held);
+  FIELD(dropped_loss);
+  FIELD(dropped_partition);
+  FIELD(dropped_crash);
+  FIELD(dropped_no_route);
+  FIELD(dropped_filter);
+  FIELD(bytes_sent);
+  FIELD(bytes_delivered);
+#undef FIELD
+  lua_pushinteger(L, (lua_Integer)hs_net_counters_dropped(c));
+  lua_setfield(L, -2, "dropped");
+}
+
+/* net:link_stats(a, b) -> counters of a -> b (zeros when the pair never talked) */
+static int l_link_stats(lua_State *L) {
+  check_net(L, 1);
+  hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
+  hs_lnet *ln = lua_touserdata(L, 1);
+  hs_link *l = hs_net_find_link(&ln->net, a, b);
+  hs_net_counters zero;
+  memset(&zero, 0, sizeof zero);
+  push_counters(L, l ? &l->stats : &zero);
+  return 1;
+}
+
+/* net:traffic_matrix() -> list of { source, destination, sent, delivered, ... } in link order */
+static int l_traffic_matrix(lua_State *L) {
+  hs_lnet *ln = check_net(L, 1);
+  lua_newtable(L);
+  if (!ln->owner) return 1;
+  for (size_t i = 0; i < hs_net_link_count(&ln->net); i++) {
+    hs_link *l = hs_net_link_at(&ln->net, i);
+    push_counters(L, &l->stats);
+    lua_pushstring(L, l->src->name);
+    lua_setfield(L, -2, "source");
+    lua_pushstring(L, l->dst->name);
+    lua_setfield(L, -2, "destination");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+static int l_net_index(lua_State *L) {
+  hs_lnet *ln = luaL_checkudata(L, 1, HS_NET_MT);
+  const char *k = lua_tostring(L, 2);
+  if (k && strcmp(k, "stats") == 0) {
+    hs_net_counters zero;
+    memset(&zero, 0, sizeof zero);
+    push_counters(L, ln->owner ? hs_net_stats(&ln->net) : &zero);
+    lua_pushinteger(L, ln->owner ? (lua_Integer)hs_net_in_flight(&ln->net) : 0);
+    lua_setfield(L, -2, "in_flight");
+    return 1;
+  }
+  if (k && strcmp(k, "name") == 0) {
+    push_state(L, 1);
+    lua_getfield(L, -1, "name");
+    return 1;
+  }
+  if (k && strcmp(k, "sim") == 0) {
+    lua_getiuservalue(L, 1, 1);
+    return 1;
+  }
+  if (k && strcmp(k, "default_link") == 0) {
+    push_state(L, 1);
+    lua_getfield(L, -1, "default_link");
+    return 1;
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static int l_net_gc(lua_State *L) {
+  hs_lnet *ln = luaL_checkudata(L, 1, HS_NET_MT);
+  if (ln->owner) hs_net_close(&ln->net);
+  ln->owner = NULL;
+  ln->net.closed = true;
+  hs_blob_pool_close(&ln->pool);
+  hs_buf_free(&ln->scratch);
+  return 0;
+}
+
+static int l_net_tostring(lua_State *L) {
+  luaL_checkudata(L, 1, HS_NET_MT);
+  push_state(L, 1);
+  lua_getfield(L, -1, "name");
+  lua_pushfstring(L, "Network '%s'", lua_tostring(L, -1));
+  return 1;
+}
+
+static const luaL_Reg net_methods[] = {{"add_link", l_add_link},
+                                       {"add_bidirectional_link", l_add_bidirectional_link},
+                                       {"remove_link", l_remove_link},
+                                       {"connect_all", l_connect_all},
+                                       {"set_default_link", l_set_default_link},
+                                       {"send", l_send},
+                                       {"_request", l_request},
+                                       {"_forget", l_forget},
+                                       {"_reply", l_reply},
+                                       {"intercept", l_intercept},
+                                       {"held", l_held},
+                                       {"deliver_held", l_deliver_held},
+                                       {"drop_held", l_drop_held},
+                                       {"_partition", l_partition},
+                                       {"_heal", l_heal},
+                                       {"_partition_active", l_partition_active},
+                                       {"heal_partition", l_heal_all},
+                                       {"is_partitioned", l_is_partitioned},
+                                       {"link_stats", l_link_stats},
+                                       {"traffic_matrix", l_traffic_matrix},
+                                       {NULL, NULL}};
+
+static int l_net_methods(lua_State *L) {
+  luaL_getmetatable(L, HS_NET_MT);
+  lua_getfield(L, -1, "methods");
+  return 1;
+}
+
+void hs_net_open(lua_State *L) {
+  luaL_newmetatable(L, HS_NET_MT);
+  static const luaL_Reg meta[] = {{"__index", l_net_index}, {"__gc", l_net_gc}, {"__tostring", l_net_tostring}, {NULL, NULL}};
+  luaL_setfuncs(L, meta, 0);
+  luaL_newlib(L, net_methods);
+  lua_setfield(L, -2, "methods");
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, HS_NETS_KEY);
+}
+
+const luaL_Reg hs_net_funcs[] = {{"Network", l_net_new}, {"network_methods", l_net_methods}, {NULL, NULL}};

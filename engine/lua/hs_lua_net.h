@@ -1,0 +1,43 @@
+/*
+ * hs_lua_net.h - the Network object of the Lua binding, shared with protocol bindings.
+ *
+ * Every payload on a network is a pooled blob: a 9-byte header (kind, request id) and an
+ * hs_value body. C protocols build and read the same format, so Lua entities and C nodes
+ * talk to each other, and interception sees every payload as a Lua value.
+ */
+#ifndef HS_LUA_NET_H
+#define HS_LUA_NET_H
+
+#include "hs_lua.h"
+
+#define HS_NET_MT "happysim.Network"
+#define HS_NETS_KEY "happysim.networks" /* registry: weak map lightuserdata(lnet) -> Network */
+
+enum hs_msg_kind { HS_MSG_PLAIN = 0, HS_MSG_REQUEST = 1, HS_MSG_REPLY = 2 };
+#define HS_MSG_HEADER 9
+
+typedef struct hs_lnet {
+  hs_net net;
+  hs_lsim *owner; /* NULL until bound to a simulation */
+  hs_blob_pool pool;
+  hs_buf scratch;        /* encoding buffer, reused */
+  lua_State *L;          /* the thread of the Lua call now sending, if any */
+  int has_filter;
+  int filter_failed;     /* the filter raised outside a run: the caller raises */
+  uint64_t next_request; /* request ids: 1, 2, ... */
+} hs_lnet;
+
+/* Encodes the value at idx into a blob with the given header; raises on bad values. */
+hs_blob *hs_lnet_encode(lua_State *L, hs_lnet *ln, int idx, int kind, uint64_t request_id, const char *what);
+/* Pushes the body of a blob as a Lua value. */
+void hs_lnet_push_body(lua_State *L, const hs_blob *b);
+static inline int hs_blob_kind(const hs_blob *b) { return b->size >= HS_MSG_HEADER ? b->data[0] : -1; }
+uint64_t hs_blob_request_id(const hs_blob *b);
+/* The Network at idx, bound to a simulation (raises otherwise). */
+hs_lnet *hs_check_bound_net(lua_State *L, int idx);
+/* Pushes the Lua object of an entity registered with ls (a table or a C entity userdata). */
+void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e);
+/* Delivers a message to a Lua entity: its handle_event runs as a process with the message. */
+void hs_lnet_deliver_to_lua(hs_entity *e, hs_message *m);
+
+#endif
