@@ -89,6 +89,11 @@ void hs_buf_put_string(hs_buf *b, const char *s, size_t len) {
   if (len) memcpy(p + 5, s, len);
 }
 
+void hs_buf_put_raw(hs_buf *b, const void *data, size_t len) {
+  uint8_t *p = reserve(b, len);
+  if (p && len) memcpy(p, data, len);
+}
+
 void hs_buf_put_table(hs_buf *b, uint32_t narr, uint32_t nmap) {
   uint8_t *p = reserve(b, 9);
   if (!p) return;

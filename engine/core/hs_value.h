@@ -34,6 +34,8 @@ void hs_buf_put_double(hs_buf *b, double v);
 void hs_buf_put_string(hs_buf *b, const char *s, size_t len);
 /* A table header: then narr values, then nmap key/value pairs. */
 void hs_buf_put_table(hs_buf *b, uint32_t narr, uint32_t nmap);
+/* Appends an already-encoded value (len bytes, e.g. a view's hs_value_size). */
+void hs_buf_put_raw(hs_buf *b, const void *data, size_t len);
 /* Patches the counts of a table header written at offset `at` (for one-pass writers). */
 void hs_buf_patch_table(hs_buf *b, size_t at, uint32_t narr, uint32_t nmap);
 

@@ -16,6 +16,7 @@
 #include <lua.h>
 
 #include "happysim.h"
+#include "sm/hs_kv.h"
 
 #define HS_SIM_MT "happysim.Simulation"
 #define HS_EVENT_MT "happysim.Event"
@@ -153,6 +154,12 @@ int hs_lnet_bind(lua_State *L, int net_idx, int sim_idx);
 
 /* Pushes an error value { code =, message = } (with hs.Error's metatable when registered). */
 void hs_push_error(lua_State *L, const char *code, const char *message);
+
+/* hs_lua_kv.c: hs.KVStateMachine */
+void hs_kv_open(lua_State *L);
+int hs_l_kv_new(lua_State *L);
+int hs_is_kv(lua_State *L, int idx);
+hs_kv *hs_check_kv(lua_State *L, int idx);
 
 /* hs_lua_compat.c: Lua 5.4.4 spells it lua_resetthread(L), 5.4.6 lua_closethread(L, from). */
 int hs_reset_thread(lua_State *co, lua_State *from);

@@ -475,6 +475,7 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"sim_methods", l_sim_methods},
                                       {"HoldModel", hs_l_hold_new},
                                       {"NetworkLink", hs_l_link_new},
+                                      {"KVStateMachine", hs_l_kv_new},
                                       {"crash", hs_l_crash},
                                       {"restart", hs_l_restart},
                                       {"is_crashed", hs_l_is_crashed},
@@ -491,6 +492,7 @@ int luaopen_happysim_core(lua_State *L) {
   hs_value_open(L);
   hs_dist_open(L);
   hs_net_open(L);
+  hs_kv_open(L);
   luaL_newlib(L, core_funcs);
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);

@@ -16,6 +16,7 @@ local hs = {
   Event = core.Event,
   Entity = require("happysim.entity"),
   HoldModel = core.HoldModel,
+  KVStateMachine = core.KVStateMachine,
 
   -- processes
   sleep = core.sleep,
