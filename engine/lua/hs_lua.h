@@ -125,6 +125,10 @@ int hs_l_register(lua_State *L);
 int hs_l_crash(lua_State *L);
 int hs_l_restart(lua_State *L);
 int hs_l_is_crashed(lua_State *L);
+int hs_l_pause(lua_State *L);
+int hs_l_resume(lua_State *L);
+int hs_l_is_paused(lua_State *L);
+int hs_l_entity_named(lua_State *L);
 /* Kills every process running for entity e (crash semantics). */
 void hs_proc_kill_entity(lua_State *L, hs_lsim *ls, hs_entity *e);
 
@@ -146,6 +150,7 @@ void hs_dist_open(lua_State *L);
 extern const luaL_Reg hs_dist_funcs[];
 int hs_l_link_new(lua_State *L);
 hs_link_params *hs_check_link(lua_State *L, int idx);
+void hs_push_link(lua_State *L, const hs_link_params *p, const char *name);
 
 /* hs_lua_net.c: hs.Network */
 void hs_net_open(lua_State *L);
@@ -160,6 +165,10 @@ void hs_kv_open(lua_State *L);
 int hs_l_kv_new(lua_State *L);
 int hs_is_kv(lua_State *L, int idx);
 hs_kv *hs_check_kv(lua_State *L, int idx);
+
+/* hs_lua_raft.c: hs.RaftNode, hs.RaftChecker */
+void hs_raft_open(lua_State *L);
+extern const luaL_Reg hs_raft_funcs[];
 
 /* hs_lua_compat.c: Lua 5.4.4 spells it lua_resetthread(L), 5.4.6 lua_closethread(L, from). */
 int hs_reset_thread(lua_State *co, lua_State *from);

@@ -27,7 +27,11 @@ typedef struct hs_lua_class {
   int (*get_field)(lua_State *L, void *self, const char *key);
   /* Frees what the struct owns; must not touch the simulation (it may be gone). */
   void (*finalize)(void *self);
+  int user_values; /* extra user values for the class, numbered from HS_CENTITY_UV */
 } hs_lua_class;
+
+/* User values of a C entity: 1 its Simulation, 2 its name, then the class's own. */
+#define HS_CENTITY_UV 3
 
 /* Pushes a new C entity of class cls registered with the simulation at sim_idx. */
 void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, const char *name);

@@ -144,6 +144,44 @@ int hs_l_is_crashed(lua_State *L) {
   return 1;
 }
 
+/* core.pause(sim, entity) -> true if it was up and is now paused (a crashed or paused
+ * entity is left as it is). What comes due for it waits until core.resume. */
+int hs_l_pause(lua_State *L) {
+  hs_check_sim(L, 1);
+  hs_entity *e = check_entity_arg(L, 2);
+  int ok = !hs_entity_crashed(e) && !hs_entity_paused(e);
+  if (ok) hs_entity_pause(e);
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+/* core.resume(sim, entity) -> true if it was paused: what waited runs now, in order. */
+int hs_l_resume(lua_State *L) {
+  hs_check_sim(L, 1);
+  hs_entity *e = check_entity_arg(L, 2);
+  int was = hs_entity_paused(e);
+  if (hs_entity_resume(e) != HS_OK) return luaL_error(L, "resume: out of memory");
+  lua_pushboolean(L, was);
+  return 1;
+}
+
+int hs_l_is_paused(lua_State *L) {
+  hs_check_sim(L, 1);
+  lua_pushboolean(L, hs_entity_paused(check_entity_arg(L, 2)));
+  return 1;
+}
+
+/* core.entity(sim, name) -> the entity registered under name (a table or C entity), or nil */
+int hs_l_entity_named(lua_State *L) {
+  hs_check_sim(L, 1);
+  luaL_checkstring(L, 2);
+  lua_settop(L, 2);
+  hs_push_uv_table(L, 1, "names");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
 /* ---- C entities exposed to Lua -------------------------------------------------- */
 
 /* entity:crash() / entity:restart() for C entities: through core.crash/restart. */
@@ -161,6 +199,21 @@ static int centity_crash_restart(lua_State *L, int crash) {
 static int centity_crash(lua_State *L) { return centity_crash_restart(L, 1); }
 static int centity_restart(lua_State *L) { return centity_crash_restart(L, 0); }
 
+/* entity:pause() / entity:resume() for C entities: through core.pause/resume. */
+static int centity_pause_resume(lua_State *L, int pause) {
+  if (luaL_getmetafield(L, 1, "__hs_centity") == LUA_TNIL) return luaL_typeerror(L, 1, "entity");
+  lua_pop(L, 1);
+  hs_lua_centity *ce = lua_touserdata(L, 1);
+  if (ce->closed) return luaL_error(L, "%s '%s': use after close", ce->cls->name, ce->e.name);
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1); /* the simulation */
+  lua_insert(L, 1);
+  return pause ? hs_l_pause(L) : hs_l_resume(L);
+}
+
+static int centity_pause(lua_State *L) { return centity_pause_resume(L, 1); }
+static int centity_resume(lua_State *L) { return centity_pause_resume(L, 0); }
+
 static int centity_index(lua_State *L) {
   hs_lua_centity *ce = lua_touserdata(L, 1);
   const hs_lua_class *cls = ce->cls;
@@ -176,6 +229,14 @@ static int centity_index(lua_State *L) {
     }
     if (strcmp(k, "crash") == 0 || strcmp(k, "restart") == 0) {
       lua_pushcfunction(L, k[0] == 'c' ? centity_crash : centity_restart);
+      return 1;
+    }
+    if (strcmp(k, "paused") == 0) {
+      lua_pushboolean(L, hs_entity_paused(&ce->e));
+      return 1;
+    }
+    if (strcmp(k, "pause") == 0 || strcmp(k, "resume") == 0) {
+      lua_pushcfunction(L, k[0] == 'p' ? centity_pause : centity_resume);
       return 1;
     }
     if (strcmp(k, "now") == 0 && !ce->closed) {
@@ -226,7 +287,7 @@ void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, con
     snprintf(generated, sizeof generated, "%s-%u", cls->name, ++ls->entity_seq);
     name = generated;
   }
-  hs_lua_centity *ce = lua_newuserdatauv(L, cls->size, 2);
+  hs_lua_centity *ce = lua_newuserdatauv(L, cls->size, 2 + cls->user_values);
   memset(ce, 0, cls->size);
   ce->closed = 1; /* harmless to collect until fully built */
   ce->cls = cls;

@@ -283,7 +283,37 @@ static int l_set_default_link(lua_State *L) {
   return 0;
 }
 
+/* net:link(a, b) -> the NetworkLink a -> b uses now (a copy of its explicit link, or the
+ * default link), and true when it is explicit; nil, false when the pair has no route. */
+static int l_link(lua_State *L) {
+  check_net(L, 1);
+  hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
+  hs_lnet *ln = lua_touserdata(L, 1);
+  hs_link *l = hs_net_find_link(&ln->net, a, b);
+  if (l && hs_link_explicit(l)) {
+    hs_push_link(L, l->params, NULL);
+    lua_pushboolean(L, 1);
+    return 2;
+  }
+  push_state(L, 1);
+  lua_getfield(L, -1, "default_link"); /* nil when none */
+  lua_pushboolean(L, 0);
+  return 2;
+}
+
 /* ---- sending ------------------------------------------------------------------------ */
+
+int hs_lnet_send_value(lua_State *L, hs_lnet *ln, hs_entity *src, hs_entity *dst, const char *type, int idx,
+                       int kind, uint64_t request_id) {
+  hs_blob *b = hs_lnet_encode(L, ln, idx, kind, request_id, "payload");
+  const char *itype = hs_net_intern(&ln->net, type, strlen(type));
+  lua_State *outer = ln->L;
+  ln->L = L;
+  int rc = itype ? hs_net_send(&ln->net, src, dst, itype, b, b->size, NULL) : HS_ENOMEM;
+  ln->L = outer;
+  if (rc != HS_OK) hs_blob_free(&ln->pool, b);
+  return rc;
+}
 
 /* Raises the error a filter left while no run was going on. */
 static void raise_filter_error(lua_State *L, hs_lnet *ln, int net_idx) {
@@ -675,6 +705,8 @@ static int l_traffic_matrix(lua_State *L) {
     lua_setfield(L, -2, "source");
     lua_pushstring(L, l->dst->name);
     lua_setfield(L, -2, "destination");
+    lua_pushboolean(L, hs_link_explicit(l));
+    lua_setfield(L, -2, "explicit");
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   return 1;
@@ -733,6 +765,7 @@ static int l_net_tostring(lua_State *L) {
 static const luaL_Reg net_methods[] = {{"add_link", l_add_link},
                                        {"add_bidirectional_link", l_add_bidirectional_link},
                                        {"remove_link", l_remove_link},
+                                       {"link", l_link},
                                        {"connect_all", l_connect_all},
                                        {"set_default_link", l_set_default_link},
                                        {"send", l_send},
@@ -773,4 +806,9 @@ void hs_net_open(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, HS_NETS_KEY);
 }
 
-const luaL_Reg hs_net_funcs[] = {{"Network", l_net_new}, {"network_methods", l_net_methods}, {NULL, NULL}};
+/* Entity pause/resume and lookup by name (hs_lua_entity.c) ride along here, next to the
+ * network that needs them, so that core_funcs (hs_lua_sim.c) need not change. */
+const luaL_Reg hs_net_funcs[] = {{"Network", l_net_new},       {"network_methods", l_net_methods},
+                                 {"pause", hs_l_pause},        {"resume", hs_l_resume},
+                                 {"is_paused", hs_l_is_paused}, {"entity", hs_l_entity_named},
+                                 {NULL, NULL}};

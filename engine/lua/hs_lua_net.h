@@ -37,6 +37,9 @@ uint64_t hs_blob_request_id(const hs_blob *b);
 hs_lnet *hs_check_bound_net(lua_State *L, int idx);
 /* Pushes the Lua object of an entity registered with ls (a table or a C entity userdata). */
 void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e);
+/* Sends the value at idx from src to dst (kind and request id as given). HS_ codes. */
+int hs_lnet_send_value(lua_State *L, hs_lnet *ln, hs_entity *src, hs_entity *dst, const char *type, int idx,
+                       int kind, uint64_t request_id);
 /* Delivers a message to a Lua entity: its handle_event runs as a process with the message. */
 void hs_lnet_deliver_to_lua(hs_entity *e, hs_message *m);
 

@@ -493,9 +493,11 @@ int luaopen_happysim_core(lua_State *L) {
   hs_dist_open(L);
   hs_net_open(L);
   hs_kv_open(L);
+  hs_raft_open(L);
   luaL_newlib(L, core_funcs);
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);
+  luaL_setfuncs(L, hs_raft_funcs, 0);
   lua_newtable(L);
   luaL_setfuncs(L, hs_dist_funcs, 0);
   lua_setfield(L, -2, "dist");

@@ -17,6 +17,9 @@ local hs = {
   Entity = require("happysim.entity"),
   HoldModel = core.HoldModel,
   KVStateMachine = core.KVStateMachine,
+  RaftNode = core.RaftNode,
+  RaftChecker = core.RaftChecker,
+  RaftState = { FOLLOWER = "follower", PRE_CANDIDATE = "pre_candidate", CANDIDATE = "candidate", LEADER = "leader" },
 
   -- processes
   sleep = core.sleep,
@@ -39,6 +42,10 @@ local hs = {
   Network = core.Network,
   NetworkLink = core.NetworkLink,
   dist = core.dist,
+
+  -- faults
+  FaultSchedule = require("happysim.faults").FaultSchedule,
+  faults = require("happysim.faults").faults,
 }
 
 for _, preset in ipairs{ "local_network", "datacenter_network", "cross_region_network", "internet_network",

@@ -1,0 +1,1001 @@
+/*
+ * hs_lua_raft.c - hs.RaftNode: the Raft adapter (engine/raft/hs_raft_node.h) as a C entity
+ * usable from Lua, with hs.KVStateMachine or any Lua table with apply/snapshot/restore as
+ * its state machine, client requests from Lua (submit, read) and over the network, and
+ * hs.RaftChecker for the safety invariants.
+ *
+ * Class user value HS_CENTITY_UV is a table: { sm =, futures = {tag -> Future | client},
+ * history = {...}, network =, peers = {names} }.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "hs_lua_centity.h"
+#include "hs_lua_net.h"
+#include "raft/hs_raft_node.h"
+
+#define HS_CHECKER_MT "happysim.RaftChecker"
+
+typedef struct lraft {
+  hs_lua_centity base;
+  hs_raft_node node;
+  hs_lnet *ln;
+  hs_kv *kv; /* the C state machine, or NULL for a Lua one */
+  lua_State *L; /* thread of the Lua call into the node now, if any */
+  uint64_t next_tag;
+  hs_buf cmd, snap;
+  int started;
+  char sm_error[160];
+} lraft;
+
+typedef struct lchecker {
+  hs_raft_checker c;
+  hs_lsim *ls;
+} lchecker;
+
+static const hs_lua_class raft_class;
+
+static lua_State *thread_of(lraft *r) { return r->L ? r->L : hs_lsim_of(r->base.e.sim)->L; }
+
+/* Pushes the node's state table (its Lua object found by entity id). */
+static void push_state(lua_State *L, lraft *r) {
+  hs_push_entity_object(L, hs_lsim_of(r->base.e.sim), &r->base.e);
+  lua_getiuservalue(L, -1, HS_CENTITY_UV);
+  lua_remove(L, -2);
+}
+
+/* Calls the function below nargs arguments on L; failures stop the run (or raise outside one). */
+static void call_lua(lua_State *L, lraft *r, int nargs, const char *what) {
+  int base = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, hs_l_traceback);
+  lua_insert(L, base);
+  if (lua_pcall(L, nargs, 0, base) != LUA_OK) {
+    hs_lsim *ls = hs_lsim_of(r->base.e.sim);
+    lua_pushfstring(L, "happysim: error at t=%f in RaftNode '%s' %s: %s", hs_time_to_s(ls->sim.now_ns), r->base.e.name,
+                    what, lua_tostring(L, -1));
+    lua_remove(L, -2);
+    if (ls->L) {
+      hs_sim_fail(ls, L);
+    } else {
+      lua_remove(L, base);
+      lua_error(L);
+    }
+  }
+  lua_remove(L, base);
+}
+
+/* ---- state machine ops ----------------------------------------------------------------- */
+
+static const char *kv_apply(void *ud, hs_value cmd, hs_buf *out) { return hs_kv_apply(((lraft *)ud)->kv, cmd, out); }
+
+static const uint8_t *kv_snapshot(void *ud, size_t *len) {
+  lraft *r = ud;
+  hs_buf_reset(&r->snap);
+  hs_kv_snapshot(r->kv, &r->snap);
+  *len = r->snap.len;
+  return r->snap.failed ? NULL : r->snap.data;
+}
+
+static void kv_restore(void *ud, const uint8_t *data, size_t len) {
+  lraft *r = ud;
+  if (!data) {
+    hs_kv_free(r->kv);
+    return;
+  }
+  hs_kv_restore(r->kv, (hs_value){data, len});
+}
+
+static const char *kv_query(void *ud, hs_value q, hs_buf *out) {
+  lraft *r = ud;
+  hs_value op, key;
+  size_t n, klen;
+  const char *s, *k;
+  if (!hs_value_field(q, "op", &op) || !(s = hs_value_string(op, &n)) || n != 3 || memcmp(s, "get", 3) != 0)
+    return "a read must be { op = \"get\", key = k }";
+  if (!hs_value_field(q, "key", &key) || !(k = hs_value_string(key, &klen))) return "a read needs a string 'key'";
+  hs_value v;
+  if (hs_kv_get(r->kv, k, klen, &v))
+    hs_buf_put_raw(out, v.p, hs_value_size(v));
+  else
+    hs_buf_put_nil(out);
+  return NULL;
+}
+
+/* Lua state machines: sm:apply(cmd), sm:snapshot(), sm:restore(snap), sm:read(query). */
+typedef struct sm_call {
+  lraft *r;
+  const char *method;
+  const uint8_t *in;
+  size_t in_len;
+  hs_buf *out;
+} sm_call;
+
+static int sm_call_protected(lua_State *L) {
+  sm_call *c = lua_touserdata(L, 1);
+  push_state(L, c->r);
+  lua_getfield(L, -1, "sm");
+  int sm = lua_gettop(L);
+  if (lua_getfield(L, sm, c->method) != LUA_TFUNCTION)
+    return luaL_error(L, "state machine has no '%s' method", c->method);
+  lua_pushvalue(L, sm);
+  int nargs = 1;
+  if (c->in) {
+    hs_lua_decode(L, c->in, c->in_len);
+    nargs = 2;
+  } else if (strcmp(c->method, "restore") == 0) {
+    lua_pushnil(L);
+    nargs = 2;
+  }
+  lua_call(L, nargs, 1);
+  if (c->out) hs_lua_encode(L, c->out, -1, "state machine result");
+  return 0;
+}
+
+/* Runs a Lua state machine method; NULL or an error message (kept in r->sm_error). */
+static const char *sm_lua(lraft *r, const char *method, const uint8_t *in, size_t len, hs_buf *out) {
+  lua_State *L = thread_of(r);
+  if (!L) return "no Lua thread to run the state machine";
+  sm_call c = {r, method, in, len, out};
+  lua_pushcfunction(L, hs_l_traceback);
+  lua_pushcfunction(L, sm_call_protected);
+  lua_pushlightuserdata(L, &c);
+  const char *err = NULL;
+  if (lua_pcall(L, 1, 0, -3) != LUA_OK) {
+    snprintf(r->sm_error, sizeof r->sm_error, "%s", lua_tostring(L, -1));
+    err = r->sm_error;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return err;
+}
+
+static const char *lua_apply(void *ud, hs_value cmd, hs_buf *out) {
+  return sm_lua(ud, "apply", cmd.p, hs_value_size(cmd), out);
+}
+
+static const uint8_t *lua_snapshot(void *ud, size_t *len) {
+  lraft *r = ud;
+  hs_buf_reset(&r->snap);
+  if (sm_lua(r, "snapshot", NULL, 0, &r->snap)) return NULL;
+  *len = r->snap.len;
+  return r->snap.data;
+}
+
+static void lua_restore(void *ud, const uint8_t *data, size_t len) { sm_lua(ud, "restore", data, len, NULL); }
+
+static const char *lua_query(void *ud, hs_value q, hs_buf *out) {
+  return sm_lua(ud, "read", q.p, hs_value_size(q), out);
+}
+
+/* ---- completions ------------------------------------------------------------------------ */
+
+/* Pushes and clears futures[tag]; returns its type (nil when unknown). */
+static int take_pending(lua_State *L, lraft *r, uint64_t tag) {
+  push_state(L, r);
+  lua_getfield(L, -1, "futures");
+  lua_remove(L, -2);
+  int t = lua_rawgeti(L, -1, (lua_Integer)tag);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, (lua_Integer)tag);
+  lua_remove(L, -2);
+  return t;
+}
+
+static const char *leader_name(lraft *r) {
+  uint32_t id = hs_raft_leader(r->node.raft);
+  hs_entity *e = id && id < r->node.peer_cap ? r->node.peers[id] : NULL;
+  return e ? e->name : NULL;
+}
+
+static void push_raft_error(lua_State *L, lraft *r, const char *code, const char *message) {
+  hs_push_error(L, code, message);
+  const char *leader = leader_name(r);
+  if (leader && strcmp(code, "not_leader") == 0) {
+    lua_pushstring(L, leader);
+    lua_setfield(L, -2, "leader");
+  }
+}
+
+static const char *reason_code(int reason) {
+  switch (reason) {
+  case HS_RAFT_ENOTLEADER: return "not_leader";
+  case HS_RAFT_ETRUNCATED: return "lost";
+  case HS_RAFT_ECRASHED: return "crashed";
+  default: return "unknown";
+  }
+}
+
+/* Settles a pending request, a table { future = f } or { client =, request_id =, type = }
+ * (reads also carry `query`). The outcome is on the stack above it: ok, then either
+ * (index, result) or err. Pops everything. */
+static void settle(lua_State *L, lraft *r, int ok, int nvalues) {
+  int base = lua_gettop(L) - nvalues; /* the pending table sits at base */
+  if (lua_getfield(L, base, "future") != LUA_TNIL) {
+    lua_getfield(L, -1, ok ? "resolve" : "reject");
+    lua_insert(L, base + 1);
+    lua_insert(L, base + 2);
+    call_lua(L, r, nvalues + 1, "settling a request");
+    lua_settop(L, base - 1);
+    return;
+  }
+  lua_pop(L, 1);
+  /* a client over the network: reply { ok = true, index =, result = } or { ok = false, error = } */
+  lua_createtable(L, 0, 3);
+  int reply = lua_gettop(L);
+  lua_pushboolean(L, ok);
+  lua_setfield(L, reply, "ok");
+  if (ok) {
+    lua_pushvalue(L, base + 1);
+    lua_setfield(L, reply, "index");
+    if (nvalues > 1) {
+      lua_pushvalue(L, base + 2);
+      lua_setfield(L, reply, "result");
+    }
+  } else {
+    lua_pushvalue(L, base + 1);
+    lua_setfield(L, reply, "error");
+  }
+  lua_getfield(L, base, "request_id");
+  uint64_t rid = (uint64_t)lua_tointeger(L, -1);
+  lua_getfield(L, base, "client");
+  hs_entity *dst = lua_touserdata(L, -1);
+  lua_getfield(L, base, "type");
+  const char *type = lua_tostring(L, -1);
+  if (dst && type && !hs_entity_crashed(&r->base.e))
+    hs_lnet_send_value(L, r->ln, &r->base.e, dst, type, reply, HS_MSG_REPLY, rid);
+  lua_settop(L, base - 1);
+}
+
+static void hook_resolved(void *ud, uint64_t tag, uint64_t index, hs_value result, const char *err) {
+  lraft *r = ud;
+  lua_State *L = thread_of(r);
+  if (!L) return;
+  if (take_pending(L, r, tag) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (err) {
+    hs_push_error(L, "apply_failed", err);
+    settle(L, r, 0, 1);
+    return;
+  }
+  lua_pushinteger(L, (lua_Integer)index);
+  hs_lua_decode(L, result.p, result.len);
+  settle(L, r, 1, 2);
+}
+
+static void hook_lost(void *ud, uint64_t tag, uint64_t index, int reason) {
+  lraft *r = ud;
+  lua_State *L = thread_of(r);
+  if (!L) return;
+  if (take_pending(L, r, tag) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  char msg[128];
+  snprintf(msg, sizeof msg, "entry %llu on '%s': %s", (unsigned long long)index, r->base.e.name, hs_raft_strerror(reason));
+  push_raft_error(L, r, reason_code(reason), msg);
+  settle(L, r, 0, 1);
+}
+
+static void hook_read_done(void *ud, uint64_t req, uint64_t read_index, int status) {
+  lraft *r = ud;
+  lua_State *L = thread_of(r);
+  if (!L) return;
+  if (take_pending(L, r, req) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (status != HS_OK) {
+    push_raft_error(L, r, status == HS_RAFT_ECRASHED ? "crashed" : "not_leader", hs_raft_strerror(status));
+    settle(L, r, 0, 1);
+    return;
+  }
+  lua_getfield(L, -1, "query");
+  hs_buf_reset(&r->cmd);
+  hs_buf_reset(&r->snap);
+  hs_lua_encode(L, &r->cmd, -1, "query");
+  lua_pop(L, 1);
+  const char *err = r->node.sm.query(r->node.sm.ud, (hs_value){r->cmd.data, r->cmd.len}, &r->snap);
+  if (err) {
+    hs_push_error(L, "read_failed", err);
+    settle(L, r, 0, 1);
+    return;
+  }
+  lua_pushinteger(L, (lua_Integer)read_index);
+  hs_lua_decode(L, r->snap.data, r->snap.len);
+  settle(L, r, 1, 2);
+}
+
+static void hook_role_changed(void *ud, const hs_raft_role_event *ev) {
+  lraft *r = ud;
+  lua_State *L = thread_of(r);
+  if (!L) return;
+  push_state(L, r);
+  lua_getfield(L, -1, "history");
+  lua_createtable(L, 0, 4);
+  lua_pushnumber(L, hs_time_to_s(ev->now));
+  lua_setfield(L, -2, "time");
+  lua_pushstring(L, hs_raft_role_name(ev->role));
+  lua_setfield(L, -2, "role");
+  lua_pushinteger(L, (lua_Integer)ev->term);
+  lua_setfield(L, -2, "term");
+  hs_entity *leader = ev->leader && ev->leader < r->node.peer_cap ? r->node.peers[ev->leader] : NULL;
+  if (leader) {
+    lua_pushstring(L, leader->name);
+    lua_setfield(L, -2, "leader");
+  }
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  lua_pop(L, 2);
+}
+
+/* Finds the entity of a raft id through the simulation's id registry (members added later). */
+static hs_entity *hook_resolve_peer(void *ud, uint32_t id) {
+  lraft *r = ud;
+  lua_State *L = thread_of(r);
+  if (!L) return NULL;
+  hs_lsim *ls = hs_lsim_of(r->base.e.sim);
+  hs_push_sim(L, ls);
+  lua_getiuservalue(L, -1, 1);
+  lua_getfield(L, -1, "raft_names");
+  hs_entity *e = NULL;
+  if (lua_istable(L, -1) && lua_rawgeti(L, -1, id) == LUA_TSTRING) {
+    lua_getfield(L, -3, "names");
+    lua_pushvalue(L, -2);
+    lua_rawget(L, -2);
+    lraft *p = luaL_testudata(L, -1, "happysim.RaftNode");
+    if (p) e = &p->base.e;
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 4);
+  return e;
+}
+
+/* ---- entity vtable ------------------------------------------------------------------------ */
+
+static void client_request(lraft *r, hs_message *m);
+
+static void on_message(hs_entity *e, hs_message *m) {
+  lraft *r = (lraft *)e;
+  if (!r->started) return;
+  if (hs_raft_node_is_protocol(m))
+    hs_raft_node_on_message(&r->node, m);
+  else if (hs_blob_kind(m->payload) == HS_MSG_REQUEST)
+    client_request(r, m);
+}
+
+static void on_crash(hs_entity *e) {
+  lraft *r = (lraft *)e;
+  if (r->started) hs_raft_node_on_crash(&r->node);
+}
+
+static void on_restart(hs_entity *e) {
+  lraft *r = (lraft *)e;
+  if (r->started) hs_raft_node_on_restart(&r->node);
+}
+
+static const hs_entity_vtable raft_vt = {.kind = "RaftNode", .on_crash = on_crash, .on_restart = on_restart,
+                                         .on_message = on_message};
+
+/* ---- requests --------------------------------------------------------------------------- */
+
+/* Stores `pending` (the value on top, popped) under a new tag and returns the tag. */
+static uint64_t add_pending(lua_State *L, lraft *r) {
+  uint64_t tag = ++r->next_tag;
+  push_state(L, r);
+  lua_getfield(L, -1, "futures");
+  lua_pushvalue(L, -3);
+  lua_rawseti(L, -2, (lua_Integer)tag);
+  lua_pop(L, 3);
+  return tag;
+}
+
+/* Proposes the encoded command in r->cmd under tag; on refusal settles it at once. */
+static void propose(lua_State *L, lraft *r, uint64_t tag) {
+  lua_State *outer = r->L;
+  r->L = L;
+  int rc = hs_raft_propose(r->node.raft, r->base.e.sim->now_ns, r->cmd.data, r->cmd.len, tag, NULL);
+  r->L = outer;
+  if (rc == HS_OK) return;
+  if (take_pending(L, r, tag) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  char msg[96];
+  snprintf(msg, sizeof msg, "submit on '%s': %s", r->base.e.name, hs_raft_strerror(rc));
+  push_raft_error(L, r, reason_code(rc), msg);
+  settle(L, r, 0, 1);
+}
+
+static void start_read(lua_State *L, lraft *r, uint64_t tag) {
+  lua_State *outer = r->L;
+  r->L = L;
+  int rc = hs_raft_read_index(r->node.raft, r->base.e.sim->now_ns, tag);
+  r->L = outer;
+  if (rc == HS_OK) return;
+  if (take_pending(L, r, tag) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  push_raft_error(L, r, reason_code(rc), hs_raft_strerror(rc));
+  settle(L, r, 0, 1);
+}
+
+/* A client's request over the network: "submit" (payload = command) or "read" (a query). */
+static void client_request(lraft *r, hs_message *m) {
+  lua_State *L = hs_lsim_of(r->base.e.sim)->L;
+  if (!L) return;
+  int top = lua_gettop(L);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
+  lua_setfield(L, -2, "request_id");
+  lua_pushlightuserdata(L, m->src);
+  lua_setfield(L, -2, "client");
+  lua_pushstring(L, m->type);
+  lua_setfield(L, -2, "type");
+  int is_read = strcmp(m->type, "read") == 0;
+  if (!is_read && strcmp(m->type, "submit") != 0) {
+    hs_push_error(L, "bad_request", "RaftNode accepts 'submit' and 'read' requests");
+    settle(L, r, 0, 1);
+    lua_settop(L, top);
+    return;
+  }
+  const hs_blob *b = m->payload;
+  hs_buf_reset(&r->cmd);
+  hs_buf_put_raw(&r->cmd, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER);
+  if (is_read) {
+    hs_lnet_push_body(L, m->payload);
+    lua_setfield(L, -2, "query");
+  }
+  lua_pushvalue(L, -1);
+  uint64_t tag = add_pending(L, r);
+  lua_pop(L, 1);
+  if (is_read)
+    start_read(L, r, tag);
+  else
+    propose(L, r, tag);
+  lua_settop(L, top);
+}
+
+static lraft *check_started(lua_State *L, const char *fname) {
+  lraft *r = hs_lua_check_centity(L, 1, &raft_class);
+  if (!r->started) luaL_error(L, "%s: RaftNode '%s' is not started (call node:start())", fname, r->base.e.name);
+  return r;
+}
+
+/* Pushes a new Future (from happysim.future). */
+static void push_future(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "happysim.future");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "new");
+  lua_call(L, 0, 1);
+  lua_remove(L, -2);
+}
+
+/* Pushes { future = <new Future> } and the Future. */
+static void push_pending_future(lua_State *L) {
+  lua_createtable(L, 0, 2);
+  push_future(L);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "future");
+}
+
+/* node:submit(cmd) -> Future resolving to (index, result) once applied */
+static int l_submit(lua_State *L) {
+  lraft *r = check_started(L, "submit");
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  hs_buf_reset(&r->cmd);
+  hs_lua_encode(L, &r->cmd, 2, "command");
+  push_pending_future(L); /* 3 pending, 4 future */
+  lua_pushvalue(L, 3);
+  uint64_t tag = add_pending(L, r);
+  propose(L, r, tag);
+  lua_settop(L, 4);
+  return 1;
+}
+
+/* node:read(query) -> Future resolving to (read_index, result): a linearizable read */
+static int l_read(lua_State *L) {
+  lraft *r = check_started(L, "read");
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  hs_buf_reset(&r->cmd);
+  hs_lua_encode(L, &r->cmd, 2, "query"); /* fails now on a value that cannot be sent */
+  push_pending_future(L);                /* 3 pending, 4 future */
+  lua_pushvalue(L, 2);
+  lua_setfield(L, 3, "query");
+  lua_pushvalue(L, 3);
+  uint64_t tag = add_pending(L, r);
+  start_read(L, r, tag);
+  lua_settop(L, 4);
+  return 1;
+}
+
+/* Resolves a member argument (a RaftNode, or a node name) to its raft id, assigning ids to
+ * names on first sight: the ids are shared by every node of the simulation. */
+static uint32_t member_id(lua_State *L, lraft *r, int arg) {
+  arg = lua_absindex(L, arg);
+  const char *name;
+  lraft *other = luaL_testudata(L, arg, "happysim.RaftNode");
+  if (other)
+    name = other->base.e.name;
+  else if (lua_type(L, arg) == LUA_TSTRING)
+    name = lua_tostring(L, arg);
+  else
+    return (uint32_t)luaL_argerror(L, arg, lua_pushfstring(L, "RaftNode or node name expected, got %s", hs_typename_of(L, arg)));
+  hs_push_sim(L, hs_lsim_of(r->base.e.sim));
+  lua_getiuservalue(L, -1, 1);
+  if (lua_getfield(L, -1, "raft_ids") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "raft_ids");
+    lua_newtable(L);
+    lua_setfield(L, -3, "raft_names");
+  }
+  uint32_t id;
+  if (lua_getfield(L, -1, name) == LUA_TNUMBER) {
+    id = (uint32_t)lua_tointeger(L, -1);
+  } else {
+    lua_getfield(L, -3, "raft_names");
+    id = (uint32_t)luaL_len(L, -1) + 1;
+    lua_pushstring(L, name);
+    lua_rawseti(L, -2, id);
+    lua_pop(L, 1);
+    lua_pushinteger(L, id);
+    lua_setfield(L, -3, name);
+  }
+  lua_pop(L, 4);
+  return id;
+}
+
+/* node:start(): resolves the peers and arms the election timer. */
+static int l_start(lua_State *L) {
+  lraft *r = hs_lua_check_centity(L, 1, &raft_class);
+  if (r->started) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, HS_CENTITY_UV); /* 2 */
+  lua_getfield(L, 2, "peers");            /* 3 */
+  lua_getiuservalue(L, 1, 1);             /* 4: sim */
+  hs_push_uv_table(L, 4, "names");        /* 5 */
+  lua_Integer n = luaL_len(L, 3);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, 3, i);
+    if (lua_getfield(L, 5, lua_tostring(L, -1)) == LUA_TNIL)
+      return luaL_error(L, "start: RaftNode '%s' has an unknown peer '%s'", r->base.e.name, lua_tostring(L, -2));
+    lraft *p = luaL_testudata(L, -1, "happysim.RaftNode");
+    if (!p) return luaL_error(L, "start: peer '%s' of '%s' is not a RaftNode", lua_tostring(L, -2), r->base.e.name);
+    if (p->ln != r->ln) return luaL_error(L, "start: peer '%s' is on another network", p->base.e.name);
+    hs_raft_node_set_peer(&r->node, member_id(L, r, -1), &p->base.e);
+    lua_pop(L, 2);
+  }
+  r->started = 1;
+  lua_State *outer = r->L;
+  r->L = L;
+  int rc = hs_raft_node_start(&r->node);
+  r->L = outer;
+  if (rc != HS_OK) return luaL_error(L, "start: %s", hs_raft_strerror(rc));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* node:campaign(): starts an election now (tests and scenarios). */
+static int l_campaign(lua_State *L) {
+  lraft *r = check_started(L, "campaign");
+  lua_State *outer = r->L;
+  r->L = L;
+  int rc = hs_raft_campaign(r->node.raft, r->base.e.sim->now_ns);
+  r->L = outer;
+  lua_pushboolean(L, rc == HS_OK);
+  return 1;
+}
+
+static int change_membership(lua_State *L, hs_raft_conf_op op, const char *fname) {
+  lraft *r = check_started(L, fname);
+  luaL_checkany(L, 2);
+  uint32_t id = member_id(L, r, 2);
+  lua_settop(L, 2);
+  push_pending_future(L); /* 3, 4 */
+  lua_pushvalue(L, 3);
+  uint64_t tag = add_pending(L, r);
+  lua_State *outer = r->L;
+  r->L = L;
+  int rc = hs_raft_propose_conf(r->node.raft, r->base.e.sim->now_ns, op, id, tag, NULL);
+  r->L = outer;
+  if (rc != HS_OK && take_pending(L, r, tag) != LUA_TNIL) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s on '%s': %s", fname, r->base.e.name, hs_raft_strerror(rc));
+    push_raft_error(L, r, rc == HS_RAFT_EBUSY ? "busy" : rc == HS_EINVAL ? "invalid" : reason_code(rc), msg);
+    settle(L, r, 0, 1);
+  }
+  lua_settop(L, 4);
+  return 1;
+}
+
+/* node:add_member(node_or_name [, { learner = true }]) -> Future; node:remove_member(x) -> Future */
+static int l_add_member(lua_State *L) {
+  int learner = 0;
+  if (lua_istable(L, 3)) learner = hs_field_boolean(L, 3, 3, "learner", 0);
+  lua_settop(L, 2);
+  return change_membership(L, learner ? HS_RAFT_CONF_ADD_LEARNER : HS_RAFT_CONF_ADD_VOTER, "add_member");
+}
+
+static int l_remove_member(lua_State *L) { return change_membership(L, HS_RAFT_CONF_REMOVE, "remove_member"); }
+
+/* ---- fields --------------------------------------------------------------------------- */
+
+static void push_id_name(lua_State *L, lraft *r, uint32_t id) {
+  hs_entity *e = id && id < r->node.peer_cap ? r->node.peers[id] : NULL;
+  if (e)
+    lua_pushstring(L, e->name);
+  else
+    lua_pushnil(L);
+}
+
+static void push_stats(lua_State *L, lraft *r) {
+  hs_raft_stats s;
+  hs_raft_get_stats(r->node.raft, &s);
+  lua_createtable(L, 0, 24);
+  lua_pushstring(L, hs_raft_role_name(s.state));
+  lua_setfield(L, -2, "state");
+  push_id_name(L, r, s.current_leader);
+  lua_setfield(L, -2, "current_leader");
+  push_id_name(L, r, s.voted_for);
+  lua_setfield(L, -2, "voted_for");
+#define FIELD(f)                                                                                                       \
+  lua_pushinteger(L, (lua_Integer)s.f);                                                                                \
+  lua_setfield(L, -2, #f)
+  FIELD(current_term);
+  FIELD(log_length);
+  FIELD(first_index);
+  FIELD(snapshot_index);
+  FIELD(commit_index);
+  FIELD(applied_index);
+  FIELD(commands_committed);
+  FIELD(entries_applied);
+  FIELD(elections_started);
+  FIELD(pre_votes_started);
+  FIELD(votes_received);
+  FIELD(elections_won);
+  FIELD(messages_sent);
+  FIELD(proposals_lost);
+  FIELD(reads_served);
+  FIELD(snapshots_taken);
+  FIELD(snapshots_installed);
+#undef FIELD
+  lua_pushboolean(L, s.crashed);
+  lua_setfield(L, -2, "crashed");
+}
+
+/* node.log: { { index =, term =, type = "normal"|"noop"|"config", command = } ... } from
+ * the first index still in memory (entries before it are in the snapshot). */
+static void push_log(lua_State *L, lraft *r) {
+  uint64_t first = hs_raft_first_index(r->node.raft), last = hs_raft_last_index(r->node.raft);
+  lua_createtable(L, (int)(last >= first ? last - first + 1 : 0), 0);
+  static const char *const types[] = {"normal", "noop", "config"};
+  for (uint64_t i = first; i <= last && i > 0; i++) {
+    hs_raft_entry e;
+    if (hs_raft_entry_at(r->node.raft, i, &e) != HS_OK) break;
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)e.index);
+    lua_setfield(L, -2, "index");
+    lua_pushinteger(L, (lua_Integer)e.term);
+    lua_setfield(L, -2, "term");
+    lua_pushstring(L, types[e.type]);
+    lua_setfield(L, -2, "type");
+    if (e.type == HS_RAFT_ENTRY_NORMAL && e.len && hs_value_size((hs_value){e.data, e.len}) == e.len) {
+      hs_lua_decode(L, e.data, e.len);
+      lua_setfield(L, -2, "command");
+    }
+    lua_rawseti(L, -2, (lua_Integer)(i - first + 1));
+  }
+}
+
+static int get_field(lua_State *L, void *self, const char *k) {
+  lraft *r = self;
+  hs_raft *raft = r->node.raft;
+  if (strcmp(k, "state") == 0 || strcmp(k, "role") == 0)
+    lua_pushstring(L, hs_raft_role_name(hs_raft_role_of(raft)));
+  else if (strcmp(k, "is_leader") == 0)
+    lua_pushboolean(L, !hs_raft_crashed(raft) && hs_raft_role_of(raft) == HS_RAFT_LEADER);
+  else if (strcmp(k, "current_term") == 0)
+    lua_pushinteger(L, (lua_Integer)hs_raft_term(raft));
+  else if (strcmp(k, "current_leader") == 0)
+    push_id_name(L, r, hs_raft_leader(raft));
+  else if (strcmp(k, "voted_for") == 0)
+    push_id_name(L, r, hs_raft_vote(raft));
+  else if (strcmp(k, "commit_index") == 0)
+    lua_pushinteger(L, (lua_Integer)hs_raft_commit_index(raft));
+  else if (strcmp(k, "last_applied") == 0)
+    lua_pushinteger(L, (lua_Integer)hs_raft_applied_index(raft));
+  else if (strcmp(k, "log_length") == 0)
+    lua_pushinteger(L, (lua_Integer)hs_raft_last_index(raft));
+  else if (strcmp(k, "id") == 0)
+    lua_pushinteger(L, hs_raft_id(raft));
+  else if (strcmp(k, "started") == 0)
+    lua_pushboolean(L, r->started);
+  else if (strcmp(k, "stats") == 0)
+    push_stats(L, r);
+  else if (strcmp(k, "log") == 0)
+    push_log(L, r);
+  else if (strcmp(k, "history") == 0 || strcmp(k, "state_machine") == 0 || strcmp(k, "network") == 0 ||
+           strcmp(k, "peers") == 0) {
+    lua_getiuservalue(L, 1, HS_CENTITY_UV);
+    lua_getfield(L, -1, strcmp(k, "state_machine") == 0 ? "sm" : k);
+  } else
+    return 0;
+  return 1;
+}
+
+static void finalize(void *self) {
+  lraft *r = self;
+  hs_raft_node_free(&r->node);
+  hs_buf_free(&r->cmd);
+  hs_buf_free(&r->snap);
+}
+
+static const luaL_Reg methods[] = {{"start", l_start},
+                                   {"submit", l_submit},
+                                   {"read", l_read},
+                                   {"campaign", l_campaign},
+                                   {"add_member", l_add_member},
+                                   {"remove_member", l_remove_member},
+                                   {NULL, NULL}};
+
+static const hs_lua_class raft_class = {"RaftNode", sizeof(lraft), &raft_vt, methods, get_field, finalize, 1};
+
+/* ---- construction ----------------------------------------------------------------------- */
+
+static const char *const options[] = {"name",
+                                      "network",
+                                      "peers",
+                                      "state_machine",
+                                      "election_timeout_min",
+                                      "election_timeout_max",
+                                      "heartbeat_interval",
+                                      "pre_vote",
+                                      "check_quorum",
+                                      "snapshot_threshold",
+                                      "max_entries_per_message",
+                                      "max_inflight",
+                                      "join",
+                                      "checker",
+                                      NULL};
+
+static lua_Integer field_count(lua_State *L, const char *field, lua_Integer dflt, lua_Integer lo, lua_Integer hi) {
+  lua_Integer v = dflt;
+  if (lua_getfield(L, 1, field) != LUA_TNIL) {
+    int isint;
+    v = lua_tointegerx(L, -1, &isint);
+    if (!isint || v < lo || v > hi)
+      luaL_argerror(L, 1, lua_pushfstring(L, "field '%s' must be an integer in [%I, %I]", field, lo, hi));
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int checker_watch_node(lua_State *L, int checker_idx, lraft *r);
+
+/* hs.RaftNode{ name =, network =, peers = { names or nodes }, state_machine =, ... } */
+static int l_raft_new(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  hs_check_options(L, 1, 1, options);
+  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
+    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
+  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
+  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
+  hs_check_bound_net(L, 2);
+  lua_getiuservalue(L, 2, 1); /* 3: sim */
+  const char *name = NULL;
+  if (lua_getfield(L, 1, "name") != LUA_TNIL) { /* 4 */
+    if (lua_type(L, 4) != LUA_TSTRING) luaL_argerror(L, 1, "field 'name' must be a string");
+    name = lua_tostring(L, 4);
+  }
+  double tmin = hs_field_seconds(L, 1, 1, "election_timeout_min", 1.5, 0);
+  double tmax = hs_field_seconds(L, 1, 1, "election_timeout_max", 3.0, 0);
+  double hb = hs_field_seconds(L, 1, 1, "heartbeat_interval", 0.5, 0);
+  if (!(tmin > 0)) luaL_argerror(L, 1, "field 'election_timeout_min' must be a positive number");
+  if (!(tmax > tmin))
+    luaL_argerror(L, 1, "field 'election_timeout_max' must be greater than 'election_timeout_min'");
+  if (!(hb > 0) || !(hb < tmin))
+    luaL_argerror(L, 1, "field 'heartbeat_interval' must be positive and below 'election_timeout_min'");
+  int pre_vote = hs_field_boolean(L, 1, 1, "pre_vote", 1);
+  int check_quorum = hs_field_boolean(L, 1, 1, "check_quorum", 1);
+  int join = hs_field_boolean(L, 1, 1, "join", 0);
+  lua_Integer snap = field_count(L, "snapshot_threshold", 0, 0, (lua_Integer)1 << 40);
+  lua_Integer batch = field_count(L, "max_entries_per_message", 64, 1, 1 << 20);
+  lua_Integer inflight = field_count(L, "max_inflight", 32, 1, 1 << 16);
+  lua_getfield(L, 1, "peers"); /* 5 */
+  if (!lua_isnil(L, 5) && !lua_istable(L, 5)) luaL_argerror(L, 1, "field 'peers' must be a list of nodes or names");
+  lua_getfield(L, 1, "state_machine"); /* 6 */
+  if (lua_isnil(L, 6)) {
+    lua_pop(L, 1);
+    hs_l_kv_new(L);
+  } else if (!hs_is_kv(L, 6) && !lua_istable(L, 6)) {
+    luaL_argerror(L, 1, "field 'state_machine' must be an hs.KVStateMachine or a table with apply/snapshot/restore");
+  } else if (!hs_is_kv(L, 6) && lua_getfield(L, 6, "apply") != LUA_TFUNCTION) {
+    luaL_argerror(L, 1, "field 'state_machine' has no apply method");
+  }
+  lua_settop(L, 6);
+
+  lraft *r = hs_lua_new_centity(L, 3, &raft_class, name); /* 7 */
+  r->ln = ln;
+  hs_buf_init(&r->cmd);
+  hs_buf_init(&r->snap);
+  /* the state table */
+  lua_createtable(L, 0, 6); /* 8 */
+  lua_pushvalue(L, 6);
+  lua_setfield(L, 8, "sm");
+  lua_newtable(L);
+  lua_setfield(L, 8, "futures");
+  lua_newtable(L);
+  lua_setfield(L, 8, "history");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, 8, "network");
+  lua_newtable(L); /* 9: peer names */
+  uint32_t voters[HS_RAFT_MAX_NODES];
+  uint32_t nv = 0;
+  if (!join) voters[nv++] = member_id(L, r, 7);
+  lua_Integer np = lua_istable(L, 5) ? luaL_len(L, 5) : 0;
+  for (lua_Integer i = 1; i <= np; i++) {
+    lua_geti(L, 5, i);
+    const char *pname = luaL_testudata(L, -1, "happysim.RaftNode") ? ((lraft *)lua_touserdata(L, -1))->base.e.name
+                                                                    : lua_tostring(L, -1);
+    if (!pname || lua_type(L, -1) == LUA_TNUMBER)
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'peers': item %d must be a RaftNode or a name", (int)i));
+    uint32_t id = member_id(L, r, -1);
+    lua_pop(L, 1);
+    if (strcmp(pname, r->base.e.name) == 0) continue; /* the node itself may be listed */
+    int dup = 0;
+    for (uint32_t j = 0; j < nv; j++) dup |= voters[j] == id;
+    if (dup) continue;
+    if (nv == HS_RAFT_MAX_NODES) luaL_argerror(L, 1, "too many peers");
+    if (!join) voters[nv++] = id;
+    lua_pushstring(L, pname);
+    lua_rawseti(L, 9, (lua_Integer)luaL_len(L, 9) + 1);
+  }
+  lua_setfield(L, 8, "peers");
+  lua_setiuservalue(L, 7, HS_CENTITY_UV);
+
+  hs_raft_config cfg;
+  hs_raft_config_init(&cfg);
+  cfg.id = member_id(L, r, 7);
+  cfg.voters = voters;
+  cfg.n_voters = nv;
+  cfg.election_timeout_min_ns = hs_time_from_s(tmin);
+  cfg.election_timeout_max_ns = hs_time_from_s(tmax);
+  cfg.heartbeat_interval_ns = hs_time_from_s(hb);
+  cfg.pre_vote = pre_vote;
+  cfg.check_quorum = check_quorum;
+  cfg.snapshot_threshold = (uint64_t)snap;
+  cfg.max_msg_entries = (uint32_t)batch;
+  cfg.max_inflight = (uint32_t)inflight;
+  char stream[160];
+  snprintf(stream, sizeof stream, "raft:%s", r->base.e.name);
+  hs_sim_stream(r->base.e.sim, &cfg.rng, stream, strlen(stream));
+  hs_sm_ops sm;
+  if (hs_is_kv(L, 6)) {
+    r->kv = hs_check_kv(L, 6);
+    sm = (hs_sm_ops){kv_apply, kv_snapshot, kv_restore, kv_query, r};
+  } else {
+    sm = (hs_sm_ops){lua_apply, lua_snapshot, lua_restore, lua_query, r};
+  }
+  hs_raft_node_hooks hooks = {hook_resolved, hook_lost, hook_read_done, hook_role_changed, hook_resolve_peer, r};
+  int rc = hs_raft_node_init(&r->node, &r->base.e, &ln->net, &ln->pool, &cfg, &sm, &hooks);
+  if (rc != HS_OK) {
+    r->base.closed = 1;
+    return luaL_error(L, "RaftNode: %s", hs_raft_strerror(rc));
+  }
+  if (lua_getfield(L, 1, "checker") != LUA_TNIL) checker_watch_node(L, lua_gettop(L), r);
+  lua_settop(L, 7);
+  return 1;
+}
+
+/* ---- hs.RaftChecker ------------------------------------------------------------------------ */
+
+static void on_violation(void *ud, const char *message) {
+  lchecker *c = ud;
+  hs_lsim *ls = c->ls;
+  if (!ls || !ls->L) return; /* outside a run: checker.violation tells */
+  lua_pushfstring(ls->L, "happysim: Raft invariant violated at t=%f (seed %I): %s", hs_time_to_s(ls->sim.now_ns),
+                  (lua_Integer)ls->sim.seed, message);
+  hs_sim_fail(ls, ls->L);
+}
+
+static int checker_watch_node(lua_State *L, int checker_idx, lraft *r) {
+  lchecker *c = luaL_checkudata(L, checker_idx, HS_CHECKER_MT);
+  hs_lsim *ls = hs_lsim_of(r->base.e.sim);
+  if (c->ls && c->ls != ls) return luaL_error(L, "RaftChecker watches nodes of another simulation");
+  if (r->node.checker) return luaL_error(L, "RaftNode '%s' is already watched by a checker", r->base.e.name);
+  c->ls = ls;
+  if (hs_raft_checker_add(&c->c, &r->node) != HS_OK) return luaL_error(L, "out of memory");
+  /* the node keeps its checker alive */
+  hs_push_entity_object(L, ls, &r->base.e);
+  lua_getiuservalue(L, -1, HS_CENTITY_UV);
+  lua_pushvalue(L, checker_idx);
+  lua_setfield(L, -2, "checker");
+  lua_pop(L, 2);
+  return 0;
+}
+
+static int l_checker_new(lua_State *L) {
+  lchecker *c = lua_newuserdatauv(L, sizeof *c, 0);
+  hs_raft_checker_init(&c->c);
+  c->ls = NULL;
+  c->c.on_violation = on_violation;
+  c->c.ud = c;
+  luaL_setmetatable(L, HS_CHECKER_MT);
+  return 1;
+}
+
+/* checker:watch(node, ...) -> checker */
+static int l_checker_watch(lua_State *L) {
+  luaL_checkudata(L, 1, HS_CHECKER_MT);
+  int n = lua_gettop(L);
+  for (int i = 2; i <= n; i++) checker_watch_node(L, 1, hs_lua_check_centity(L, i, &raft_class));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* checker:check() -> true, or false and the violation: runs the whole-cluster checks now */
+static int l_checker_check(lua_State *L) {
+  lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
+  hs_time_ns now = c->ls ? c->ls->sim.now_ns : 0;
+  if (hs_raft_checker_check_all(&c->c, now)) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, c->c.violation);
+  return 2;
+}
+
+static int l_checker_index(lua_State *L) {
+  lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "violated") == 0)
+    lua_pushboolean(L, c->c.violated);
+  else if (strcmp(k, "violation") == 0)
+    c->c.violated ? (void)lua_pushstring(L, c->c.violation) : lua_pushnil(L);
+  else if (strcmp(k, "violation_time") == 0)
+    c->c.violated ? lua_pushnumber(L, hs_time_to_s(c->c.violation_ns)) : lua_pushnil(L);
+  else if (strcmp(k, "checks") == 0)
+    lua_pushinteger(L, (lua_Integer)c->c.checks);
+  else if (strcmp(k, "nodes") == 0)
+    lua_pushinteger(L, c->c.node_count);
+  else if (strcmp(k, "watch") == 0)
+    lua_pushcfunction(L, l_checker_watch);
+  else if (strcmp(k, "check") == 0)
+    lua_pushcfunction(L, l_checker_check);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int l_checker_gc(lua_State *L) {
+  lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
+  hs_raft_checker_free(&c->c);
+  return 0;
+}
+
+static int l_unsafe_build(lua_State *L) {
+  lua_pushboolean(L, hs_raft_unsafe_build());
+  return 1;
+}
+
+void hs_raft_open(lua_State *L) {
+  luaL_newmetatable(L, HS_CHECKER_MT);
+  lua_pushcfunction(L, l_checker_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_checker_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+}
+
+const luaL_Reg hs_raft_funcs[] = {{"RaftNode", l_raft_new},
+                                  {"RaftChecker", l_checker_new},
+                                  {"raft_unsafe_build", l_unsafe_build},
+                                  {NULL, NULL}};

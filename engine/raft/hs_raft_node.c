@@ -1,0 +1,190 @@
+#include "raft/hs_raft_node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER 9     /* kind + request id, as the Lua binding's payloads */
+#define STR_HEADER 5 /* hs_value string tag + u32 length */
+
+static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
+    "RequestVote", "RequestVoteResponse", "PreVote",        "PreVoteResponse", "AppendEntries",
+    "AppendEntriesResponse", "Heartbeat", "HeartbeatResponse", "InstallSnapshot"};
+
+static hs_time_ns now_of(const hs_raft_node *n) { return n->self->sim->now_ns; }
+
+void hs_raft_checker_note_role(hs_raft_checker *c, hs_raft_node *n, const hs_raft_role_event *ev);
+void hs_raft_checker_note_apply(hs_raft_checker *c, hs_raft_node *n, const hs_raft_entry *e);
+
+static hs_entity *peer(hs_raft_node *n, uint32_t id) {
+  if (id < n->peer_cap && n->peers[id]) return n->peers[id];
+  hs_entity *e = n->hooks.resolve_peer ? n->hooks.resolve_peer(n->hooks.ud, id) : NULL;
+  if (e) hs_raft_node_set_peer(n, id, e);
+  return e;
+}
+
+/* ---- callbacks from the core ------------------------------------------------------------ */
+
+static void cb_send(void *ud, const hs_raft_msg *m) {
+  hs_raft_node *n = ud;
+  hs_entity *to = peer(n, m->to);
+  if (!to) return; /* unknown member: as if the message were lost */
+  size_t size = hs_raft_msg_encoded_size(m);
+  if (size > UINT32_MAX - HEADER - STR_HEADER) return;
+  hs_blob *b = hs_blob_alloc(n->pool, HEADER + STR_HEADER + size);
+  if (!b) return;
+  memset(b->data, 0, HEADER);
+  b->data[HEADER] = HS_V_STRING;
+  for (int i = 0; i < 4; i++) b->data[HEADER + 1 + i] = (uint8_t)(size >> (8 * i));
+  hs_raft_msg_encode(m, b->data + HEADER + STR_HEADER, size);
+  if (hs_net_send(n->net, n->self, to, wire_names[m->type], b, b->size, NULL) != HS_OK) hs_blob_free(n->pool, b);
+}
+
+static void cb_set_timer(void *ud, hs_raft_timer kind, hs_time_ns at) {
+  hs_raft_node *n = ud;
+  hs_timer *t = kind == HS_RAFT_TIMER_ELECTION ? &n->election : &n->heartbeat;
+  if (at == HS_TIME_NEVER) {
+    hs_timer_stop(t);
+    return;
+  }
+  hs_time_ns now = now_of(n);
+  hs_timer_start(t, at > now ? at - now : 0);
+}
+
+static void cb_apply(void *ud, const hs_raft_entry *e, bool proposed_here, uint64_t tag) {
+  hs_raft_node *n = ud;
+  if (n->checker) hs_raft_checker_note_apply(n->checker, n, e);
+  const char *err = NULL;
+  hs_buf_reset(&n->result);
+  if (e->type == HS_RAFT_ENTRY_NORMAL && n->sm.apply) {
+    err = n->sm.apply(n->sm.ud, (hs_value){e->data, e->len}, &n->result);
+  }
+  if (!proposed_here || !n->hooks.resolved) return;
+  if (n->result.len == 0) hs_buf_put_nil(&n->result);
+  n->hooks.resolved(n->hooks.ud, tag, e->index, (hs_value){n->result.data, n->result.len}, err);
+}
+
+static void cb_lost(void *ud, uint64_t tag, uint64_t index, int reason) {
+  hs_raft_node *n = ud;
+  if (n->hooks.lost) n->hooks.lost(n->hooks.ud, tag, index, reason);
+}
+
+static void cb_read_done(void *ud, uint64_t request_id, uint64_t read_index, int status) {
+  hs_raft_node *n = ud;
+  if (n->hooks.read_done) n->hooks.read_done(n->hooks.ud, request_id, read_index, status);
+}
+
+static const uint8_t *cb_snapshot_take(void *ud, uint64_t index, size_t *len) {
+  (void)index;
+  hs_raft_node *n = ud;
+  return n->sm.snapshot ? n->sm.snapshot(n->sm.ud, len) : NULL;
+}
+
+static void cb_snapshot_restore(void *ud, uint64_t index, uint64_t term, const uint8_t *data, size_t len) {
+  (void)index;
+  (void)term;
+  hs_raft_node *n = ud;
+  if (n->sm.restore) n->sm.restore(n->sm.ud, data, len);
+}
+
+static void cb_role_changed(void *ud, const hs_raft_role_event *ev) {
+  hs_raft_node *n = ud;
+  if (n->checker) hs_raft_checker_note_role(n->checker, n, ev);
+  if (n->hooks.role_changed) n->hooks.role_changed(n->hooks.ud, ev);
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+static void on_election_timer(hs_entity *owner, hs_timer *t) {
+  (void)owner;
+  hs_raft_node *n = HS_CONTAINER_OF(t, hs_raft_node, election);
+  hs_raft_tick(n->raft, now_of(n));
+}
+
+static void on_heartbeat_timer(hs_entity *owner, hs_timer *t) {
+  (void)owner;
+  hs_raft_node *n = HS_CONTAINER_OF(t, hs_raft_node, heartbeat);
+  hs_raft_tick(n->raft, now_of(n));
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+int hs_raft_node_init(hs_raft_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool, hs_raft_config *cfg,
+                      const hs_sm_ops *sm, const hs_raft_node_hooks *hooks) {
+  memset(n, 0, sizeof *n);
+  n->self = self;
+  n->net = net;
+  n->pool = pool;
+  if (sm) n->sm = *sm;
+  if (hooks) n->hooks = *hooks;
+  hs_buf_init(&n->result);
+  hs_timer_init(&n->election, self, "ElectionTimeout", on_election_timer);
+  hs_timer_init(&n->heartbeat, self, "HeartbeatTimeout", on_heartbeat_timer);
+  cfg->cb = (hs_raft_callbacks){.send = cb_send,
+                                .set_timer = cb_set_timer,
+                                .apply = cb_apply,
+                                .proposal_lost = cb_lost,
+                                .read_done = cb_read_done,
+                                .snapshot_take = cb_snapshot_take,
+                                .snapshot_restore = cb_snapshot_restore,
+                                .role_changed = cb_role_changed};
+  cfg->ud = n;
+  int rc = hs_raft_new(cfg, &n->raft);
+  if (rc != HS_OK) return rc;
+  return hs_raft_node_set_peer(n, cfg->id, self);
+}
+
+void hs_raft_node_free(hs_raft_node *n) {
+  if (n->raft) hs_raft_free(n->raft);
+  n->raft = NULL;
+  free(n->peers);
+  n->peers = NULL;
+  n->peer_cap = 0;
+  free(n->entries);
+  n->entries = NULL;
+  hs_buf_free(&n->result);
+}
+
+int hs_raft_node_set_peer(hs_raft_node *n, uint32_t id, hs_entity *e) {
+  if (id == HS_RAFT_NONE) return HS_EINVAL;
+  if (id >= n->peer_cap) {
+    uint32_t cap = n->peer_cap ? n->peer_cap : 8;
+    while (cap <= id) cap *= 2;
+    hs_entity **p = realloc(n->peers, cap * sizeof *p);
+    if (!p) return HS_ENOMEM;
+    memset(p + n->peer_cap, 0, (cap - n->peer_cap) * sizeof *p);
+    n->peers = p;
+    n->peer_cap = cap;
+  }
+  n->peers[id] = e;
+  return HS_OK;
+}
+
+int hs_raft_node_start(hs_raft_node *n) { return hs_raft_start(n->raft, now_of(n)); }
+
+bool hs_raft_node_is_protocol(const hs_message *m) {
+  const hs_blob *b = m->payload;
+  return b && b->size >= HEADER + STR_HEADER && b->data[0] == 0 && b->data[HEADER] == HS_V_STRING;
+}
+
+void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
+  const hs_blob *b = m->payload;
+  const uint8_t *buf = b->data + HEADER + STR_HEADER;
+  size_t len = b->size - HEADER - STR_HEADER;
+  uint32_t count = hs_raft_msg_decode_count(buf, len);
+  if (count > n->entries_cap) {
+    hs_raft_entry *e = realloc(n->entries, count * sizeof *e);
+    if (!e) return;
+    n->entries = e;
+    n->entries_cap = count;
+  }
+  hs_raft_msg msg;
+  if (hs_raft_msg_decode(&msg, buf, len, n->entries, n->entries_cap) != HS_OK) {
+    n->malformed++;
+    return;
+  }
+  hs_raft_step(n->raft, &msg, now_of(n));
+}
+
+void hs_raft_node_on_crash(hs_raft_node *n) { hs_raft_crash(n->raft); }
+
+void hs_raft_node_on_restart(hs_raft_node *n) { hs_raft_restart(n->raft, now_of(n)); }

@@ -1,0 +1,114 @@
+/*
+ * hs_raft_node.h - a Raft node as an entity of the simulator: the adapter between the
+ * protocol core (hs_raft.h) and the engine's timers, the network and a state machine.
+ *
+ * The node's messages travel as network payload blobs: the 9-byte header of the Lua
+ * binding's format (kind plain, request id 0) and an hs_value string holding the
+ * hs_raft_msg encoding, so interception and traces see them like any other message.
+ * Message types on the network are "RequestVote", "AppendEntries", ...
+ *
+ * The owner (the Lua binding, or a C test) embeds the node, gives it its entity, network,
+ * blob pool, state machine and hooks, and forwards the entity's on_message/on_crash/
+ * on_restart to hs_raft_node_on_message/_crash/_restart.
+ */
+#ifndef HS_RAFT_NODE_H
+#define HS_RAFT_NODE_H
+
+#include "core/hs_blob.h"
+#include "core/hs_value.h"
+#include "net/hs_net.h"
+#include "raft/hs_raft.h"
+
+/* A deterministic state machine driven by committed commands (encoded hs_values). */
+typedef struct hs_sm_ops {
+  /* Applies a command; writes the encoded result to out. NULL, or an error message (the
+   * command is then considered applied with no effect, and the request fails with it). */
+  const char *(*apply)(void *ud, hs_value cmd, hs_buf *out);
+  /* The encoded state (NULL: cannot snapshot). The bytes stay valid until the next call. */
+  const uint8_t *(*snapshot)(void *ud, size_t *len);
+  /* Replaces the state (data NULL: the empty initial state). */
+  void (*restore)(void *ud, const uint8_t *data, size_t len);
+  /* Answers a read-only query against the current state; NULL, or an error message. */
+  const char *(*query)(void *ud, hs_value q, hs_buf *out);
+  void *ud;
+} hs_sm_ops;
+
+/* What the node tells its owner. All optional. */
+typedef struct hs_raft_node_hooks {
+  /* A proposal made on this node was applied: result (encoded) or err. */
+  void (*resolved)(void *ud, uint64_t tag, uint64_t index, hs_value result, const char *err);
+  /* A proposal made on this node will not be applied as proposed (reason: HS_RAFT_E*). */
+  void (*lost)(void *ud, uint64_t tag, uint64_t index, int reason);
+  void (*read_done)(void *ud, uint64_t request_id, uint64_t read_index, int status);
+  void (*role_changed)(void *ud, const hs_raft_role_event *ev);
+  /* A peer id the node has no entity for (a member added later): return it, or NULL. */
+  hs_entity *(*resolve_peer)(void *ud, uint32_t id);
+  void *ud;
+} hs_raft_node_hooks;
+
+typedef struct hs_raft_checker hs_raft_checker;
+
+typedef struct hs_raft_node {
+  hs_entity *self;
+  hs_net *net;
+  hs_blob_pool *pool; /* the network's payload pool (its release op frees into it) */
+  hs_raft *raft;
+  hs_timer election, heartbeat;
+  hs_entity **peers; /* by raft id */
+  uint32_t peer_cap;
+  hs_sm_ops sm;
+  hs_raft_node_hooks hooks;
+  hs_raft_checker *checker; /* optional, shared by a cluster */
+  hs_buf result;
+  hs_raft_entry *entries; /* decode buffer */
+  uint32_t entries_cap;
+  uint64_t malformed; /* messages that failed to decode */
+} hs_raft_node;
+
+/* cfg's callbacks and ud are set by the node; the rest (id, voters, timeouts ...) is the
+ * caller's. self must be registered with the network's simulation. HS_OK, HS_EINVAL,
+ * HS_ENOMEM. */
+int hs_raft_node_init(hs_raft_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool, hs_raft_config *cfg,
+                      const hs_sm_ops *sm, const hs_raft_node_hooks *hooks);
+void hs_raft_node_free(hs_raft_node *n);
+/* The entity of raft id `id` (a peer, or the node itself). */
+int hs_raft_node_set_peer(hs_raft_node *n, uint32_t id, hs_entity *e);
+int hs_raft_node_start(hs_raft_node *n);
+
+void hs_raft_node_on_message(hs_raft_node *n, hs_message *m);
+void hs_raft_node_on_crash(hs_raft_node *n);
+void hs_raft_node_on_restart(hs_raft_node *n);
+
+/* Whether the payload of m is a Raft protocol message (else it is a client's). */
+bool hs_raft_node_is_protocol(const hs_message *m);
+
+/* ---- Invariant checker ------------------------------------------------------------------
+ * Shared by the nodes of a cluster; checks, as the run goes:
+ *   election safety     at most one leader per term;
+ *   state machine safety no two nodes apply different entries at one index;
+ *   leader completeness  a new leader's log holds every entry committed before its term;
+ *   log matching         (on every election, across live nodes) equal (index, term) means
+ *                        equal entries and equal prefixes.
+ * The first violation is kept (message, time) and reported through `on_violation`. */
+struct hs_raft_checker {
+  uint64_t *leader_of_term; /* term -> leader id (0: none seen) */
+  uint64_t terms_cap;
+  struct hs_raft_committed *committed; /* index -> (term, hash) */
+  uint64_t committed_cap;
+  hs_raft_node **nodes;
+  uint32_t node_count, node_cap;
+  char violation[256];
+  hs_time_ns violation_ns;
+  bool violated;
+  uint64_t checks; /* how many checks ran */
+  void (*on_violation)(void *ud, const char *message);
+  void *ud;
+};
+
+void hs_raft_checker_init(hs_raft_checker *c);
+void hs_raft_checker_free(hs_raft_checker *c);
+int hs_raft_checker_add(hs_raft_checker *c, hs_raft_node *n);
+/* Runs the whole-cluster checks now (log matching); returns false on a violation. */
+bool hs_raft_checker_check_all(hs_raft_checker *c, hs_time_ns now);
+
+#endif
