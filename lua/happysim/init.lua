@@ -19,6 +19,7 @@ local hs = {
   KVStateMachine = core.KVStateMachine,
   RaftNode = core.RaftNode,
   RaftChecker = core.RaftChecker,
+  workload = require("happysim.workload"),
   RaftState = { FOLLOWER = "follower", PRE_CANDIDATE = "pre_candidate", CANDIDATE = "candidate", LEADER = "leader" },
 
   -- processes
