@@ -12,6 +12,8 @@ void hs_entity_init(hs_entity *e, const hs_entity_vtable *vt, const char *name) 
 
 void hs_entity_crash(hs_entity *e) {
   if (hs_entity_crashed(e)) return;
+  /* what a paused entity set aside comes back now, and then finds it crashed */
+  if (hs_entity_paused(e)) (void)hs_entity_resume(e);
   for (hs_timer *t = e->timers; t; t = t->next_of_owner) hs_timer_stop(t);
   e->flags |= HS_ENTITY_CRASHED;
   if (e->vt && e->vt->on_crash) e->vt->on_crash(e);
@@ -21,6 +23,14 @@ void hs_entity_restart(hs_entity *e) {
   if (!hs_entity_crashed(e)) return;
   e->flags &= ~(uint32_t)HS_ENTITY_CRASHED;
   if (e->vt && e->vt->on_restart) e->vt->on_restart(e);
+}
+
+void hs_entity_pause(hs_entity *e) { e->flags |= HS_ENTITY_PAUSED; }
+
+int hs_entity_resume(hs_entity *e) {
+  if (!hs_entity_paused(e)) return HS_OK;
+  e->flags &= ~(uint32_t)HS_ENTITY_PAUSED;
+  return e->sim ? hs_sim_undefer(e->sim, e) : HS_OK;
 }
 
 static void timer_fire(hs_sim *sim, hs_event *ev) {

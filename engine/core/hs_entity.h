@@ -21,7 +21,10 @@ typedef struct hs_entity_vtable {
   void (*on_message)(hs_entity *e, hs_message *m); /* optional: a network delivery */
 } hs_entity_vtable;
 
-enum { HS_ENTITY_CRASHED = 1u << 0 };
+enum {
+  HS_ENTITY_CRASHED = 1u << 0,
+  HS_ENTITY_PAUSED = 1u << 1 /* see hs_entity_pause */
+};
 
 struct hs_entity {
   const hs_entity_vtable *vt;
@@ -47,6 +50,25 @@ static inline bool hs_entity_crashed(const hs_entity *e) { return (e->flags & HS
 void hs_entity_crash(hs_entity *e);
 /* Clears the crashed mark and calls on_restart. No-op if not crashed. */
 void hs_entity_restart(hs_entity *e);
+
+/*
+ * PAUSE. A paused entity handles nothing: every event targeting it (network arrivals,
+ * hs.Events, its timers) that comes due while it is paused is set aside by the scheduler,
+ * in (time, scheduling order), instead of running; hs_entity_resume schedules them all at
+ * the resume time, in that order, after the events already due then. Set-aside events stay
+ * pending (hs_event_pending, cancellable, and hs_sim_reschedule_at moves them back into the
+ * queue) but do not keep a run alive. Bindings set aside wake-ups that have no target with
+ * hs_sim_defer. A message for a paused node meets the network's arrival rule (partition,
+ * crash) when it is taken in at resume. Crashing a paused entity resumes it first, so what
+ * was set aside then finds it crashed (dropped, its timers stopped).
+ */
+static inline bool hs_entity_paused(const hs_entity *e) { return (e->flags & HS_ENTITY_PAUSED) != 0; }
+/* Marks the entity paused. No-op if it already is. */
+void hs_entity_pause(hs_entity *e);
+/* Clears the mark and schedules what was set aside for e at now, in order. HS_OK (also when
+ * it was not paused), or HS_ENOMEM: the entity is resumed, and what could not be scheduled
+ * stays set aside until the next resume. */
+int hs_entity_resume(hs_entity *e);
 
 /* Attaches a timer to its owner; it is idle until started. */
 void hs_timer_init(hs_timer *t, hs_entity *owner, const char *type, hs_timer_fn fn);

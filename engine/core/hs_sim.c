@@ -27,6 +27,9 @@ void hs_sim_close(hs_sim *sim) {
   if (sim->closed) return;
   /* Pending events are not touched: their owners may already be gone (Lua finalizers). */
   hs_heap_free(&sim->heap);
+  free(sim->deferred); /* set-aside events keep reading as pending, like queued ones */
+  sim->deferred = NULL;
+  sim->deferred_count = sim->deferred_capacity = 0;
   free(sim->entities);
   sim->entities = NULL;
   sim->entity_count = sim->entity_capacity = 0;
@@ -38,6 +41,26 @@ void hs_sim_close(hs_sim *sim) {
  * flip HS_EVENT_DAEMON while an event is pending; uncounting by that flag would leave
  * pending_live stuck above zero (a run that never auto-terminates) or wrap it below. */
 #define COUNTED_LIVE (1u << 31)
+/* Private flag: the pending event is set aside for a paused entity (sim->deferred), not in
+ * the heap. It is not counted in pending_live. */
+#define DEFERRED (1u << 30)
+
+/* Index of ev in sim->deferred, or deferred_count. */
+static uint32_t deferred_find(const hs_sim *sim, const hs_event *ev) {
+  uint32_t i = 0;
+  while (i < sim->deferred_count && sim->deferred[i].ev != ev) i++;
+  return i;
+}
+
+/* Takes a set-aside event out of sim->deferred (keeping the order of the others). */
+static void deferred_remove(hs_sim *sim, hs_event *ev) {
+  uint32_t i = deferred_find(sim, ev);
+  if (i < sim->deferred_count) {
+    memmove(&sim->deferred[i], &sim->deferred[i + 1], (sim->deferred_count - i - 1) * sizeof sim->deferred[0]);
+    sim->deferred_count--;
+  }
+  ev->flags &= ~(uint32_t)(HS_EVENT_PENDING | DEFERRED);
+}
 
 int hs_sim_schedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
   if (sim->closed) return HS_ECLOSED;
@@ -69,7 +92,9 @@ static void mark_not_pending(hs_sim *sim, hs_event *ev) {
 int hs_sim_reschedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
   if (sim->closed) return HS_ECLOSED;
   if (t < sim->now_ns) return HS_EINVAL;
-  if (ev->flags & HS_EVENT_PENDING) {
+  if (ev->flags & DEFERRED) {
+    deferred_remove(sim, ev);
+  } else if (ev->flags & HS_EVENT_PENDING) {
     hs_heap_remove(&sim->heap, ev);
     mark_not_pending(sim, ev);
   }
@@ -78,8 +103,12 @@ int hs_sim_reschedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
 
 bool hs_sim_cancel(hs_sim *sim, hs_event *ev) {
   if (sim->closed || !(ev->flags & HS_EVENT_PENDING)) return false;
-  hs_heap_remove(&sim->heap, ev);
-  mark_not_pending(sim, ev);
+  if (ev->flags & DEFERRED) {
+    deferred_remove(sim, ev);
+  } else {
+    hs_heap_remove(&sim->heap, ev);
+    mark_not_pending(sim, ev);
+  }
   ev->flags |= HS_EVENT_CANCELLED;
   sim->events_cancelled++;
   return true;
@@ -96,13 +125,47 @@ static inline uint64_t mix(uint64_t h, uint64_t v) {
   return h * 0x100000001b3ULL;
 }
 
-/* Pops the head and runs it. The caller has checked that the queue is not empty. */
-static void process_next(hs_sim *sim) {
+int hs_sim_defer(hs_sim *sim, hs_event *ev, hs_entity *owner) {
+  if (sim->closed) return HS_ECLOSED;
+  if (ev->flags & HS_EVENT_PENDING) return HS_EBUSY;
+  if (sim->deferred_count == sim->deferred_capacity) {
+    uint32_t cap = sim->deferred_capacity ? sim->deferred_capacity * 2 : 16;
+    hs_deferred *items = realloc(sim->deferred, (size_t)cap * sizeof *items);
+    if (!items) return HS_ENOMEM;
+    sim->deferred = items;
+    sim->deferred_capacity = cap;
+  }
+  sim->deferred[sim->deferred_count++] = (hs_deferred){ev, owner};
+  ev->flags = (ev->flags | HS_EVENT_PENDING | DEFERRED) & ~(uint32_t)COUNTED_LIVE;
+  return HS_OK;
+}
+
+int hs_sim_undefer(hs_sim *sim, hs_entity *owner) {
+  int rc = HS_OK;
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < sim->deferred_count; i++) {
+    hs_deferred d = sim->deferred[i];
+    if (d.owner == owner && rc == HS_OK) {
+      d.ev->flags &= ~(uint32_t)(HS_EVENT_PENDING | DEFERRED);
+      rc = hs_sim_schedule_at(sim, d.ev, sim->now_ns);
+      if (rc == HS_OK) continue;
+      d.ev->flags |= HS_EVENT_PENDING | DEFERRED;
+    }
+    sim->deferred[kept++] = d;
+  }
+  sim->deferred_count = kept;
+  return rc;
+}
+
+/* Pops the head and runs it (true), or sets it aside when its target is paused (false).
+ * The caller has checked that the queue is not empty. */
+static bool process_next(hs_sim *sim) {
   hs_event *ev = hs_heap_pop(&sim->heap);
   mark_not_pending(sim, ev);
   sim->now_ns = ev->time_ns;
-  sim->events_processed++;
   hs_entity *target = ev->target;
+  if (target && (target->flags & HS_ENTITY_PAUSED) && hs_sim_defer(sim, ev, target) == HS_OK) return false;
+  sim->events_processed++;
   sim->trace_hash = mix(mix(sim->trace_hash, (uint64_t)ev->time_ns), ev->seq);
   if (target) {
     target->events_handled++;
@@ -110,6 +173,7 @@ static void process_next(hs_sim *sim) {
   }
   if (sim->trace_fn) sim->trace_fn(sim, ev, sim->trace_ud);
   ev->fn(sim, ev);
+  return true;
 }
 
 /* The common loop: stops at `limit` (inclusive), after `max` events, or when drained. */
@@ -135,8 +199,7 @@ static hs_run_result loop(hs_sim *sim, hs_time_ns limit, bool auto_stop, uint64_
       result = HS_RUN_END_TIME;
       break;
     }
-    process_next(sim);
-    n++;
+    if (process_next(sim)) n++;
   }
   if (done) *done = n;
   return result;

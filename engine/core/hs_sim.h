@@ -22,6 +22,12 @@ typedef enum hs_run_result {
   HS_RUN_STOPPED   /* hs_sim_stop was called (by a handler, or on an error) */
 } hs_run_result;
 
+/* An event set aside for a paused entity (see hs_entity_pause). */
+typedef struct hs_deferred {
+  hs_event *ev;
+  hs_entity *owner;
+} hs_deferred;
+
 struct hs_sim {
   hs_heap heap;
   hs_time_ns now_ns;
@@ -40,6 +46,9 @@ struct hs_sim {
   hs_trace_fn trace_fn;
   void *trace_ud;
   hs_rng rng; /* the simulation's own stream */
+  hs_deferred *deferred; /* events set aside for paused entities, in the order they came due */
+  uint32_t deferred_count;
+  uint32_t deferred_capacity;
 };
 
 void hs_sim_init(hs_sim *sim, uint64_t seed);
@@ -52,7 +61,14 @@ int hs_sim_schedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t);
 int hs_sim_schedule_after(hs_sim *sim, hs_event *ev, hs_time_ns delay_ns);
 /* Moves a pending event to t, or schedules it: a timer restart, not a cancellation. */
 int hs_sim_reschedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t);
-/* Removes a pending event in O(log n); returns false if it was not pending. */
+/* Sets aside ev, which has just come due (it is not in the queue), until owner resumes:
+ * for wake-ups without a target that belong to a paused entity. HS_OK, HS_ENOMEM, HS_EBUSY. */
+int hs_sim_defer(hs_sim *sim, hs_event *ev, hs_entity *owner);
+/* Schedules at now, in the order they were set aside, the events set aside for owner
+ * (hs_entity_resume calls it). HS_OK or HS_ENOMEM (the rest stay set aside). */
+int hs_sim_undefer(hs_sim *sim, hs_entity *owner);
+/* Removes a pending event in O(log n) (O(set aside) for a set-aside one); returns false if
+ * it was not pending. */
 bool hs_sim_cancel(hs_sim *sim, hs_event *ev);
 
 int hs_sim_set_end_time(hs_sim *sim, hs_time_ns end_ns);

@@ -160,6 +160,9 @@ int hs_lnet_bind(lua_State *L, int net_idx, int sim_idx);
 /* Pushes an error value { code =, message = } (with hs.Error's metatable when registered). */
 void hs_push_error(lua_State *L, const char *code, const char *message);
 
+/* hs_lua_check.c: sets core.check (the linearizability checker) on the table on top */
+void hs_check_register(lua_State *L);
+
 /* hs_lua_kv.c: hs.KVStateMachine */
 void hs_kv_open(lua_State *L);
 int hs_l_kv_new(lua_State *L);
@@ -169,6 +172,13 @@ hs_kv *hs_check_kv(lua_State *L, int idx);
 /* hs_lua_raft.c: hs.RaftNode, hs.RaftChecker */
 void hs_raft_open(lua_State *L);
 extern const luaL_Reg hs_raft_funcs[];
+
+/* hs_lua_clock.c: hs.LamportClock, hs.HybridLogicalClock, hs.HLCTimestamp, hs.NodeClock */
+void hs_clock_open(lua_State *L);
+int hs_l_lamport_new(lua_State *L);
+int hs_l_hlc_new(lua_State *L);
+int hs_l_hlc_ts_new(lua_State *L);
+int hs_l_nodeclock_new(lua_State *L);
 
 /* hs_lua_compat.c: Lua 5.4.4 spells it lua_resetthread(L), 5.4.6 lua_closethread(L, from). */
 int hs_reset_thread(lua_State *co, lua_State *from);

@@ -119,11 +119,40 @@ static int l_dist_sample(lua_State *L) {
   return 1;
 }
 
+/* dist + seconds (or seconds + dist): the same distribution moved right by a constant;
+ * a constant plus a constant is a constant. Two random distributions cannot be added. */
+static int l_dist_add(lua_State *L) {
+  int di = luaL_testudata(L, 1, HS_DIST_MT) ? 1 : 2, ni = 3 - di;
+  hs_dist *d = check_dist(L, di);
+  hs_dist *other = luaL_testudata(L, ni, HS_DIST_MT);
+  double x;
+  if (other) {
+    if (other->kind != HS_DIST_CONSTANT && d->kind != HS_DIST_CONSTANT)
+      return luaL_error(L, "cannot add two random distributions (%s + %s): one must be a constant",
+                        hs_dist_kind_name(d->kind), hs_dist_kind_name(other->kind));
+    if (d->kind == HS_DIST_CONSTANT) {
+      hs_dist *t = d;
+      d = other;
+      other = t;
+    }
+    x = hs_dist_mean(other);
+  } else {
+    if (lua_type(L, ni) != LUA_TNUMBER)
+      return luaL_error(L, "attempt to add a distribution and a %s (a number of seconds or a distribution expected)",
+                        hs_typename_of(L, ni));
+    x = lua_tonumber(L, ni);
+  }
+  if (!isfinite(x)) return luaL_error(L, "cannot add %f seconds to a distribution", x);
+  return push_dist(L, hs_dist_shift(*d, x), "dist +");
+}
+
 static int l_dist_index(lua_State *L) {
   hs_dist *d = check_dist(L, 1);
   const char *k = luaL_checkstring(L, 2);
   if (strcmp(k, "mean") == 0)
     lua_pushnumber(L, hs_dist_mean(d));
+  else if (strcmp(k, "offset") == 0)
+    lua_pushnumber(L, d->offset);
   else if (strcmp(k, "kind") == 0)
     lua_pushstring(L, hs_dist_kind_name(d->kind));
   else if (strcmp(k, "sample") == 0)
@@ -135,7 +164,10 @@ static int l_dist_index(lua_State *L) {
 
 static int l_dist_tostring(lua_State *L) {
   hs_dist *d = check_dist(L, 1);
-  lua_pushfstring(L, "Distribution %s (mean %f s)", hs_dist_kind_name(d->kind), hs_dist_mean(d));
+  if (d->offset > 0)
+    lua_pushfstring(L, "Distribution %s + %f s (mean %f s)", hs_dist_kind_name(d->kind), d->offset, hs_dist_mean(d));
+  else
+    lua_pushfstring(L, "Distribution %s (mean %f s)", hs_dist_kind_name(d->kind), hs_dist_mean(d));
   return 1;
 }
 
@@ -206,6 +238,17 @@ int hs_l_link_new(lua_State *L) {
 
 hs_link_params *hs_check_link(lua_State *L, int idx) { return luaL_checkudata(L, idx, HS_LINK_MT); }
 
+/* Pushes a new NetworkLink holding a copy of p (named name, or unnamed when NULL). */
+void hs_push_link(lua_State *L, const hs_link_params *p, const char *name) {
+  hs_link_params *u = lua_newuserdatauv(L, sizeof *u, 1);
+  *u = *p;
+  if (name) {
+    lua_pushstring(L, name);
+    lua_setiuservalue(L, -2, 1);
+  }
+  luaL_setmetatable(L, HS_LINK_MT);
+}
+
 static void push_dist_copy(lua_State *L, const hs_dist *d) {
   hs_dist *u = lua_newuserdatauv(L, sizeof *u, 0);
   *u = *d;
@@ -250,6 +293,8 @@ void hs_dist_open(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_dist_tostring);
   lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, l_dist_add);
+  lua_setfield(L, -2, "__add");
   lua_pop(L, 1);
   luaL_newmetatable(L, HS_LINK_MT);
   lua_pushcfunction(L, l_link_index);

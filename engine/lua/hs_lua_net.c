@@ -126,18 +126,19 @@ int hs_lnet_bind(lua_State *L, int net_idx, int sim_idx) {
   return 0;
 }
 
-/* Resolves a node argument (entity table, C entity, or name) to its hs_entity, binding
- * the network to the node's simulation when it has none yet. */
-static hs_entity *check_node(lua_State *L, int net_idx, int arg) {
+/* Resolves the node (entity table, C entity, or name) at stack index arg to its hs_entity,
+ * binding the network to the node's simulation when it has none yet. Errors name argument
+ * `report` (the list argument when arg holds one of its items). */
+static hs_entity *check_node_as(lua_State *L, int net_idx, int arg, int report) {
   hs_lnet *ln = lua_touserdata(L, net_idx);
   arg = lua_absindex(L, arg);
   int t = lua_type(L, arg);
   if (t == LUA_TSTRING) {
-    if (!ln->owner) luaL_argerror(L, arg, "node names need a network attached to a simulation");
+    if (!ln->owner) luaL_argerror(L, report, "node names need a network attached to a simulation");
     lua_getiuservalue(L, net_idx, 1);
     hs_push_uv_table(L, lua_gettop(L), "names");
     if (lua_getfield(L, -1, lua_tostring(L, arg)) == LUA_TNIL)
-      luaL_argerror(L, arg, lua_pushfstring(L, "unknown node '%s'", lua_tostring(L, arg)));
+      luaL_argerror(L, report, lua_pushfstring(L, "unknown node '%s'", lua_tostring(L, arg)));
     lua_replace(L, arg);
     lua_pop(L, 2);
     t = lua_type(L, arg);
@@ -145,7 +146,7 @@ static hs_entity *check_node(lua_State *L, int net_idx, int arg) {
   if (t == LUA_TTABLE) {
     if (!ln->owner) {
       if (lua_getfield(L, arg, "sim") == LUA_TNIL)
-        luaL_argerror(L, arg, "entity is not registered with a simulation (sim:register(entity) first, or "
+        luaL_argerror(L, report, "entity is not registered with a simulation (sim:register(entity) first, or "
                               "create the network with hs.Network{ sim = sim })");
       bind(L, net_idx, lua_gettop(L));
       lua_pop(L, 1);
@@ -158,17 +159,21 @@ static hs_entity *check_node(lua_State *L, int net_idx, int arg) {
   if (t == LUA_TUSERDATA && luaL_getmetafield(L, arg, "__hs_centity") != LUA_TNIL) {
     lua_pop(L, 1);
     hs_lua_centity *ce = lua_touserdata(L, arg);
-    if (ce->closed) luaL_argerror(L, arg, "entity is closed");
+    if (ce->closed) luaL_argerror(L, report, "entity is closed");
     if (!ln->owner) {
       lua_getiuservalue(L, arg, 1);
       bind(L, net_idx, lua_gettop(L));
       lua_pop(L, 1);
     }
-    if (ce->e.sim != &ln->owner->sim) luaL_argerror(L, arg, "node belongs to another simulation");
+    if (ce->e.sim != &ln->owner->sim) luaL_argerror(L, report, "node belongs to another simulation");
     return &ce->e;
   }
-  luaL_argerror(L, arg, lua_pushfstring(L, "node expected (an entity or its name), got %s", hs_typename_of(L, arg)));
+  luaL_argerror(L, report, lua_pushfstring(L, "node expected (an entity or its name), got %s", hs_typename_of(L, arg)));
   return NULL;
+}
+
+static hs_entity *check_node(lua_State *L, int net_idx, int arg) {
+  return check_node_as(L, net_idx, arg, lua_absindex(L, arg));
 }
 
 static void check_rc(lua_State *L, int rc, const char *fname) {
@@ -256,7 +261,7 @@ static int l_connect_all(lua_State *L) {
   int scratch = lua_gettop(L);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_geti(L, 2, i);
-    nodes[i - 1] = check_node(L, 1, lua_gettop(L));
+    nodes[i - 1] = check_node_as(L, 1, lua_gettop(L), 2);
     lua_settop(L, scratch);
   }
   hs_lnet *ln = lua_touserdata(L, 1);
@@ -324,6 +329,13 @@ static void raise_filter_error(lua_State *L, hs_lnet *ln, int net_idx) {
   lua_pushnil(L);
   lua_setfield(L, -3, "error");
   lua_error(L);
+}
+
+void hs_lnet_raise_filter_error(lua_State *L, hs_lnet *ln) {
+  if (!ln->filter_failed) return;
+  push_net_object(L, ln);
+  raise_filter_error(L, ln, lua_gettop(L));
+  lua_pop(L, 1);
 }
 
 /* Sends the value at payload_idx; returns the message id, or 0 with an error pushed. */
@@ -611,7 +623,7 @@ static hs_entity **check_group(lua_State *L, int arg, size_t *n) {
   int keep = lua_gettop(L);
   for (lua_Integer i = 1; i <= len; i++) {
     lua_geti(L, arg, i);
-    g[i - 1] = check_node(L, 1, lua_gettop(L));
+    g[i - 1] = check_node_as(L, 1, lua_gettop(L), arg);
     lua_settop(L, keep);
   }
   *n = (size_t)len;
@@ -806,9 +818,24 @@ void hs_net_open(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, HS_NETS_KEY);
 }
 
+/* core.networks(sim) -> a list of the networks attached to sim, in the order they were */
+static int l_networks(lua_State *L) {
+  hs_check_sim(L, 1);
+  lua_settop(L, 1);
+  hs_push_uv_table(L, 1, "networks");
+  lua_Integer n = luaL_len(L, 2);
+  lua_createtable(L, n < 1000 ? (int)n : 0, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 2, i);
+    lua_rawseti(L, 3, i);
+  }
+  return 1;
+}
+
 /* Entity pause/resume and lookup by name (hs_lua_entity.c) ride along here, next to the
  * network that needs them, so that core_funcs (hs_lua_sim.c) need not change. */
 const luaL_Reg hs_net_funcs[] = {{"Network", l_net_new},       {"network_methods", l_net_methods},
                                  {"pause", hs_l_pause},        {"resume", hs_l_resume},
                                  {"is_paused", hs_l_is_paused}, {"entity", hs_l_entity_named},
+                                 {"networks", l_networks},
                                  {NULL, NULL}};

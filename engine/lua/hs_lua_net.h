@@ -40,6 +40,9 @@ void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e);
 /* Sends the value at idx from src to dst (kind and request id as given). HS_ codes. */
 int hs_lnet_send_value(lua_State *L, hs_lnet *ln, hs_entity *src, hs_entity *dst, const char *type, int idx,
                        int kind, uint64_t request_id);
+/* Raises the error a filter left while no run was going on (ln->filter_failed), if any: for
+ * C code that sends on behalf of a Lua call (a RaftNode's submit) with ln->L set to its thread. */
+void hs_lnet_raise_filter_error(lua_State *L, hs_lnet *ln);
 /* Delivers a message to a Lua entity: its handle_event runs as a process with the message. */
 void hs_lnet_deliver_to_lua(hs_entity *e, hs_message *m);
 

@@ -189,6 +189,8 @@ int hs_l_schedule_returned_protected(lua_State *L) {
 
 static void proc_wake_fire(hs_sim *sim, hs_event *ev) {
   hs_lproc *p = HS_CONTAINER_OF(ev, hs_lproc, wake);
+  /* a paused entity's handler wakes when the entity resumes (the wake-up has no target) */
+  if (p->entity && hs_entity_paused(p->entity) && hs_sim_defer(sim, ev, p->entity) == HS_OK) return;
   proc_resume(hs_lsim_of(sim), p);
 }
 

@@ -4,8 +4,10 @@
  * its state machine, client requests from Lua (submit, read) and over the network, and
  * hs.RaftChecker for the safety invariants.
  *
- * Class user value HS_CENTITY_UV is a table: { sm =, futures = {tag -> Future | client},
- * history = {...}, network =, peers = {names} }.
+ * Class user value HS_CENTITY_UV is a table: { sm =, futures = {tag -> pending}, history = {...},
+ * network =, peers = {names}, new_future = <happysim.future's new> }. A pending request is a
+ * Future (submit), { future =, query = } (read, membership) or { client =, request_id =,
+ * type = [, query =] } (a request over the network).
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +24,7 @@ typedef struct lraft {
   hs_lnet *ln;
   hs_kv *kv; /* the C state machine, or NULL for a Lua one */
   lua_State *L; /* thread of the Lua call into the node now, if any */
+  lua_State *main; /* the main thread: for calls into the node while the simulation is idle */
   uint64_t next_tag;
   hs_buf cmd, snap;
   int started;
@@ -35,7 +38,34 @@ typedef struct lchecker {
 
 static const hs_lua_class raft_class;
 
-static lua_State *thread_of(lraft *r) { return r->L ? r->L : hs_lsim_of(r->base.e.sim)->L; }
+/* The thread to run hooks on: the Lua call into the node now, else the running simulation's,
+ * else (an idle simulation: node:crash() / node:restart() between runs) the main thread, so
+ * that futures settle and Lua state machines restore even then. */
+static lua_State *thread_of(lraft *r) {
+  if (r->L) return r->L;
+  lua_State *L = hs_lsim_of(r->base.e.sim)->L;
+  return L ? L : r->main;
+}
+
+/* A Lua call into the node (submit, read, campaign ...): hooks run on its thread, and the
+ * messages the node sends meanwhile go through the network's filter on it too (even between
+ * runs). leave() restores the outer call's threads and raises a filter error left meanwhile. */
+typedef struct lcall {
+  lua_State *raft_L, *net_L;
+} lcall;
+
+static lcall enter(lraft *r, lua_State *L) {
+  lcall saved = {r->L, r->ln->L};
+  r->L = L;
+  r->ln->L = L;
+  return saved;
+}
+
+static void leave(lraft *r, lua_State *L, lcall saved) {
+  r->L = saved.raft_L;
+  r->ln->L = saved.net_L;
+  hs_lnet_raise_filter_error(L, r->ln);
+}
 
 /* Pushes the node's state table (its Lua object found by entity id). */
 static void push_state(lua_State *L, lraft *r) {
@@ -209,8 +239,16 @@ static const char *reason_code(int reason) {
  * (reads also carry `query`). The outcome is on the stack above it: ok, then either
  * (index, result) or err. Pops everything. */
 static void settle(lua_State *L, lraft *r, int ok, int nvalues) {
-  int base = lua_gettop(L) - nvalues; /* the pending table sits at base */
-  if (lua_getfield(L, base, "future") != LUA_TNIL) {
+  int base = lua_gettop(L) - nvalues; /* the pending value sits at base */
+  lua_pushliteral(L, "client");
+  if (lua_rawget(L, base) == LUA_TNIL) {
+    /* a Future, or a table holding one */
+    lua_pushliteral(L, "future");
+    if (lua_rawget(L, base) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushvalue(L, base);
+    }
+    lua_replace(L, -2);
     lua_getfield(L, -1, ok ? "resolve" : "reject");
     lua_insert(L, base + 1);
     lua_insert(L, base + 2);
@@ -390,12 +428,22 @@ static uint64_t add_pending(lua_State *L, lraft *r) {
   return tag;
 }
 
+/* The same for a method call, where the node is argument 1 (no lookup by entity id). */
+static uint64_t add_pending_arg1(lua_State *L, lraft *r) {
+  uint64_t tag = ++r->next_tag;
+  lua_getiuservalue(L, 1, HS_CENTITY_UV);
+  lua_getfield(L, -1, "futures");
+  lua_pushvalue(L, -3);
+  lua_rawseti(L, -2, (lua_Integer)tag);
+  lua_pop(L, 3);
+  return tag;
+}
+
 /* Proposes the encoded command in r->cmd under tag; on refusal settles it at once. */
 static void propose(lua_State *L, lraft *r, uint64_t tag) {
-  lua_State *outer = r->L;
-  r->L = L;
+  lcall saved = enter(r, L);
   int rc = hs_raft_propose(r->node.raft, r->base.e.sim->now_ns, r->cmd.data, r->cmd.len, tag, NULL);
-  r->L = outer;
+  leave(r, L, saved);
   if (rc == HS_OK) return;
   if (take_pending(L, r, tag) == LUA_TNIL) {
     lua_pop(L, 1);
@@ -408,10 +456,9 @@ static void propose(lua_State *L, lraft *r, uint64_t tag) {
 }
 
 static void start_read(lua_State *L, lraft *r, uint64_t tag) {
-  lua_State *outer = r->L;
-  r->L = L;
+  lcall saved = enter(r, L);
   int rc = hs_raft_read_index(r->node.raft, r->base.e.sim->now_ns, tag);
-  r->L = outer;
+  leave(r, L, saved);
   if (rc == HS_OK) return;
   if (take_pending(L, r, tag) == LUA_TNIL) {
     lua_pop(L, 1);
@@ -463,12 +510,11 @@ static lraft *check_started(lua_State *L, const char *fname) {
   return r;
 }
 
-/* Pushes a new Future (from happysim.future). */
+/* Pushes a new Future, made by the new_future function the state table keeps (the node is
+ * argument 1). */
 static void push_future(lua_State *L) {
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "happysim.future");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "new");
+  lua_getiuservalue(L, 1, HS_CENTITY_UV);
+  lua_getfield(L, -1, "new_future");
   lua_call(L, 0, 1);
   lua_remove(L, -2);
 }
@@ -487,12 +533,12 @@ static int l_submit(lua_State *L) {
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   hs_buf_reset(&r->cmd);
-  hs_lua_encode(L, &r->cmd, 2, "command");
-  push_pending_future(L); /* 3 pending, 4 future */
+  hs_lua_encode(L, &r->cmd, 2, "submit: command");
+  push_future(L); /* 3: the Future is the pending request itself */
   lua_pushvalue(L, 3);
-  uint64_t tag = add_pending(L, r);
+  uint64_t tag = add_pending_arg1(L, r);
   propose(L, r, tag);
-  lua_settop(L, 4);
+  lua_settop(L, 3);
   return 1;
 }
 
@@ -502,12 +548,12 @@ static int l_read(lua_State *L) {
   luaL_checkany(L, 2);
   lua_settop(L, 2);
   hs_buf_reset(&r->cmd);
-  hs_lua_encode(L, &r->cmd, 2, "query"); /* fails now on a value that cannot be sent */
+  hs_lua_encode(L, &r->cmd, 2, "read: query"); /* fails now on a value that cannot be sent */
   push_pending_future(L);                /* 3 pending, 4 future */
   lua_pushvalue(L, 2);
   lua_setfield(L, 3, "query");
   lua_pushvalue(L, 3);
-  uint64_t tag = add_pending(L, r);
+  uint64_t tag = add_pending_arg1(L, r);
   start_read(L, r, tag);
   lua_settop(L, 4);
   return 1;
@@ -572,10 +618,9 @@ static int l_start(lua_State *L) {
     lua_pop(L, 2);
   }
   r->started = 1;
-  lua_State *outer = r->L;
-  r->L = L;
+  lcall saved = enter(r, L);
   int rc = hs_raft_node_start(&r->node);
-  r->L = outer;
+  leave(r, L, saved);
   if (rc != HS_OK) return luaL_error(L, "start: %s", hs_raft_strerror(rc));
   lua_settop(L, 1);
   return 1;
@@ -584,10 +629,9 @@ static int l_start(lua_State *L) {
 /* node:campaign(): starts an election now (tests and scenarios). */
 static int l_campaign(lua_State *L) {
   lraft *r = check_started(L, "campaign");
-  lua_State *outer = r->L;
-  r->L = L;
+  lcall saved = enter(r, L);
   int rc = hs_raft_campaign(r->node.raft, r->base.e.sim->now_ns);
-  r->L = outer;
+  leave(r, L, saved);
   lua_pushboolean(L, rc == HS_OK);
   return 1;
 }
@@ -599,11 +643,10 @@ static int change_membership(lua_State *L, hs_raft_conf_op op, const char *fname
   lua_settop(L, 2);
   push_pending_future(L); /* 3, 4 */
   lua_pushvalue(L, 3);
-  uint64_t tag = add_pending(L, r);
-  lua_State *outer = r->L;
-  r->L = L;
+  uint64_t tag = add_pending_arg1(L, r);
+  lcall saved = enter(r, L);
   int rc = hs_raft_propose_conf(r->node.raft, r->base.e.sim->now_ns, op, id, tag, NULL);
-  r->L = outer;
+  leave(r, L, saved);
   if (rc != HS_OK && take_pending(L, r, tag) != LUA_TNIL) {
     char msg[96];
     snprintf(msg, sizeof msg, "%s on '%s': %s", fname, r->base.e.name, hs_raft_strerror(rc));
@@ -778,6 +821,40 @@ static lua_Integer field_count(lua_State *L, const char *field, lua_Integer dflt
 
 static int checker_watch_node(lua_State *L, int checker_idx, lraft *r);
 
+/* The name of a peers item (a RaftNode or a name), or NULL. Tests the type first: lua_tostring
+ * would turn a number into a string in place. */
+static const char *peer_name(lua_State *L, int idx) {
+  lraft *p = luaL_testudata(L, idx, "happysim.RaftNode");
+  if (p) return p->base.e.name;
+  return lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+}
+
+/* Checks the peers list at idx (a table or nil) before the node exists, so that a bad list
+ * leaves no half-built entity registered: every item a RaftNode or a name, at most
+ * HS_RAFT_MAX_NODES members counting the node itself. */
+static void check_peers(lua_State *L, int idx, const char *self) {
+  if (!lua_istable(L, idx)) return;
+  lua_Integer np = luaL_len(L, idx);
+  lua_newtable(L); /* distinct names */
+  int seen = lua_gettop(L);
+  lua_Integer distinct = 1; /* the node itself */
+  for (lua_Integer i = 1; i <= np; i++) {
+    lua_geti(L, idx, i);
+    const char *pname = peer_name(L, -1);
+    if (!pname)
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'peers': item %d must be a RaftNode or a name, got %s", (int)i,
+                                          hs_typename_of(L, -1)));
+    if ((!self || strcmp(pname, self) != 0) && lua_getfield(L, seen, pname) == LUA_TNIL) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, seen, pname);
+      if (++distinct > (lua_Integer)HS_RAFT_MAX_NODES)
+        luaL_argerror(L, 1, lua_pushfstring(L, "field 'peers': at most %d members", (int)HS_RAFT_MAX_NODES));
+    }
+    lua_settop(L, seen);
+  }
+  lua_pop(L, 1);
+}
+
 /* hs.RaftNode{ name =, network =, peers = { names or nodes }, state_machine =, ... } */
 static int l_raft_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -810,6 +887,14 @@ static int l_raft_new(lua_State *L) {
   lua_Integer inflight = field_count(L, "max_inflight", 32, 1, 1 << 16);
   lua_getfield(L, 1, "peers"); /* 5 */
   if (!lua_isnil(L, 5) && !lua_istable(L, 5)) luaL_argerror(L, 1, "field 'peers' must be a list of nodes or names");
+  check_peers(L, 5, name);
+  if (lua_getfield(L, 1, "checker") != LUA_TNIL) {
+    lchecker *c = luaL_testudata(L, -1, HS_CHECKER_MT);
+    if (!c)
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'checker' must be an hs.RaftChecker, got %s", hs_typename_of(L, -1)));
+    if (c->ls && c->ls != hs_check_sim(L, 3)) luaL_argerror(L, 1, "field 'checker' watches nodes of another simulation");
+  }
+  lua_pop(L, 1);
   lua_getfield(L, 1, "state_machine"); /* 6 */
   if (lua_isnil(L, 6)) {
     lua_pop(L, 1);
@@ -823,6 +908,9 @@ static int l_raft_new(lua_State *L) {
 
   lraft *r = hs_lua_new_centity(L, 3, &raft_class, name); /* 7 */
   r->ln = ln;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  r->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
   hs_buf_init(&r->cmd);
   hs_buf_init(&r->snap);
   /* the state table */
@@ -835,6 +923,12 @@ static int l_raft_new(lua_State *L) {
   lua_setfield(L, 8, "history");
   lua_pushvalue(L, 2);
   lua_setfield(L, 8, "network");
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "happysim.future");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "new");
+  lua_setfield(L, 8, "new_future");
+  lua_pop(L, 1);
   lua_newtable(L); /* 9: peer names */
   uint32_t voters[HS_RAFT_MAX_NODES];
   uint32_t nv = 0;
@@ -842,10 +936,7 @@ static int l_raft_new(lua_State *L) {
   lua_Integer np = lua_istable(L, 5) ? luaL_len(L, 5) : 0;
   for (lua_Integer i = 1; i <= np; i++) {
     lua_geti(L, 5, i);
-    const char *pname = luaL_testudata(L, -1, "happysim.RaftNode") ? ((lraft *)lua_touserdata(L, -1))->base.e.name
-                                                                    : lua_tostring(L, -1);
-    if (!pname || lua_type(L, -1) == LUA_TNUMBER)
-      luaL_argerror(L, 1, lua_pushfstring(L, "field 'peers': item %d must be a RaftNode or a name", (int)i));
+    const char *pname = peer_name(L, -1); /* checked by check_peers */
     uint32_t id = member_id(L, r, -1);
     lua_pop(L, 1);
     if (strcmp(pname, r->base.e.name) == 0) continue; /* the node itself may be listed */

@@ -480,6 +480,10 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"restart", hs_l_restart},
                                       {"is_crashed", hs_l_is_crashed},
                                       {"set_error_metatable", l_set_error_metatable},
+                                      {"LamportClock", hs_l_lamport_new},
+                                      {"HybridLogicalClock", hs_l_hlc_new},
+                                      {"HLCTimestamp", hs_l_hlc_ts_new},
+                                      {"NodeClock", hs_l_nodeclock_new},
                                       {NULL, NULL}};
 
 int luaopen_happysim_core(lua_State *L);
@@ -494,7 +498,9 @@ int luaopen_happysim_core(lua_State *L) {
   hs_net_open(L);
   hs_kv_open(L);
   hs_raft_open(L);
+  hs_clock_open(L);
   luaL_newlib(L, core_funcs);
+  hs_check_register(L); /* core.check: the linearizability checker */
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);
   luaL_setfuncs(L, hs_raft_funcs, 0);

@@ -50,7 +50,15 @@ const char *hs_dist_percentiles(hs_dist *d, const double *probs, const double *v
   return NULL;
 }
 
-const char *hs_dist_validate(const hs_dist *d) {
+hs_dist hs_dist_shift(hs_dist d, double delta) {
+  if (d.kind == HS_DIST_CONSTANT)
+    d.a += delta;
+  else
+    d.offset += delta;
+  return d;
+}
+
+static const char *validate_kind(const hs_dist *d) {
   double a = d->a, b = d->b;
   switch (d->kind) {
   case HS_DIST_CONSTANT:
@@ -88,6 +96,11 @@ const char *hs_dist_validate(const hs_dist *d) {
   return "unknown distribution kind";
 }
 
+const char *hs_dist_validate(const hs_dist *d) {
+  if (!isfinite(d->offset) || d->offset < 0) return "distribution offset must be a finite number >= 0";
+  return validate_kind(d);
+}
+
 /* The slope of the last segment, used above the last point. */
 static double tail_slope(const hs_dist *d) {
   uint32_t k = d->npoints - 1;
@@ -112,7 +125,7 @@ static double normal_truncated(const hs_dist *d, hs_rng *r) {
   return 2 * d->a - x; /* fold around the mean: >= 0 since mean >= 0 and x < 0 */
 }
 
-double hs_dist_sample(const hs_dist *d, hs_rng *r) {
+static double sample_kind(const hs_dist *d, hs_rng *r) {
   switch (d->kind) {
   case HS_DIST_CONSTANT: return d->a;
   case HS_DIST_UNIFORM: return hs_rng_uniform(r, d->a, d->b);
@@ -123,6 +136,8 @@ double hs_dist_sample(const hs_dist *d, hs_rng *r) {
   }
   return 0;
 }
+
+double hs_dist_sample(const hs_dist *d, hs_rng *r) { return d->offset + sample_kind(d, r); }
 
 /* Mean of N(mu, s) truncated to [0, inf): mu + s * phi(alpha) / (1 - Phi(alpha)), alpha = -mu/s. */
 static double normal_truncated_mean(double mu, double s) {
@@ -142,7 +157,7 @@ static double percentiles_mean(const hs_dist *d) {
   return sum;
 }
 
-double hs_dist_mean(const hs_dist *d) {
+static double mean_kind(const hs_dist *d) {
   switch (d->kind) {
   case HS_DIST_CONSTANT: return d->a;
   case HS_DIST_UNIFORM: return (d->a + d->b) / 2;
@@ -154,8 +169,9 @@ double hs_dist_mean(const hs_dist *d) {
   return NAN;
 }
 
-double hs_dist_quantile(const hs_dist *d, double q) {
-  if (!(q >= 0 && q <= 1)) return NAN;
+double hs_dist_mean(const hs_dist *d) { return d->offset + mean_kind(d); }
+
+static double quantile_kind(const hs_dist *d, double q) {
   switch (d->kind) {
   case HS_DIST_CONSTANT: return d->a;
   case HS_DIST_UNIFORM: return d->a + q * (d->b - d->a);
@@ -163,6 +179,11 @@ double hs_dist_quantile(const hs_dist *d, double q) {
   case HS_DIST_PERCENTILES: return percentile_at(d, q);
   default: return NAN;
   }
+}
+
+double hs_dist_quantile(const hs_dist *d, double q) {
+  if (!(q >= 0 && q <= 1)) return NAN;
+  return d->offset + quantile_kind(d, q);
 }
 
 const char *hs_dist_kind_name(hs_dist_kind kind) {

@@ -13,6 +13,9 @@
  *   lognormal(mu, sigma)   exp(N(mu, sigma)), sigma >= 0; or built from a mean and stddev
  *   percentiles            a piecewise-linear inverse CDF through (p, value) points
  *
+ * Every kind may carry an offset >= 0 added to each sample (hs_dist_shift): a latency fault
+ * adds its extra delay to a link's latency that way, whatever the latency's kind.
+ *
  * A zero-initialised hs_dist is constant(0): "no delay".
  */
 #ifndef HS_DIST_H
@@ -39,6 +42,7 @@ typedef struct hs_dist {
   double b;                     /* uniform: high; normal: stddev; lognormal: sigma */
   double p[HS_DIST_MAX_POINTS]; /* percentiles: cumulative probabilities, p[0] = 0, increasing */
   double v[HS_DIST_MAX_POINTS]; /* percentiles: values at p[i], non-decreasing */
+  double offset;                /* added to every sample, >= 0 (0 unless shifted) */
 } hs_dist;
 
 hs_dist hs_dist_constant(double value);
@@ -65,6 +69,10 @@ hs_dist hs_dist_lognormal_from_mean(double mean, double stddev);
  */
 const char *hs_dist_percentiles(hs_dist *d, const double *probs, const double *values, size_t n,
                                 double min_value);
+
+/* d moved right by delta seconds (a constant stays a constant); delta may be negative as
+ * long as the result's offset or constant stays >= 0 (hs_dist_validate says). */
+hs_dist hs_dist_shift(hs_dist d, double delta);
 
 /* NULL when d is a valid duration distribution, else a static message naming the problem
  * ("normal stddev must be >= 0", ...). */

@@ -35,6 +35,7 @@ static void canonical_dist(hs_dist *dst, const hs_dist *src) {
   dst->kind = src->kind;
   dst->a = src->a;
   dst->b = src->b;
+  dst->offset = src->offset;
   if (src->kind == HS_DIST_PERCENTILES) {
     dst->npoints = src->npoints;
     for (uint32_t i = 0; i < src->npoints && i < HS_DIST_MAX_POINTS; i++) {

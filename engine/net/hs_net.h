@@ -32,6 +32,8 @@
  * (dropped_crash). So a partition that starts while a message is in flight drops it on
  * arrival, and one that started and healed entirely while the message was in flight does not
  * affect it. A crashed-then-restarted destination receives what arrives after the restart.
+ * An arrival at a paused destination (hs_entity_pause) waits, still counted in flight, until
+ * it resumes; the rule is applied then.
  * Otherwise the copy counts as delivered and dst->vt->on_message(dst, m) is called.
  *
  * Random draws (loss, duplication, latency, jitter, reordering) come from the link's own

@@ -64,6 +64,10 @@ static bool put(hs_kv *kv, const char *key, size_t len, const uint8_t *value, si
   if ((kv->used + 1) * 4 > kv->cap * 3 && !grow(kv)) return false;
   uint64_t h = hs_hash_bytes(key, len);
   hs_kv_entry *e = find(kv, key, len, h, true);
+  if (e->key && e->value && e->value_len == vlen) { /* replace in place (same size: a number ...) */
+    memcpy(e->value, value, vlen);
+    return true;
+  }
   uint8_t *copy = malloc(vlen ? vlen : 1);
   if (!copy) return false;
   memcpy(copy, value, vlen);
@@ -105,21 +109,69 @@ static void put_value(hs_buf *out, hs_value v) {
     hs_buf_put_nil(out);
 }
 
+/* The fields of a command, found in one pass over its map part (as hs_value_field would find
+ * each: the first item with that key, among those before any malformed item). */
+typedef struct kv_fields {
+  hs_value op, key, value, expected;
+  bool has_op, has_key, has_value, has_expected;
+} kv_fields;
+
+static void command_fields(hs_value cmd, kv_fields *f) {
+  memset(f, 0, sizeof *f);
+  uint32_t narr, nmap;
+  if (!hs_value_table(cmd, &narr, &nmap)) return;
+  size_t off = 9;
+  for (uint32_t i = 0; i < narr; i++) {
+    size_t vs = hs_value_size((hs_value){cmd.p + off, cmd.len - off});
+    if (!vs) return;
+    off += vs;
+  }
+  for (uint32_t i = 0; i < nmap; i++) {
+    hs_value k = {cmd.p + off, cmd.len - off};
+    size_t ks = hs_value_size(k);
+    if (!ks) return;
+    off += ks;
+    hs_value v = {cmd.p + off, cmd.len - off};
+    size_t vs = hs_value_size(v);
+    if (!vs) return;
+    off += vs;
+    if (k.p[0] != HS_V_STRING) continue;
+    size_t n = ks - 5; /* a string's size is 5 + its length */
+    const char *s = (const char *)k.p + 5;
+    if (n == 2 && memcmp(s, "op", 2) == 0 && !f->has_op) {
+      f->op = v;
+      f->has_op = true;
+    } else if (n == 3 && memcmp(s, "key", 3) == 0 && !f->has_key) {
+      f->key = v;
+      f->has_key = true;
+    } else if (n == 5 && memcmp(s, "value", 5) == 0 && !f->has_value) {
+      f->value = v;
+      f->has_value = true;
+    } else if (n == 8 && memcmp(s, "expected", 8) == 0 && !f->has_expected) {
+      f->expected = v;
+      f->has_expected = true;
+    }
+  }
+}
+
 const char *hs_kv_apply(hs_kv *kv, hs_value cmd, hs_buf *out) {
-  hs_value op, key, value;
+  kv_fields f;
+  command_fields(cmd, &f);
+  hs_value value = f.value;
   size_t oplen, klen;
   const char *ops, *ks;
-  if (!hs_value_field(cmd, "op", &op) || !(ops = hs_value_string(op, &oplen)))
-    return "command must be a table with a string field 'op'";
-  if (!hs_value_field(cmd, "key", &key) || !(ks = hs_value_string(key, &klen)))
-    return "command must have a string field 'key'";
-  hs_value cur;
-  bool has = hs_kv_get(kv, ks, klen, &cur);
-  if (oplen == 3 && memcmp(ops, "set", 3) == 0) {
-    if (!hs_value_field(cmd, "value", &value)) return "set needs a field 'value'";
+  if (!f.has_op || !(ops = hs_value_string(f.op, &oplen))) return "command must be a table with a string field 'op'";
+  if (!f.has_key || !(ks = hs_value_string(f.key, &klen))) return "command must have a string field 'key'";
+  if (oplen == 3 && memcmp(ops, "set", 3) == 0) { /* needs no lookup of the current value */
+    if (!f.has_value) return "set needs a field 'value'";
     if (!put(kv, ks, klen, value.p, hs_value_size(value))) return "out of memory";
     put_value(out, value);
-  } else if (oplen == 3 && memcmp(ops, "get", 3) == 0) {
+    kv->applied++;
+    return NULL;
+  }
+  hs_value cur;
+  bool has = hs_kv_get(kv, ks, klen, &cur);
+  if (oplen == 3 && memcmp(ops, "get", 3) == 0) {
     if (has)
       put_value(out, cur);
     else
@@ -135,9 +187,9 @@ const char *hs_kv_apply(hs_kv *kv, hs_value cmd, hs_buf *out) {
       hs_buf_put_nil(out);
     }
   } else if (oplen == 3 && memcmp(ops, "cas", 3) == 0) {
-    hs_value expected;
-    if (!hs_value_field(cmd, "value", &value)) return "cas needs a field 'value'";
-    bool want_absent = !hs_value_field(cmd, "expected", &expected) || hs_value_type(expected) == HS_V_NIL;
+    hs_value expected = f.expected;
+    if (!f.has_value) return "cas needs a field 'value'";
+    bool want_absent = !f.has_expected || hs_value_type(expected) == HS_V_NIL;
     bool match = want_absent ? !has : (has && hs_value_equal(cur, expected));
     if (match && !put(kv, ks, klen, value.p, hs_value_size(value))) return "out of memory";
     hs_buf_put_bool(out, match);

@@ -13,6 +13,9 @@
 -- entity:restart() brings it back with its volatile state lost: the instance is rebuilt
 -- from its constructor options (init runs again), then the fields the class lists in
 -- `durable` get their values from before the crash, then on_restart() runs.
+--
+-- Pause and resume: entity:pause() freezes it (what comes due for it waits, in order),
+-- entity:resume() lets it go on where it was; entity.paused says which.
 
 local core = require("happysim.core")
 
@@ -28,6 +31,9 @@ local function class_index(class)
     elseif key == "crashed" then
       local sim = rawget(self, "sim")
       return sim ~= nil and core.is_crashed(sim, self)
+    elseif key == "paused" then
+      local sim = rawget(self, "sim")
+      return sim ~= nil and core.is_paused(sim, self)
     end
   end
 end
@@ -107,6 +113,18 @@ function Entity:restart()
   for k, v in pairs(keep) do rawset(self, k, v) end
   if self.on_restart then self:on_restart() end
   return true
+end
+
+--- entity:pause() -> true if it was up (not crashed, not paused). A paused entity handles
+-- nothing: messages and events that come due for it, and the wake-ups of its handlers,
+-- wait until entity:resume() and then run in the order they came due. Its state is kept.
+function Entity:pause()
+  return core.pause(sim_of(self, "pause"), self)
+end
+
+--- entity:resume() -> true if it was paused.
+function Entity:resume()
+  return core.resume(sim_of(self, "resume"), self)
 end
 
 setup(Entity)

@@ -20,6 +20,8 @@ local hs = {
   RaftNode = core.RaftNode,
   RaftChecker = core.RaftChecker,
   workload = require("happysim.workload"),
+  check = require("happysim.check"),
+  invariant = require("happysim.invariants").add,
   RaftState = { FOLLOWER = "follower", PRE_CANDIDATE = "pre_candidate", CANDIDATE = "candidate", LEADER = "leader" },
 
   -- processes
@@ -47,6 +49,13 @@ local hs = {
   -- faults
   FaultSchedule = require("happysim.faults").FaultSchedule,
   faults = require("happysim.faults").faults,
+
+  -- clocks
+  LamportClock = core.LamportClock,
+  VectorClock = require("happysim.clock").VectorClock,
+  HybridLogicalClock = core.HybridLogicalClock,
+  HLCTimestamp = core.HLCTimestamp,
+  NodeClock = core.NodeClock,
 }
 
 for _, preset in ipairs{ "local_network", "datacenter_network", "cross_region_network", "internet_network",

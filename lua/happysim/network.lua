@@ -48,6 +48,19 @@ end
 
 local methods = core.network_methods()
 
+-- Runs fn(...), a call of the C method `name` (with the colon syntax, so that argument
+-- errors count as they would for the public method): an error it raises is re-raised at
+-- the caller of the public method, under the public method's name.
+local function forward(name, public, fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  local msg = res[2]
+  if _G.type(msg) == "string" then
+    msg = msg:gsub("^[^\n]-network%.lua:%d+: ", ""):gsub("'" .. name .. "'", "'" .. public .. "'")
+  end
+  error(msg, 3)
+end
+
 --- net:request(src, dst, type, payload [, { timeout = s }]) -> Future of the reply's payload.
 -- The receiver answers with net:reply(ev, payload) (or ev.network:reply(ev, payload)).
 function methods:request(src, dst, type, payload, opts)
@@ -55,7 +68,7 @@ function methods:request(src, dst, type, payload, opts)
     error("bad argument #5 to 'request' (table of options expected, got " .. _G.type(opts) .. ")", 2)
   end
   local f = future.new()
-  local rid, err = self:_request(src, dst, type, payload, f)
+  local rid, err = forward("_request", "request", function() return self:_request(src, dst, type, payload, f) end)
   if not rid then
     f:reject(err)
     return f
@@ -72,7 +85,7 @@ function methods:reply(ev, payload)
   if _G.type(ev) ~= "table" or not ev.request_id then
     error("bad argument #1 to 'reply' (a received request event expected)", 2)
   end
-  return self:_reply(ev.target, ev.src, ev.type, payload, ev.request_id)
+  return forward("_reply", "reply", function() return self:_reply(ev.target, ev.src, ev.type, payload, ev.request_id) end)
 end
 
 local Partition = {}
@@ -106,7 +119,7 @@ function methods:partition(a, b, opts)
     end
     asym = opts.asymmetric or false
   end
-  local id = self:_partition(a, b, asym)
+  local id = forward("_partition", "partition", function() return self:_partition(a, b, asym) end)
   return setmetatable({ network = self, id = id }, Partition)
 end
 

@@ -1,0 +1,461 @@
+--- The happysim command-line tool: `happysim run SCRIPT` and `happysim repl [SCRIPT]`.
+-- bin/happysim only finds this module and calls main(arg); everything else is here so
+-- that it can be tested. main returns the exit status: 0, 1 (the script or the
+-- simulation failed) or 2 (the command line was wrong), like Unix tools.
+--
+-- The scenario-script contract (also in the help text and README.md):
+--   * the script is a Lua chunk; `...` is a context table
+--       { hs = <the library>, seed = <integer>, args = { ... }, end_time = <number or nil>,
+--         script = <path>, command = "run" | "repl" }
+--   * it also sees the globals hs, seed and args (and arg, as lua.c sets it:
+--     arg[0] is the script, arg[1..] its arguments); the globals it sets live in
+--     its own environment, which falls back to _G;
+--   * hs.Simulation{} takes seed = --seed and end_time = --until when the options
+--     table gives neither (seed; end_time or duration);
+--     require("happysim") returns the same table as hs while the CLI runs;
+--   * if the script returns a Simulation that has not run yet, `run` runs it and
+--     prints its summary, or, when the script returns a function after the
+--     Simulation, calls that function with the summary instead;
+--     `repl` does not run it but binds it (and the function) to the globals `sim`
+--     (and `report`) unless the script set them.
+
+local M = {}
+
+M.VERSION = "scm-1"
+
+local PROG = "happysim"
+
+local HELP = [[
+Usage: happysim COMMAND [OPTIONS] [SCRIPT] [-- SCRIPT-ARGS...]
+       happysim --help | --version
+
+A deterministic discrete-event simulator of distributed systems.
+
+Commands:
+  run SCRIPT      load a scenario script and run it
+  repl [SCRIPT]   load a scenario script, then read Lua lines from standard input
+  help [COMMAND]  show this help, or a command's
+
+Options:
+  -h, --help      show help and exit
+  --version       show the version and exit
+
+Run 'happysim help run' for the scenario-script contract.
+Exit status: 0 on success, 1 when the script or the simulation fails,
+2 when the command line is wrong.
+]]
+
+local CONTRACT = [[
+The script is a Lua chunk. It receives a context table as `...`:
+  { hs = <the happysim library>, seed = <integer>, args = { ... },
+    end_time = <--until value or nil>, script = <path>, command = "run" | "repl" }
+and sees the globals `hs`, `seed`, `args` (and `arg`: arg[0] is the script,
+arg[1..] its arguments). hs.Simulation{} takes seed = --seed and
+end_time = --until unless its options give seed, or end_time/duration;
+require("happysim") returns that same `hs`.
+If the script returns a Simulation that has not run, `run` runs it and prints
+its summary; if the script returns a function after it, that function is
+called with the summary instead (so the script narrates its own results).
+]]
+
+local RUN_HELP = [[
+Usage: happysim run SCRIPT [--seed N] [--until T] [--timing] [-- SCRIPT-ARGS...]
+
+Load the scenario script SCRIPT (a file, or - for standard input) and run it.
+
+Options:
+  --seed N        the seed of the run (an integer; default 1)
+  --until T       default end time in simulated seconds (T >= 0)
+  --timing        also print wall-clock time and events per second
+  -h, --help      show this help and exit
+
+Arguments after SCRIPT, and everything after --, are passed to the script.
+
+]] .. CONTRACT .. [[
+
+Example:
+  happysim run scripts/client_server.lua --seed 7 -- clients=20 workers=4
+]]
+
+local REPL_HELP = [[
+Usage: happysim repl [SCRIPT] [--seed N] [--until T] [-- SCRIPT-ARGS...]
+
+Load the scenario script SCRIPT if one is given, then read Lua statements from
+standard input and run them, with `hs` and the script's globals in scope.
+An expression's values are printed; a statement may span several lines; an
+error is printed with its traceback and the session goes on. End with EOF
+(Ctrl-D) or os.exit().
+
+Options:
+  --seed N        the seed (an integer; default 1)
+  --until T       default end time in simulated seconds (T >= 0)
+  -h, --help      show this help and exit
+
+]] .. CONTRACT .. [[
+In the REPL a returned Simulation is not run: it is bound to the global `sim`
+(and a returned function to `report`) unless the script set those itself.
+
+Example:
+  happysim repl scripts/client_server.lua
+  > sim:step(10)
+  > sim.now
+]]
+
+-- ---- errors and output --------------------------------------------------------------
+
+local usage_mt = { __tostring = function(e) return e.message end }
+
+-- Raises a usage error (exit 2) with a message.
+local function usage_error(fmt, ...)
+  error(setmetatable({ message = fmt:format(...) }, usage_mt), 0)
+end
+
+local function is_usage_error(e)
+  return getmetatable(e) == usage_mt
+end
+
+-- The text of an error value, the way lua.c shows it.
+local function error_text(e)
+  if type(e) == "string" then return e end
+  local mt = getmetatable(e)
+  if mt and mt.__tostring then return tostring(e) end
+  if type(e) == "number" then return tostring(e) end
+  return ("(error object is a %s value)"):format(type(e))
+end
+
+local function report_error(msg)
+  io.stdout:flush()
+  msg = msg:gsub("^happysim: ", "")
+  io.stderr:write(PROG, ": ", msg, "\n")
+  io.stderr:flush()
+end
+
+-- A message handler for xpcall: the message with the traceback of the failing code,
+-- without the CLI's own frames. A message that already carries a traceback (an error
+-- in a simulated process) is left alone.
+local function traceback_handler(e)
+  local msg = error_text(e)
+  if msg:find("\nstack traceback:\n") then return msg end
+  local tb = debug.traceback(msg, 2)
+  local cut = tb:find("\n\t%[C%]: in function 'xpcall'")
+  if cut then tb = tb:sub(1, cut - 1) end
+  local lines = {}
+  for line in (tb .. "\n"):gmatch("(.-)\n") do
+    if not line:find("happysim/cli%.lua:%d+:") then lines[#lines + 1] = line end
+  end
+  return table.concat(lines, "\n")
+end
+
+-- ---- the command line ---------------------------------------------------------------
+
+local function parse_seed(v)
+  local n = math.tointeger(tonumber(v))
+  if not n then usage_error("--seed: an integer is required, got '%s'", tostring(v)) end
+  return n
+end
+
+local function parse_until(v)
+  local t = tonumber(v)
+  if not t or t ~= t or t < 0 or t == math.huge then
+    usage_error("--until: a finite number of seconds >= 0 is required, got '%s'", tostring(v))
+  end
+  return t + 0.0 -- seconds are floats, as sim.end_time reads
+end
+
+local command_options = {
+  run = { seed = true, ["until"] = true, timing = true },
+  repl = { seed = true, ["until"] = true },
+}
+
+--- parse(argv) -> options table; raises a usage error (see is_usage_error).
+-- The table: command ("run" | "repl" | "help" | "version"), help (true for a command's
+-- --help), topic (for help), script, args, seed, end_time, timing.
+function M.parse(argv)
+  local n = #argv
+  if n == 0 then usage_error("a command is required") end
+  local first = argv[1]
+  if first == "-h" or first == "--help" then return { command = "help" } end
+  if first == "--version" then return { command = "version" } end
+  if first == "help" then
+    local topic = argv[2]
+    if topic ~= nil and not command_options[topic] then usage_error("help: unknown command '%s'", topic) end
+    return { command = "help", topic = topic }
+  end
+  if first:sub(1, 1) == "-" then usage_error("unknown option '%s'", first) end
+  local allowed = command_options[first]
+  if not allowed then usage_error("unknown command '%s'", first) end
+
+  local opts = { command = first, args = {}, seed = 1 }
+  local i = 2
+  local function value(name, inline)
+    if inline then return inline end
+    i = i + 1
+    if i > n then usage_error("%s: option --%s needs a value", first, name) end
+    return argv[i]
+  end
+  while i <= n do
+    local a = argv[i]
+    if a == "--" then
+      for j = i + 1, n do opts.args[#opts.args + 1] = argv[j] end
+      break
+    elseif a == "-h" or a == "--help" then
+      opts.help = true
+    elseif a:sub(1, 2) == "--" then
+      local name, inline = a:match("^%-%-([^=]+)=(.*)$")
+      name = name or a:sub(3)
+      if not allowed[name] then usage_error("%s: unknown option '%s'", first, a) end
+      if name == "seed" then
+        opts.seed = parse_seed(value(name, inline))
+      elseif name == "until" then
+        opts.end_time = parse_until(value(name, inline))
+      elseif name == "timing" then
+        if inline then usage_error("%s: option --timing takes no value", first) end
+        opts.timing = true
+      end
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      usage_error("%s: unknown option '%s'", first, a)
+    elseif opts.script == nil then
+      opts.script = a
+    else
+      opts.args[#opts.args + 1] = a
+    end
+    i = i + 1
+  end
+  if opts.help then return opts end
+  if first == "run" and opts.script == nil then usage_error("run: a SCRIPT is required") end
+  if first == "repl" and opts.script == "-" then
+    usage_error("repl: the script cannot be standard input (it is the prompt)")
+  end
+  return opts
+end
+
+-- ---- the script's world -------------------------------------------------------------
+
+local function is_simulation(v)
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt.__name == "happysim.Simulation"
+end
+M.is_simulation = is_simulation
+
+--- script_library(hs, seed, end_time) -> a copy of the library whose Simulation gives
+-- seed and end_time as defaults. Errors keep the names and positions the user's call
+-- would have had without the wrapper.
+function M.script_library(hs, seed, end_time)
+  local real = hs.Simulation
+  local function Simulation(opts)
+    local o = opts
+    if type(opts) == "table" or opts == nil then
+      o = {}
+      for k, v in pairs(opts or {}) do o[k] = v end
+      if o.seed == nil then o.seed = seed end
+      if end_time and o.end_time == nil and o.duration == nil then o.end_time = end_time end
+    end
+    local ok, sim = pcall(real, o)
+    if ok then return sim end
+    if type(sim) ~= "string" or sim:find("^[^\n:]+:%d+: ") then error(sim, 0) end -- already placed
+    -- called straight from pcall, the C function's message names no place: add the caller's
+    error((sim:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to 'Simulation'")), 2)
+  end
+  local lib = {}
+  for k, v in pairs(hs) do lib[k] = v end
+  lib.Simulation = Simulation
+  return setmetatable(lib, { __index = hs })
+end
+
+-- Loads the script as a chunk with environment env; raises a usage error when the file
+-- cannot be read, returns nil and the message on a syntax error.
+local function load_script(path, env)
+  if path == "-" then
+    local src = io.stdin:read("a") or ""
+    src = src:gsub("^#[^\n]*", "")
+    return load(src, "=stdin", "t", env)
+  end
+  local f, err = io.open(path, "r")
+  if not f then usage_error("cannot open script: %s", err) end
+  f:close()
+  return loadfile(path, "t", env)
+end
+
+-- Builds the context and environment, and runs the script. Returns true and its
+-- results (packed), or false (the error is reported).
+local function run_script(opts)
+  local hs_real = require("happysim")
+  local hs = M.script_library(hs_real, opts.seed, opts.end_time)
+  package.loaded["happysim"] = hs
+  local arg = { [0] = opts.script }
+  for i, a in ipairs(opts.args) do arg[i] = a end
+  local env = setmetatable({ hs = hs, seed = opts.seed, args = opts.args, arg = arg }, { __index = _G })
+  local ctx = {
+    hs = hs, seed = opts.seed, args = opts.args, end_time = opts.end_time,
+    script = opts.script, command = opts.command,
+  }
+  if not opts.script then return true, table.pack(), env end
+  local chunk, err = load_script(opts.script, env)
+  if not chunk then
+    report_error(err)
+    return false
+  end
+  local res = table.pack(xpcall(chunk, traceback_handler, ctx))
+  if not res[1] then
+    report_error(res[2])
+    return false
+  end
+  return true, table.pack(table.unpack(res, 2, res.n)), env
+end
+
+local function print_summary(s, timing)
+  print(("summary: seed %s, simulated %.6g s, %d events processed, %d cancelled, %d pending")
+    :format(tostring(s.seed), s.duration_s, s.events_processed, s.events_cancelled, s.events_pending or 0))
+  print("trace_hash: " .. tostring(s.trace_hash))
+  local names = {}
+  for name in pairs(s.entities or {}) do names[#names + 1] = name end
+  table.sort(names, function(a, b) return s.entities[a].order < s.entities[b].order end)
+  for _, name in ipairs(names) do
+    print(("  %-24s %10d events"):format(name, s.entities[name].events_handled))
+  end
+  if timing then
+    print(("wall clock: %.3f s, %.0f events/s"):format(s.wall_clock_seconds, s.events_per_wall_second))
+  end
+end
+M.print_summary = print_summary
+
+local function not_yet_run(sim)
+  return not sim.closed and sim.events_processed == 0 and sim.now == 0
+end
+
+local function cmd_run(opts)
+  local ok, res = run_script(opts)
+  if not ok then return 1 end
+  local sim, after = res[1], res[2]
+  if is_simulation(sim) and not_yet_run(sim) then
+    local done, summary = xpcall(sim.run, traceback_handler, sim)
+    if not done then
+      report_error(summary)
+      return 1
+    end
+    if type(after) == "function" then
+      local fine, err = xpcall(after, traceback_handler, summary)
+      if not fine then
+        report_error(err)
+        return 1
+      end
+    else
+      print_summary(summary, opts.timing)
+    end
+  end
+  io.stdout:flush()
+  return 0
+end
+
+-- ---- the REPL -----------------------------------------------------------------------
+
+local function stdin_is_tty()
+  local ok, r = pcall(os.execute, "test -t 0")
+  return ok and r == true
+end
+
+-- Reads one complete statement, as lua.c does: a line is first tried as an expression
+-- ("return " .. line); a chunk whose error ends in "<eof>" is incomplete, so another
+-- line is read. Returns the function, or nil and a syntax error, or nothing at EOF.
+local function read_statement(env, prompt)
+  local line = prompt(1)
+  if line == nil then return end
+  local f = load("return " .. line, "=stdin", "t", env)
+  if f then return f end
+  local buf = line
+  while true do
+    local g, err = load(buf, "=stdin", "t", env)
+    if g then return g end
+    if not err:find("<eof>$") then return nil, err end
+    local more = prompt(2)
+    if more == nil then return nil, err end
+    buf = buf .. "\n" .. more
+  end
+end
+
+--- repl(env [, interactive]): the prompt loop; returns at EOF.
+function M.repl(env, interactive)
+  local function prompt(level)
+    if interactive then
+      local p = level == 1 and (rawget(env, "_PROMPT") or "> ") or (rawget(env, "_PROMPT2") or ">> ")
+      io.stdout:write(tostring(p))
+      io.stdout:flush()
+    end
+    return io.stdin:read("l")
+  end
+  while true do
+    local f, err = read_statement(env, prompt)
+    if f == nil and err == nil then break end
+    if f == nil then
+      io.stderr:write(err, "\n")
+    else
+      local res = table.pack(xpcall(f, traceback_handler))
+      if not res[1] then
+        io.stdout:flush()
+        io.stderr:write(res[2], "\n")
+      elseif res.n > 1 then
+        local print_fn = env.print or print
+        local ok, perr = pcall(print_fn, table.unpack(res, 2, res.n))
+        if not ok then io.stderr:write("error calling 'print' (", error_text(perr), ")\n") end
+      end
+    end
+    io.stdout:flush()
+    io.stderr:flush()
+  end
+  if interactive then io.stdout:write("\n") end
+end
+
+local function cmd_repl(opts)
+  local ok, res, env = run_script(opts)
+  if not ok then return 1 end
+  if is_simulation(res[1]) and rawget(env, "sim") == nil then env.sim = res[1] end
+  if type(res[2]) == "function" and rawget(env, "report") == nil then env.report = res[2] end
+  local interactive = stdin_is_tty()
+  if interactive then
+    io.stdout:write(("happysim %s (%s)  hs, seed, args%s are set; Ctrl-D to quit\n")
+      :format(M.VERSION, _VERSION, rawget(env, "sim") and ", sim" or ""))
+  end
+  M.repl(env, interactive)
+  return 0
+end
+
+-- ---- main ---------------------------------------------------------------------------
+
+local function version_text()
+  local ok, hs = pcall(require, "happysim")
+  local lib = ok and type(hs) == "table" and hs._VERSION or ("happysim " .. M.VERSION)
+  return ("%s (cli %s, %s)"):format(lib, M.VERSION, _VERSION)
+end
+
+--- main(argv) -> exit status. argv is a list of strings (bin/happysim passes arg).
+function M.main(argv)
+  local ok, opts = pcall(M.parse, argv or {})
+  if not ok then
+    if not is_usage_error(opts) then error(opts, 0) end
+    report_error(opts.message)
+    io.stderr:write("Try 'happysim --help' for more information.\n")
+    return 2
+  end
+  if opts.command == "version" then
+    print(version_text())
+    return 0
+  end
+  if opts.command == "help" then
+    io.stdout:write(opts.topic == "run" and RUN_HELP or opts.topic == "repl" and REPL_HELP or HELP)
+    return 0
+  end
+  if opts.help then
+    io.stdout:write(opts.command == "run" and RUN_HELP or REPL_HELP)
+    return 0
+  end
+  local run_ok, status = pcall(opts.command == "run" and cmd_run or cmd_repl, opts)
+  if run_ok then return status end
+  if is_usage_error(status) then
+    report_error(status.message)
+    return 2
+  end
+  report_error(error_text(status))
+  return 1
+end
+
+return M
