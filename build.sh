@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 case "${1:-}" in
   "") ;;
   -h | --help)
-    echo "Usage: ./build.sh    (installs missing packages as root, builds into build/, runs scripts/client_server.lua)"
+    echo "Usage: ./build.sh    (installs missing packages as root, builds into build/, runs scripts/raft_lab.lua)"
     exit 0 ;;
   *)
     echo "build.sh: unknown argument '$1' (try --help)" >&2
@@ -20,5 +20,5 @@ hs_require_deps
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
 echo
-echo "==> build/bin/happysim run scripts/client_server.lua"
-build/bin/happysim run scripts/client_server.lua
+echo "==> build/bin/happysim run scripts/raft_lab.lua"
+build/bin/happysim run scripts/raft_lab.lua
