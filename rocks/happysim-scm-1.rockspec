@@ -96,6 +96,7 @@ build = {
     ["happysim.invariants"] = "lua/happysim/invariants.lua",
     ["happysim.network"] = "lua/happysim/network.lua",
     ["happysim.process"] = "lua/happysim/process.lua",
+    ["happysim.scenario"] = "lua/happysim/scenario.lua",
     ["happysim.workload"] = "lua/happysim/workload.lua",
     -- END modules
   },

@@ -106,7 +106,7 @@ local function run_set(title, ranges, set_index)
     local tmin, tmax = r[1], r[2]
     local label = tmax - tmin < 0.001 and ("%g-%g"):format(tmin, tmin) or ("%g-%g"):format(tmin, tmax)
     local downs, elections, failed = {}, 0, 0
-    local started = os.clock()
+    local started, said = os.clock(), os.clock()
     for t = 1, cfg.trials do
       local sim_seed = seed * 1000003 + set_index * 100000 + ri * 10000 + t
       local d, e = trial(sim_seed, tmin, tmax)
@@ -116,17 +116,18 @@ local function run_set(title, ranges, set_index)
       else
         failed = failed + 1
       end
-      if t % 250 == 0 and t < cfg.trials then
-        io.stderr:write(("    %s ms: %d/%d trials (%.1f s)\n"):format(label, t, cfg.trials, os.clock() - started))
+      if os.clock() - said >= 2 and t < cfg.trials then -- progress, on stderr: stdout stays the same for a seed
+        said = os.clock()
+        io.stderr:write(("    %s ms: %d/%d trials (%.0f s)\n"):format(label, t, cfg.trials, said - started))
       end
     end
     table.sort(downs)
     local sum = 0
     for _, d in ipairs(downs) do sum = sum + d end
     local function ms(x) return x and ("%.1f"):format(x * 1000) or "-" end
-    print(("  %-14s %8s %8s %8s %8s %8s %9.2f  %d"):format(label, ms(percentile(downs, 0.5)),
+    print(("  %-14s %8s %8s %8s %8s %8s %9s  %d"):format(label, ms(percentile(downs, 0.5)),
       ms(percentile(downs, 0.9)), ms(percentile(downs, 0.99)), ms(downs[#downs]), ms(#downs > 0 and sum / #downs),
-      #downs > 0 and elections / #downs or 0, failed))
+      #downs > 0 and ("%.2f"):format(elections / #downs) or "-", failed))
   end
   print()
 end
@@ -138,4 +139,4 @@ local clock = os.clock()
 if cfg.set ~= "bottom" then run_set("Randomness (Figure 16, top):", TOP, 1) end
 if cfg.set ~= "top" then run_set("Scale of the timeouts (Figure 16, bottom):", BOTTOM, 2) end
 print(("'elections' is the mean number of terms it took (1: no split vote); 'no leader': none within %g s."):format(cfg.cap))
-print(("%.1f s of CPU"):format(os.clock() - clock))
+io.stderr:write(("%.1f s of CPU\n"):format(os.clock() - clock))

@@ -8,14 +8,19 @@
  * means that operation had to be linearized already, so the search backtracks. It
  * succeeds once every return entry with a finite time is gone: operations of unknown
  * outcome (return time +inf) may stay unlinearized, as if they never took effect.
- * Candidates of known outcome are tried before those of unknown outcome: an unknown
- * operation is then linearized only when nothing else lets the search go on, which
- * keeps histories with many timed-out operations from exploring their subsets first.
  *
- * Memoization: a configuration (set of linearized operations, model state) that was
- * reached before is not explored again. The set is stored compactly: operations of known
- * outcome are numbered in call order, so a set is "all of 0..lo-1, some of a small
+ * Memoization (Lowe): a configuration (set of linearized operations, model state) that
+ * was reached before is not explored again. The set is stored compactly: operations of
+ * known outcome are numbered in call order, so a set is "all of 0..lo-1, some of a small
  * window, none after"; operations of unknown outcome get a region of their own.
+ *
+ * Two refinements keep high-concurrency histories tractable:
+ *  - candidate order: read-only operations first, then the others of known outcome,
+ *    then those of unknown outcome (each in call order), so that a timed-out operation
+ *    is linearized only when nothing else lets the search go on;
+ *  - partial-order reduction: when a read-only operation is legal in a configuration,
+ *    placing it next is the only branch that configuration needs (see run()). Reads no
+ *    longer multiply the orders to try, only writes do.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdlib.h>
@@ -335,7 +340,7 @@ static bool search_init(search *s) {
         s->next[last] = order[j].node;
         s->prev[order[j].node] = last;
         last = order[j].node;
-        if (!is_call(last)) s->call_rank[op_of(last)] = (uint32_t)j; /* EXPERIMENT: ret rank */
+        if (is_call(last)) s->call_rank[op_of(last)] = (uint32_t)j;
       }
       for (size_t i = 0; i < k; i++) {
         const hs_lin_op *o = lop(s, i);
@@ -402,7 +407,7 @@ static hs_lin_verdict run(search *s) {
   hs_lin_result *r = s->r;
   uint64_t handle = 0;
   hs_buf_reset(&s->out);
-  hs_value key = s->k ? lop(s, 0)->key : (hs_value){NULL, 0};
+  hs_value key = s->k && m->partition_by_key ? lop(s, 0)->key : (hs_value){NULL, 0};
   int rc = m->init(m->ud, key, &s->out, &handle);
   if (rc < 0 || s->out.failed) {
     r->reason = "the model's init failed";
@@ -413,7 +418,11 @@ static hs_lin_verdict run(search *s) {
   put_region(s, &s->ri);
   size_t state_off = s->key.len;
   hs_buf_put_raw(&s->key, s->out.data, s->out.len);
-  if (s->key.failed) return HS_LIN_ERROR;
+  if (s->key.failed) {
+    release(s, handle);
+    r->reason = "out of memory";
+    return HS_LIN_ERROR;
+  }
   centry *cur = memo_add(&s->mc, hash_bytes(s->key.data, s->key.len), s->key.data, s->key.len, state_off, handle);
   if (!cur) {
     release(s, handle);
@@ -465,7 +474,7 @@ static hs_lin_verdict run(search *s) {
        * qualify: elsewhere it would have an effect.) */
       size_t state_len = cur->key_len - cur->state_off;
       bool noop = s->cls[o] == 0 && s->out.len == state_len &&
-                  memcmp(s->out.data, cur->key + cur->state_off, state_len) == 0;
+                  (state_len == 0 || memcmp(s->out.data, cur->key + cur->state_off, state_len) == 0);
       uint32_t b = s->bit[o];
       bit_set(s, b);
       hs_buf_reset(&s->key);
@@ -543,7 +552,7 @@ static void replay_state(search *s) {
   hs_buf_init(&cur);
   hs_buf_init(&next);
   uint64_t handle = 0, nh = 0;
-  hs_value key = s->k ? lop(s, 0)->key : (hs_value){NULL, 0};
+  hs_value key = s->k && m->partition_by_key ? lop(s, 0)->key : (hs_value){NULL, 0};
   bool ok = m->init(m->ud, key, &cur, &handle) >= 0 && !cur.failed;
   for (size_t j = 0; ok && j < s->best_len; j++) {
     hs_buf_reset(&next);
@@ -639,7 +648,7 @@ hs_lin_verdict hs_lin_check(const hs_lin_model *m, const hs_lin_op *ops, size_t 
   memset(r, 0, sizeof *r);
   hs_buf_init(&r->state);
   r->verdict = HS_LIN_ERROR;
-  if (n > (size_t)INT32_MAX / 2 - 1) {
+  if (n > ((size_t)1 << 29)) { /* list nodes and candidate keys hold 2n in 30 bits */
     r->reason = "too many operations";
     return r->verdict;
   }

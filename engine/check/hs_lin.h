@@ -9,9 +9,10 @@
  *
  * The search is Wing & Gong's, with Lowe's memoization: a configuration is the set of
  * operations already linearized plus the model state, and a configuration seen once is
- * never explored again. When the model allows it (P-compositionality) the history is
- * split by key and each key is checked on its own. A budget (wall time, model steps,
- * memory) turns a search that would not end into HS_LIN_UNKNOWN.
+ * never explored again; reads that are legal where they stand are placed without
+ * branching (a partial-order reduction). When the model allows it (P-compositionality)
+ * the history is split by key and each key is checked on its own. A budget (wall time,
+ * model steps, memory) turns a search that would not end into HS_LIN_UNKNOWN.
  *
  * Model states are byte strings: their identity is their bytes, so hashing and
  * comparing states is generic. A model that keeps its real state elsewhere (a Lua
@@ -60,10 +61,13 @@ typedef struct hs_lin_model {
   const char *name;
   bool partition_by_key; /* operations on different keys are independent */
   void *ud;
-  int (*init)(void *ud, hs_value key, hs_buf *out, uint64_t *handle);
+  int (*init)(void *ud, hs_value key, hs_buf *out, uint64_t *handle); /* key: the partition's (len 0 if none) */
   int (*step)(void *ud, hs_lin_state s, const hs_lin_op *op, hs_buf *out, uint64_t *handle);
   void (*release)(void *ud, uint64_t handle);              /* a state handle is no longer needed */
-  bool (*readonly)(void *ud, const hs_lin_op *op);         /* unknown read-only ops can be dropped */
+  /* True when op never changes any state (a read). Unknown ones are then dropped, and a
+   * legal one is linearized without trying alternatives: a false "true" makes the
+   * checker unsound, so leave it NULL when unsure. */
+  bool (*readonly)(void *ud, const hs_lin_op *op);
   const char *(*check_op)(void *ud, const hs_lin_op *op); /* NULL, or why the op is malformed */
 } hs_lin_model;
 

@@ -92,7 +92,7 @@ static bool canon_table(hs_value v, hs_buf *out, int depth) {
       narr++;
       pairs[j] = pairs[--left];
     }
-    qsort(pairs, left, sizeof *pairs, cmp_pair);
+    if (left > 1) qsort(pairs, left, sizeof *pairs, cmp_pair);
     for (uint32_t j = 0; j < left; j++) {
       hs_buf_put_raw(out, pairs[j].k, pairs[j].klen);
       hs_buf_put_raw(out, pairs[j].v, pairs[j].vlen);

@@ -189,11 +189,14 @@ static void lm_release(void *ud, uint64_t handle) {
 static void put_field(lua_State *L, lcheck *c, int idx, const char *name, size_t *off, size_t *len, lua_Integer record) {
   *off = c->values.len;
   *len = 0;
-  if (lua_getfield(L, idx, name) != LUA_TNIL) {
+  int t = lua_getfield(L, idx, name);
+  if (t != LUA_TNIL) {
     hs_buf_reset(&c->scratch);
-    const char *what = lua_pushfstring(L, "history record %I: %s", record, name);
-    hs_lua_encode(L, &c->scratch, -2, what);
-    lua_pop(L, 1);
+    /* only tables (and functions, userdata...) can fail to encode: name the record then */
+    bool plain = t == LUA_TNUMBER || t == LUA_TSTRING || t == LUA_TBOOLEAN;
+    const char *what = plain ? "a value" : lua_pushfstring(L, "history record %I: %s", record, name);
+    hs_lua_encode(L, &c->scratch, plain ? -1 : -2, what);
+    if (!plain) lua_pop(L, 1);
     if (!hs_lin_canon((hs_value){c->scratch.data, c->scratch.len}, &c->values) || c->values.failed)
       luaL_error(L, "history record %I: %s could not be encoded", record, name);
     *len = c->values.len - *off;
@@ -210,6 +213,15 @@ static int64_t int_field(lua_State *L, int idx, const char *name, int64_t dflt) 
   }
   lua_pop(L, 1);
   return v;
+}
+
+/* The integer field `name`, or 0 when it is absent or not an integer (for reports only). */
+static int64_t int_or_zero(lua_State *L, int idx, const char *name) {
+  lua_getfield(L, idx, name);
+  int isint;
+  int64_t v = (int64_t)lua_tointegerx(L, -1, &isint);
+  lua_pop(L, 1);
+  return isint ? v : 0;
 }
 
 /* ---- the result --------------------------------------------------------------------- */
@@ -299,7 +311,7 @@ static int l_linearizable(lua_State *L) {
     lua_pop(L, 1);
     o->call = int_field(L, t, "call", 0);
     o->ret = int_field(L, t, "ret", HS_LIN_INF);
-    o->process = 0;
+    o->process = int_or_zero(L, t, "process");
     o->unknown = o->ret == HS_LIN_INF;
     put_field(L, c, t, "key", &offs[6 * i], &offs[6 * i + 1], record);
     put_field(L, c, t, "value", &offs[6 * i + 2], &offs[6 * i + 3], record);
@@ -382,9 +394,119 @@ static int l_canonical(lua_State *L) {
   return 1;
 }
 
+/* ---- hooks for invariants (lua/happysim/invariants.lua) -----------------------------
+ *
+ * Invariants need to run code around sim:run / run_until / step and to share sim:trace.
+ * The methods are replaced by C wrappers: for a simulation without invariants a wrapper
+ * calls the engine's function directly, in the same stack frame, so that argument errors
+ * read exactly as before; for a hooked one it calls the Lua hook
+ * hook(name, original, sim, ...) and returns what the hook returns.
+ */
+
+#define HS_HOOKED_KEY "happysim.check.hooked" /* registry: weak-keyed sim -> true */
+#define HS_HOOK_FN_KEY "happysim.check.hook"  /* registry: the Lua hook */
+
+typedef struct hooked_method {
+  const char *name;
+  lua_CFunction wrapper;
+  lua_CFunction orig; /* the engine's function: the same in every Lua state */
+} hooked_method;
+
+static int hook_dispatch(lua_State *L, int which);
+
+static int w_run(lua_State *L) { return hook_dispatch(L, 0); }
+static int w_run_until(lua_State *L) { return hook_dispatch(L, 1); }
+static int w_step(lua_State *L) { return hook_dispatch(L, 2); }
+static int w_trace(lua_State *L) { return hook_dispatch(L, 3); }
+
+static hooked_method hooked_methods[] = {
+    {"run", w_run, NULL}, {"run_until", w_run_until, NULL}, {"step", w_step, NULL}, {"trace", w_trace, NULL}};
+
+static bool is_hooked(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TUSERDATA) return false;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, HS_HOOKED_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return false;
+  }
+  lua_pushvalue(L, 1);
+  bool hooked = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  return hooked;
+}
+
+static int hook_dispatch(lua_State *L, int which) {
+  hooked_method *hm = &hooked_methods[which];
+  if (!is_hooked(L)) return hm->orig(L);
+  int nargs = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, HS_HOOK_FN_KEY);
+  lua_pushstring(L, hm->name);
+  lua_pushcfunction(L, hm->orig);
+  lua_rotate(L, 1, 3); /* hook, name, orig, args... */
+  lua_call(L, nargs + 2, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* core.check.hook_methods(hook) -> { run =, run_until =, step =, trace = } (the originals) */
+static int l_hook_methods(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, HS_HOOK_FN_KEY);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, HS_HOOKED_KEY) != LUA_TTABLE) {
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, HS_HOOKED_KEY);
+  }
+  lua_pop(L, 1);
+  luaL_getmetatable(L, HS_SIM_MT);
+  lua_getfield(L, -1, "methods");
+  int methods = lua_gettop(L);
+  lua_createtable(L, 0, 4);
+  for (size_t i = 0; i < sizeof hooked_methods / sizeof hooked_methods[0]; i++) {
+    hooked_method *hm = &hooked_methods[i];
+    lua_getfield(L, methods, hm->name);
+    lua_CFunction f = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    if (!f) return luaL_error(L, "hook_methods: sim:%s is not a C function", hm->name);
+    if (f != hm->wrapper) hm->orig = f; /* hooking twice keeps the engine's function */
+    lua_pushcfunction(L, hm->wrapper);
+    lua_setfield(L, methods, hm->name);
+    lua_pushcfunction(L, hm->orig);
+    lua_setfield(L, -2, hm->name);
+  }
+  return 1;
+}
+
+/* core.check.hook_sim(sim, on): route this simulation's methods through the hook (or not). */
+static int l_hook_sim(lua_State *L) {
+  hs_check_sim(L, 1);
+  luaL_checkany(L, 2);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, HS_HOOKED_KEY) != LUA_TTABLE)
+    return luaL_error(L, "hook_sim: call hook_methods first");
+  lua_pushvalue(L, 1);
+  if (lua_toboolean(L, 2))
+    lua_pushboolean(L, 1);
+  else
+    lua_pushnil(L);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+/* core.check.trace_of(sim) -> the function sim:trace installed (the sim's U.trace), or nil */
+static int l_trace_of(lua_State *L) {
+  hs_check_sim(L, 1);
+  lua_getiuservalue(L, 1, 1);
+  lua_getfield(L, -1, "trace");
+  return 1;
+}
+
 /* Sets field `check` of the table on top of L (the core module) to these functions. */
 void hs_check_register(lua_State *L) {
-  static const luaL_Reg funcs[] = {{"linearizable", l_linearizable}, {"canonical", l_canonical}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"linearizable", l_linearizable}, {"canonical", l_canonical},
+                                   {"hook_methods", l_hook_methods}, {"hook_sim", l_hook_sim},
+                                   {"trace_of", l_trace_of},         {NULL, NULL}};
   luaL_newlib(L, funcs);
   lua_setfield(L, -2, "check");
 }

@@ -17,6 +17,9 @@
 #include "raft/hs_raft_node.h"
 
 #define HS_CHECKER_MT "happysim.RaftChecker"
+/* registry: weak map lightuserdata(lraft) -> its state table (the user value HS_CENTITY_UV),
+ * so that hooks find it without looking the node up by entity id */
+#define HS_RAFT_STATES_KEY "happysim.raft_states"
 
 typedef struct lraft {
   hs_lua_centity base;
@@ -29,6 +32,7 @@ typedef struct lraft {
   hs_buf cmd, snap;
   int started;
   char sm_error[160];
+  int unsafe_local_reads; /* TEST-ONLY, UNSAFE: reads answered from the local state machine */
 } lraft;
 
 typedef struct lchecker {
@@ -69,6 +73,12 @@ static void leave(lraft *r, lua_State *L, lcall saved) {
 
 /* Pushes the node's state table (its Lua object found by entity id). */
 static void push_state(lua_State *L, lraft *r) {
+  lua_getfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY); /* the fast way (hooks run per command) */
+  if (lua_rawgetp(L, -1, r) != LUA_TNIL) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 2);
   hs_push_entity_object(L, hs_lsim_of(r->base.e.sim), &r->base.e);
   lua_getiuservalue(L, -1, HS_CENTITY_UV);
   lua_remove(L, -2);
@@ -240,15 +250,17 @@ static const char *reason_code(int reason) {
  * (index, result) or err. Pops everything. */
 static void settle(lua_State *L, lraft *r, int ok, int nvalues) {
   int base = lua_gettop(L) - nvalues; /* the pending value sits at base */
-  lua_pushliteral(L, "client");
-  if (lua_rawget(L, base) == LUA_TNIL) {
-    /* a Future, or a table holding one */
-    lua_pushliteral(L, "future");
-    if (lua_rawget(L, base) == LUA_TNIL) {
-      lua_pop(L, 1);
-      lua_pushvalue(L, base);
-    }
-    lua_replace(L, -2);
+  int future = 0;
+  if (lua_getmetatable(L, base)) { /* a Future (the plain pending tables have no metatable) */
+    lua_pop(L, 1);
+    lua_pushvalue(L, base);
+    future = 1;
+  } else if (lua_getfield(L, base, "future") != LUA_TNIL) {
+    future = 1;
+  } else {
+    lua_pop(L, 1);
+  }
+  if (future) {
     lua_getfield(L, -1, ok ? "resolve" : "reject");
     lua_insert(L, base + 1);
     lua_insert(L, base + 2);
@@ -256,7 +268,6 @@ static void settle(lua_State *L, lraft *r, int ok, int nvalues) {
     lua_settop(L, base - 1);
     return;
   }
-  lua_pop(L, 1);
   /* a client over the network: reply { ok = true, index =, result = } or { ok = false, error = } */
   lua_createtable(L, 0, 3);
   int reply = lua_gettop(L);
@@ -457,6 +468,13 @@ static void propose(lua_State *L, lraft *r, uint64_t tag) {
 
 static void start_read(lua_State *L, lraft *r, uint64_t tag) {
   lcall saved = enter(r, L);
+  if (r->unsafe_local_reads && !hs_entity_crashed(&r->base.e)) {
+    /* unsafe_local_reads (test-only): answer at once from whatever this node has applied,
+     * leader or not, with no ReadIndex round: stale reads are possible, on purpose */
+    hook_read_done(r, tag, hs_raft_applied_index(r->node.raft), HS_OK);
+    leave(r, L, saved);
+    return;
+  }
   int rc = hs_raft_read_index(r->node.raft, r->base.e.sim->now_ns, tag);
   leave(r, L, saved);
   if (rc == HS_OK) return;
@@ -504,8 +522,17 @@ static void client_request(lraft *r, hs_message *m) {
   lua_settop(L, top);
 }
 
+/* hs_lua_check_centity for this class without formatting the metatable name on each call
+ * (submit is a hot path): a live RaftNode of an open simulation at idx, or raises. */
+static lraft *check_raft(lua_State *L, int idx) {
+  lraft *r = luaL_checkudata(L, idx, "happysim.RaftNode");
+  if (r->base.closed) luaL_error(L, "RaftNode '%s': use after close", r->base.e.name);
+  if (r->base.e.sim->closed) luaL_error(L, "RaftNode '%s': its simulation is closed", r->base.e.name);
+  return r;
+}
+
 static lraft *check_started(lua_State *L, const char *fname) {
-  lraft *r = hs_lua_check_centity(L, 1, &raft_class);
+  lraft *r = check_raft(L, 1);
   if (!r->started) luaL_error(L, "%s: RaftNode '%s' is not started (call node:start())", fname, r->base.e.name);
   return r;
 }
@@ -599,7 +626,7 @@ static uint32_t member_id(lua_State *L, lraft *r, int arg) {
 
 /* node:start(): resolves the peers and arms the election timer. */
 static int l_start(lua_State *L) {
-  lraft *r = hs_lua_check_centity(L, 1, &raft_class);
+  lraft *r = check_raft(L, 1);
   if (r->started) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, HS_CENTITY_UV); /* 2 */
@@ -805,6 +832,7 @@ static const char *const options[] = {"name",
                                       "max_inflight",
                                       "join",
                                       "checker",
+                                      "unsafe_local_reads",
                                       NULL};
 
 static lua_Integer field_count(lua_State *L, const char *field, lua_Integer dflt, lua_Integer lo, lua_Integer hi) {
@@ -856,6 +884,10 @@ static void check_peers(lua_State *L, int idx, const char *self) {
 }
 
 /* hs.RaftNode{ name =, network =, peers = { names or nodes }, state_machine =, ... } */
+/* unsafe_local_reads = true is TEST-ONLY and UNSAFE: node:read() and "read" requests are answered
+ * at once from the local state machine by whichever node gets them, leader or not, without
+ * ReadIndex, so reads may be stale (not linearizable). It exists so that scenarios can show the
+ * linearizability checker catching a broken read path (scripts/raft_unsafe_reads.lua). */
 static int l_raft_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -882,6 +914,7 @@ static int l_raft_new(lua_State *L) {
   int pre_vote = hs_field_boolean(L, 1, 1, "pre_vote", 1);
   int check_quorum = hs_field_boolean(L, 1, 1, "check_quorum", 1);
   int join = hs_field_boolean(L, 1, 1, "join", 0);
+  int unsafe_reads = hs_field_boolean(L, 1, 1, "unsafe_local_reads", 0); /* test-only */
   lua_Integer snap = field_count(L, "snapshot_threshold", 0, 0, (lua_Integer)1 << 40);
   lua_Integer batch = field_count(L, "max_entries_per_message", 64, 1, 1 << 20);
   lua_Integer inflight = field_count(L, "max_inflight", 32, 1, 1 << 16);
@@ -908,6 +941,7 @@ static int l_raft_new(lua_State *L) {
 
   lraft *r = hs_lua_new_centity(L, 3, &raft_class, name); /* 7 */
   r->ln = ln;
+  r->unsafe_local_reads = unsafe_reads;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   r->main = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -949,6 +983,10 @@ static int l_raft_new(lua_State *L) {
     lua_rawseti(L, 9, (lua_Integer)luaL_len(L, 9) + 1);
   }
   lua_setfield(L, 8, "peers");
+  lua_getfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY);
+  lua_pushvalue(L, 8);
+  lua_rawsetp(L, -2, r);
+  lua_pop(L, 1);
   lua_setiuservalue(L, 7, HS_CENTITY_UV);
 
   hs_raft_config cfg;
@@ -1026,7 +1064,7 @@ static int l_checker_new(lua_State *L) {
 static int l_checker_watch(lua_State *L) {
   luaL_checkudata(L, 1, HS_CHECKER_MT);
   int n = lua_gettop(L);
-  for (int i = 2; i <= n; i++) checker_watch_node(L, 1, hs_lua_check_centity(L, i, &raft_class));
+  for (int i = 2; i <= n; i++) checker_watch_node(L, 1, check_raft(L, i));
   lua_settop(L, 1);
   return 1;
 }
@@ -1078,6 +1116,12 @@ static int l_unsafe_build(lua_State *L) {
 }
 
 void hs_raft_open(lua_State *L) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY);
   luaL_newmetatable(L, HS_CHECKER_MT);
   lua_pushcfunction(L, l_checker_index);
   lua_setfield(L, -2, "__index");

@@ -110,11 +110,25 @@ static void put_value(hs_buf *out, hs_value v) {
 }
 
 /* The fields of a command, found in one pass over its map part (as hs_value_field would find
- * each: the first item with that key, among those before any malformed item). */
+ * each: the first item with that key, among those before any malformed item), with the
+ * sizes of their encodings; op and key also as strings when they are strings. */
 typedef struct kv_fields {
   hs_value op, key, value, expected;
+  size_t value_size;
+  const char *ops, *ks; /* NULL unless a string */
+  size_t oplen, klen;
   bool has_op, has_key, has_value, has_expected;
 } kv_fields;
+
+/* hs_value_size, with the scalars inline (commands are small flat tables). */
+static inline size_t item_size(const uint8_t *p, size_t len) {
+  if (len >= 9 && (p[0] == HS_V_INT || p[0] == HS_V_DOUBLE)) return 9;
+  if (len >= 5 && p[0] == HS_V_STRING) {
+    size_t n = (size_t)p[1] | (size_t)p[2] << 8 | (size_t)p[3] << 16 | (size_t)p[4] << 24;
+    return len - 5 >= n ? 5 + n : 0;
+  }
+  return hs_value_size((hs_value){p, len});
+}
 
 static void command_fields(hs_value cmd, kv_fields *f) {
   memset(f, 0, sizeof *f);
@@ -122,30 +136,36 @@ static void command_fields(hs_value cmd, kv_fields *f) {
   if (!hs_value_table(cmd, &narr, &nmap)) return;
   size_t off = 9;
   for (uint32_t i = 0; i < narr; i++) {
-    size_t vs = hs_value_size((hs_value){cmd.p + off, cmd.len - off});
+    size_t vs = item_size(cmd.p + off, cmd.len - off);
     if (!vs) return;
     off += vs;
   }
   for (uint32_t i = 0; i < nmap; i++) {
     hs_value k = {cmd.p + off, cmd.len - off};
-    size_t ks = hs_value_size(k);
+    size_t ks = item_size(k.p, k.len);
     if (!ks) return;
     off += ks;
     hs_value v = {cmd.p + off, cmd.len - off};
-    size_t vs = hs_value_size(v);
+    size_t vs = item_size(v.p, v.len);
     if (!vs) return;
     off += vs;
     if (k.p[0] != HS_V_STRING) continue;
-    size_t n = ks - 5; /* a string's size is 5 + its length */
+    size_t n = ks - 5; /* a string encodes as its tag, a u32 length, then the bytes */
     const char *s = (const char *)k.p + 5;
+    const char *vstr = v.p[0] == HS_V_STRING ? (const char *)v.p + 5 : NULL;
     if (n == 2 && memcmp(s, "op", 2) == 0 && !f->has_op) {
       f->op = v;
       f->has_op = true;
+      f->ops = vstr;
+      f->oplen = vs - 5;
     } else if (n == 3 && memcmp(s, "key", 3) == 0 && !f->has_key) {
       f->key = v;
       f->has_key = true;
+      f->ks = vstr;
+      f->klen = vs - 5;
     } else if (n == 5 && memcmp(s, "value", 5) == 0 && !f->has_value) {
       f->value = v;
+      f->value_size = vs;
       f->has_value = true;
     } else if (n == 8 && memcmp(s, "expected", 8) == 0 && !f->has_expected) {
       f->expected = v;
@@ -158,14 +178,14 @@ const char *hs_kv_apply(hs_kv *kv, hs_value cmd, hs_buf *out) {
   kv_fields f;
   command_fields(cmd, &f);
   hs_value value = f.value;
-  size_t oplen, klen;
-  const char *ops, *ks;
-  if (!f.has_op || !(ops = hs_value_string(f.op, &oplen))) return "command must be a table with a string field 'op'";
-  if (!f.has_key || !(ks = hs_value_string(f.key, &klen))) return "command must have a string field 'key'";
+  size_t oplen = f.oplen, klen = f.klen;
+  const char *ops = f.ops, *ks = f.ks;
+  if (!ops) return "command must be a table with a string field 'op'";
+  if (!ks) return "command must have a string field 'key'";
   if (oplen == 3 && memcmp(ops, "set", 3) == 0) { /* needs no lookup of the current value */
     if (!f.has_value) return "set needs a field 'value'";
-    if (!put(kv, ks, klen, value.p, hs_value_size(value))) return "out of memory";
-    put_value(out, value);
+    if (!put(kv, ks, klen, value.p, f.value_size)) return "out of memory";
+    hs_buf_put_raw(out, value.p, f.value_size); /* a value's size is never 0 */
     kv->applied++;
     return NULL;
   }
@@ -191,7 +211,7 @@ const char *hs_kv_apply(hs_kv *kv, hs_value cmd, hs_buf *out) {
     if (!f.has_value) return "cas needs a field 'value'";
     bool want_absent = !f.has_expected || hs_value_type(expected) == HS_V_NIL;
     bool match = want_absent ? !has : (has && hs_value_equal(cur, expected));
-    if (match && !put(kv, ks, klen, value.p, hs_value_size(value))) return "out of memory";
+    if (match && !put(kv, ks, klen, value.p, f.value_size)) return "out of memory";
     hs_buf_put_bool(out, match);
   } else {
     return "unknown op (expected set, get, delete or cas)";

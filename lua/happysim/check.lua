@@ -1,12 +1,31 @@
 --- hs.check: checking histories of client operations (API.md §6).
 --
 --   local r = hs.check.linearizable(history, { model = "cas_register", timeout = 10 })
---   r.valid       --> true | false | "unknown"
---   r.message     --> one paragraph for humans
---   r.anomaly     --> when false: the operation that cannot be linearized (r.anomaly.op),
---                     the operations concurrent with it (r.anomaly.concurrent), the length
---                     of the longest linearizable prefix and its last operations, the model
---                     state after it, and the key (partitioned models)
+--   hs.check.linearizable(history, "kv")           -- a model name or model table alone
+--
+-- Options: model (required), timeout (wall seconds, default 60), max_steps (model steps,
+-- default none), max_memory_mb (memoized configurations per sub-history, default 1024),
+-- partition (false: check a partitioned model in one search; true: partition a Lua
+-- model by key). A budget that runs out gives valid = "unknown", never a hang.
+--
+-- The result (tostring gives r.message):
+--   r.valid       true | false | "unknown"
+--   r.message     one paragraph for humans
+--   r.model, r.ops (operations checked), r.failed (fail ops left out), r.unknown (info
+--   or never completed), r.partitions, r.steps, r.configurations, r.cpu_seconds
+--   r.reason      when unknown: "timeout", "step limit" or "memory limit"
+--   r.key         when false, for a partitioned model: the key that failed
+--   r.anomaly     when false:
+--     .op           the operation that cannot be linearized: it had to take effect before
+--                   its completion, and no order of what was pending allows it
+--     .concurrent   the other operations pending at that point, not linearized either
+--     .ops          { op, concurrent... }: the operations that cannot be ordered
+--     .prefix_length, .prefix   the longest linearizable prefix found: its length and its
+--                   last (up to 10) operations, in order
+--     .state        the model state after that prefix
+--     .key, .message
+--   Each operation is { f, key, value, output, process, type ("ok" | "info"), index
+--   (invoke record), complete_index, invoke_time, complete_time }.
 --
 -- A history is an array of Jepsen-style records ordered by time:
 --   { process = 3, type = "invoke", f = "cas", key = "x", value = { 1, 2 }, time = 1.25 }

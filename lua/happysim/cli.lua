@@ -1,4 +1,5 @@
---- The happysim command-line tool: `happysim run SCRIPT` and `happysim repl [SCRIPT]`.
+--- The happysim command-line tool: `happysim run SCRIPT`, `happysim check SCRIPT` and
+-- `happysim repl [SCRIPT]` (seed sweeps and the determinism check are in cli_check.lua).
 -- bin/happysim only finds this module and calls main(arg); everything else is here so
 -- that it can be tested. main returns the exit status: 0, 1 (the script or the
 -- simulation failed) or 2 (the command line was wrong), like Unix tools.
@@ -17,7 +18,10 @@
 --     prints its summary, or, when the script returns a function after the
 --     Simulation, calls that function with the summary instead;
 --     `repl` does not run it but binds it (and the function) to the globals `sim`
---     (and `report`) unless the script set them.
+--     (and `report`) unless the script set them;
+--   * a script may instead return a scenario (hs.scenario{...}, or a plain table with
+--     run and checks): `run` runs it for --seed and prints each check's verdict (exit 1
+--     when one fails); `check` runs it over many seeds.
 
 local M = {}
 
@@ -33,6 +37,7 @@ A deterministic discrete-event simulator of distributed systems.
 
 Commands:
   run SCRIPT      load a scenario script and run it
+  check SCRIPT    run a scenario over many seeds, or check that a seed replays exactly
   repl [SCRIPT]   load a scenario script, then read Lua lines from standard input
   help [COMMAND]  show this help, or a command's
 
@@ -40,9 +45,10 @@ Options:
   -h, --help      show help and exit
   --version       show the version and exit
 
-Run 'happysim help run' for the scenario-script contract.
-Exit status: 0 on success, 1 when the script or the simulation fails,
-2 when the command line is wrong.
+Run 'happysim help run' for the scenario-script contract, 'happysim help check'
+for seed sweeps.
+Exit status: 0 on success, 1 when the script or the simulation fails (or, for
+check, when a seed fails), 2 when the command line is wrong.
 ]]
 
 local CONTRACT = [[
@@ -56,6 +62,12 @@ require("happysim") returns that same `hs`.
 If the script returns a Simulation that has not run, `run` runs it and prints
 its summary; if the script returns a function after it, that function is
 called with the summary instead (so the script narrates its own results).
+A script may instead return a scenario, which `check` can run over many seeds:
+  return hs.scenario{ name = "...", run = function(ctx) ... return result end,
+                      checks = { { "name", function(result) return ok, message end } },
+                      report = function(result) ... end }   -- report: optional
+`run` then calls run(ctx) for --seed, prints the report (or the summary in
+result.summary), then each check's verdict, and exits 1 when a check fails.
 ]]
 
 local RUN_HELP = [[
@@ -99,6 +111,41 @@ Example:
   happysim repl scripts/client_server.lua
   > sim:step(10)
   > sim.now
+]]
+
+local CHECK_HELP = [[
+Usage: happysim check SCRIPT --seeds LIST [--jobs N] [--timeout S] [--until T] [-- SCRIPT-ARGS...]
+       happysim check SCRIPT --determinism [--seed N] [--until T] [-- SCRIPT-ARGS...]
+
+Run the scenario that SCRIPT returns (hs.scenario{...}: see 'happysim help run')
+once per seed, in parallel worker processes, and report the seeds that fail a
+check, each with the command that replays it. A script that returns a
+Simulation instead passes a seed when it runs without an error.
+
+Options:
+  --seeds LIST    the seeds: A..B, N, or a comma-separated list of those
+                  (1..1000, 7, 1..50,90..99)
+  --jobs N        worker processes (default: the number of CPUs)
+  --timeout S     fail a seed that runs more than S seconds of CPU time
+                  (checked while Lua code runs)
+  --until T       default end time in simulated seconds, as for run
+  --determinism   run one seed twice, in two processes, and compare the event
+                  traces: their hashes, then the first event that differs
+  --seed N        the seed for --determinism (default 1)
+  -h, --help      show this help and exit
+
+Progress goes to standard error. The summary goes to standard output: seeds
+passed and failed, and for the first 10 failures the check that failed, its
+message and the command that replays the seed (`happysim run SCRIPT --seed N`).
+Each seed runs on its own: the results do not depend on --jobs.
+Exit status: 0 when every seed passes (or both runs are identical), 1 when a
+seed fails (or the runs differ), 2 when the command line is wrong.
+
+Examples:
+  happysim check scripts/raft_linearizable.lua --seeds 1..200 --jobs 2
+  happysim check scripts/raft_unsafe_reads.lua --seeds 1..50
+  happysim run scripts/raft_unsafe_reads.lua --seed 2        (replays a failure)
+  happysim check scripts/raft_linearizable.lua --determinism --seed 7
 ]]
 
 -- ---- errors and output --------------------------------------------------------------
@@ -146,6 +193,9 @@ local function traceback_handler(e)
   return table.concat(lines, "\n")
 end
 
+M.usage_error, M.is_usage_error, M.report_error = usage_error, is_usage_error, report_error
+M.traceback_handler, M.error_text = traceback_handler, error_text
+
 -- ---- the command line ---------------------------------------------------------------
 
 local function parse_seed(v)
@@ -165,7 +215,37 @@ end
 local command_options = {
   run = { seed = true, ["until"] = true, timing = true },
   repl = { seed = true, ["until"] = true },
+  check = { seed = true, ["until"] = true, seeds = true, jobs = true, timeout = true, determinism = true },
+  -- hidden: one worker process of `check` (see cli_check.lua)
+  __worker = { ["until"] = true, seeds = true, stride = true, offset = true, timeout = true, trace = true },
 }
+local hidden_commands = { __worker = true }
+local flag_options = { timing = true, determinism = true }
+
+--- parse_seeds(spec) -> list of integers, in the order given; raises a usage error.
+-- spec: "A..B", "N", or a comma-separated list of those.
+function M.parse_seeds(spec)
+  local list = {}
+  if type(spec) ~= "string" or spec == "" then usage_error("--seeds: a list of seeds is required (A..B, N, ...)") end
+  for part in (spec .. ","):gmatch("([^,]*),") do
+    local a, b = part:match("^%s*(%-?%d+)%s*%.%.%s*(%-?%d+)%s*$")
+    if not a then a = part:match("^%s*(%-?%d+)%s*$") b = a end
+    a, b = math.tointeger(tonumber(a)), math.tointeger(tonumber(b))
+    if not a or not b then
+      usage_error("--seeds: expected A..B, N or a comma-separated list of those, got '%s'", spec)
+    end
+    if b < a then usage_error("--seeds: the range %d..%d is empty", a, b) end
+    if #list + (b - a + 1) > 10000000 then usage_error("--seeds: more than 10000000 seeds") end
+    for s = a, b do list[#list + 1] = s end
+  end
+  return list
+end
+
+local function parse_count(name, v, min)
+  local n = math.tointeger(tonumber(v))
+  if not n or n < min then usage_error("--%s: an integer >= %d is required, got '%s'", name, min, tostring(v)) end
+  return n
+end
 
 --- parse(argv) -> options table; raises a usage error (see is_usage_error).
 -- The table: command ("run" | "repl" | "help" | "version"), help (true for a command's
@@ -178,7 +258,9 @@ function M.parse(argv)
   if first == "--version" then return { command = "version" } end
   if first == "help" then
     local topic = argv[2]
-    if topic ~= nil and not command_options[topic] then usage_error("help: unknown command '%s'", topic) end
+    if topic ~= nil and (not command_options[topic] or hidden_commands[topic]) then
+      usage_error("help: unknown command '%s'", topic)
+    end
     return { command = "help", topic = topic }
   end
   if first:sub(1, 1) == "-" then usage_error("unknown option '%s'", first) end
@@ -204,13 +286,32 @@ function M.parse(argv)
       local name, inline = a:match("^%-%-([^=]+)=(.*)$")
       name = name or a:sub(3)
       if not allowed[name] then usage_error("%s: unknown option '%s'", first, a) end
-      if name == "seed" then
+      if flag_options[name] then
+        if inline then usage_error("%s: option --%s takes no value", first, name) end
+        opts[name] = true
+      elseif name == "seed" then
         opts.seed = parse_seed(value(name, inline))
+        opts.seed_given = true
       elseif name == "until" then
         opts.end_time = parse_until(value(name, inline))
-      elseif name == "timing" then
-        if inline then usage_error("%s: option --timing takes no value", first) end
-        opts.timing = true
+      elseif name == "seeds" then
+        opts.seeds_spec = value(name, inline)
+        opts.seeds = M.parse_seeds(opts.seeds_spec)
+      elseif name == "jobs" then
+        opts.jobs = parse_count(name, value(name, inline), 1)
+      elseif name == "stride" then
+        opts.stride = parse_count(name, value(name, inline), 1)
+      elseif name == "offset" then
+        opts.offset = parse_count(name, value(name, inline), 0)
+      elseif name == "timeout" then
+        local v = value(name, inline)
+        local t = tonumber(v)
+        if not t or t ~= t or t <= 0 or t == math.huge then
+          usage_error("--timeout: a finite number of seconds > 0 is required, got '%s'", tostring(v))
+        end
+        opts.timeout = t
+      elseif name == "trace" then
+        opts.trace = value(name, inline)
       end
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       usage_error("%s: unknown option '%s'", first, a)
@@ -222,7 +323,19 @@ function M.parse(argv)
     i = i + 1
   end
   if opts.help then return opts end
-  if first == "run" and opts.script == nil then usage_error("run: a SCRIPT is required") end
+  if (first == "run" or first == "check" or first == "__worker") and opts.script == nil then
+    usage_error("%s: a SCRIPT is required", first)
+  end
+  if first == "check" then
+    if opts.script == "-" then usage_error("check: the script cannot be standard input (each worker loads it)") end
+    if opts.determinism and opts.seeds then usage_error("check: give either --seeds or --determinism, not both") end
+    if not opts.determinism and not opts.seeds then usage_error("check: --seeds LIST or --determinism is required") end
+    if opts.seed_given and not opts.determinism then
+      usage_error("check: --seed goes with --determinism (for a sweep, give --seeds)")
+    end
+    if opts.determinism and opts.jobs then usage_error("check: --jobs goes with --seeds, not --determinism") end
+  end
+  if first == "__worker" and not opts.seeds then usage_error("__worker: --seeds is required") end
   if first == "repl" and opts.script == "-" then
     usage_error("repl: the script cannot be standard input (it is the prompt)")
   end
@@ -237,10 +350,10 @@ local function is_simulation(v)
 end
 M.is_simulation = is_simulation
 
---- script_library(hs, seed, end_time) -> a copy of the library whose Simulation gives
--- seed and end_time as defaults. Errors keep the names and positions the user's call
--- would have had without the wrapper.
-function M.script_library(hs, seed, end_time)
+--- script_library(hs, seed, end_time [, on_sim]) -> a copy of the library whose Simulation
+-- gives seed and end_time as defaults (and passes each new Simulation to on_sim). Errors
+-- keep the names and positions the user's call would have had without the wrapper.
+function M.script_library(hs, seed, end_time, on_sim)
   local real = hs.Simulation
   local function Simulation(opts)
     local o = opts
@@ -251,7 +364,10 @@ function M.script_library(hs, seed, end_time)
       if end_time and o.end_time == nil and o.duration == nil then o.end_time = end_time end
     end
     local ok, sim = pcall(real, o)
-    if ok then return sim end
+    if ok then
+      if on_sim then on_sim(sim) end
+      return sim
+    end
     if type(sim) ~= "string" or sim:find("^[^\n:]+:%d+: ") then error(sim, 0) end -- already placed
     -- called straight from pcall, the C function's message names no place: add the caller's
     error((sim:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to 'Simulation'")), 2)
@@ -276,31 +392,45 @@ local function load_script(path, env)
   return loadfile(path, "t", env)
 end
 
--- Builds the context and environment, and runs the script. Returns true and its
--- results (packed), or false (the error is reported).
-local function run_script(opts)
-  local hs_real = require("happysim")
-  local hs = M.script_library(hs_real, opts.seed, opts.end_time)
+-- The real library, loaded once: package.loaded["happysim"] is the script's copy while
+-- a script runs.
+local library
+local function real_library()
+  library = library or require("happysim")
+  return library
+end
+
+--- load_and_run(opts) -> true, results (packed), env, ctx | false, message
+-- Builds the context and environment, and runs the script. opts: script, seed, args,
+-- end_time, command, and optionally on_sim (see script_library), quiet (the script's
+-- print does nothing) and timeout (put in the context).
+function M.load_and_run(opts)
+  local hs = M.script_library(real_library(), opts.seed, opts.end_time, opts.on_sim)
   package.loaded["happysim"] = hs
   local arg = { [0] = opts.script }
   for i, a in ipairs(opts.args) do arg[i] = a end
   local env = setmetatable({ hs = hs, seed = opts.seed, args = opts.args, arg = arg }, { __index = _G })
+  if opts.quiet then env.print = function() end end
   local ctx = {
     hs = hs, seed = opts.seed, args = opts.args, end_time = opts.end_time,
-    script = opts.script, command = opts.command,
+    script = opts.script, command = opts.command, timeout = opts.timeout,
   }
-  if not opts.script then return true, table.pack(), env end
+  if not opts.script then return true, table.pack(), env, ctx end
   local chunk, err = load_script(opts.script, env)
-  if not chunk then
-    report_error(err)
-    return false
-  end
+  if not chunk then return false, err end
   local res = table.pack(xpcall(chunk, traceback_handler, ctx))
-  if not res[1] then
-    report_error(res[2])
+  if not res[1] then return false, res[2] end
+  return true, table.pack(table.unpack(res, 2, res.n)), env, ctx
+end
+
+-- As load_and_run, but reports a failure on stderr.
+local function run_script(opts)
+  local ok, res, env, ctx = M.load_and_run(opts)
+  if not ok then
+    report_error(res)
     return false
   end
-  return true, table.pack(table.unpack(res, 2, res.n)), env
+  return true, res, env, ctx
 end
 
 local function print_summary(s, timing)
@@ -323,9 +453,95 @@ local function not_yet_run(sim)
   return not sim.closed and sim.events_processed == 0 and sim.now == 0
 end
 
+-- ---- scenarios ------------------------------------------------------------------------
+
+local scenario_lib = require("happysim.scenario")
+
+--- scenario_of(results, script) -> the Scenario a script returned (an hs.scenario, or a
+-- plain table with run and checks made into one), or nil.
+function M.scenario_of(res, script)
+  local v = res[1]
+  if scenario_lib.is_scenario(v) then return v end
+  if type(v) == "table" and getmetatable(v) == nil and type(v.run) == "function" then
+    local def = {}
+    for k, x in pairs(v) do def[k] = x end
+    def.name = def.name or tostring(script)
+    return scenario_lib.scenario(def)
+  end
+  return nil
+end
+
+--- as_scenario(results, script) -> a Scenario for any script: the one it returned; else one
+-- that runs a returned Simulation that has not run (and calls the function returned after
+-- it with the summary); else one whose run does nothing more (the script did its work when
+-- it was loaded). The last two have no checks: a seed passes when nothing raises.
+function M.as_scenario(res, script)
+  local s = M.scenario_of(res, script)
+  if s then return s end
+  local sim, after = res[1], res[2]
+  local name = tostring(script)
+  if is_simulation(sim) and not sim.closed and sim.events_processed == 0 and sim.now == 0 then
+    return scenario_lib.scenario{ name = name, run = function()
+      local summary = sim:run()
+      if type(after) == "function" then after(summary) end
+      return { summary = summary }
+    end }
+  end
+  return scenario_lib.scenario{ name = name, run = function() return {} end }
+end
+
+--- indent(text [, prefix]) -> every line of text prefixed with prefix (default two spaces).
+function M.indent(text, prefix)
+  prefix = prefix or "  "
+  return prefix .. tostring(text):gsub("\n", "\n" .. prefix)
+end
+
+--- verdict_text(v) -> the lines `run` and `check` print for a check's verdict
+-- (v = { name, ok, message }): "check NAME: ok (message)" or "check NAME: FAILED" and the
+-- message indented under it.
+function M.verdict_text(v)
+  local msg = v.message
+  if v.ok then
+    if msg == nil or msg == "" then return ("check %s: ok"):format(v.name) end
+    if not msg:find("\n") then return ("check %s: ok (%s)"):format(v.name, msg) end
+    return ("check %s: ok\n%s"):format(v.name, M.indent(msg))
+  end
+  return ("check %s: FAILED\n%s"):format(v.name, M.indent(msg or "(no message)"))
+end
+
+-- `run` on a script that returned a scenario: one seed, the report, the verdicts.
+local function run_scenario(scenario, ctx, opts)
+  local out = scenario:run_seed(ctx, traceback_handler)
+  local result = out.result
+  if result ~= nil then
+    if scenario.report then
+      local fine, err = xpcall(scenario.report, traceback_handler, result)
+      if not fine then
+        report_error(err)
+        return 1
+      end
+    elseif type(result) == "table" and type(result.summary) == "table" then
+      print_summary(result.summary, opts.timing)
+    end
+  end
+  for _, v in ipairs(out.verdicts) do print(M.verdict_text(v)) end
+  local n = #out.verdicts
+  if out.ok then
+    print(("scenario %s, seed %d: passed (%d check%s)"):format(scenario.name, ctx.seed, n, n == 1 and "" or "s"))
+  else
+    local names = {}
+    for _, v in ipairs(out.failures) do names[#names + 1] = v.name end
+    print(("scenario %s, seed %d: FAILED (%s)"):format(scenario.name, ctx.seed, table.concat(names, ", ")))
+  end
+  io.stdout:flush()
+  return out.ok and 0 or 1
+end
+
 local function cmd_run(opts)
-  local ok, res = run_script(opts)
+  local ok, res, _, ctx = run_script(opts)
   if not ok then return 1 end
+  local scenario = M.scenario_of(res, opts.script)
+  if scenario then return run_scenario(scenario, ctx, opts) end
   local sim, after = res[1], res[2]
   if is_simulation(sim) and not_yet_run(sim) then
     local done, summary = xpcall(sim.run, traceback_handler, sim)
@@ -440,15 +656,22 @@ function M.main(argv)
     print(version_text())
     return 0
   end
+  local helps = { run = RUN_HELP, repl = REPL_HELP, check = CHECK_HELP, __worker = CHECK_HELP }
   if opts.command == "help" then
-    io.stdout:write(opts.topic == "run" and RUN_HELP or opts.topic == "repl" and REPL_HELP or HELP)
+    io.stdout:write(helps[opts.topic] or HELP)
     return 0
   end
   if opts.help then
-    io.stdout:write(opts.command == "run" and RUN_HELP or REPL_HELP)
+    io.stdout:write(helps[opts.command])
     return 0
   end
-  local run_ok, status = pcall(opts.command == "run" and cmd_run or cmd_repl, opts)
+  local commands = {
+    run = cmd_run,
+    repl = cmd_repl,
+    check = function(o) return require("happysim.cli_check").check(M, o, argv) end,
+    __worker = function(o) return require("happysim.cli_check").worker(M, o) end,
+  }
+  local run_ok, status = pcall(commands[opts.command], opts)
   if run_ok then return status end
   if is_usage_error(status) then
     report_error(status.message)

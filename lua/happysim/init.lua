@@ -22,6 +22,7 @@ local hs = {
   workload = require("happysim.workload"),
   check = require("happysim.check"),
   invariant = require("happysim.invariants").add,
+  scenario = require("happysim.scenario").scenario,
   RaftState = { FOLLOWER = "follower", PRE_CANDIDATE = "pre_candidate", CANDIDATE = "candidate", LEADER = "leader" },
 
   -- processes

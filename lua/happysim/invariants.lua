@@ -14,7 +14,9 @@
 --   invariant 'one leader per term' violated at t=12.5 (seed 42) after event Tick on n1: ...
 -- and invariants.violation(sim) returns it as a table { invariant, message, time, seed,
 -- event = { type, target } }. Per-event checks observe events through sim:trace (which
--- still works for users: their trace function is kept and called too); a check "after"
+-- still works for users: their trace function is kept and called too). A simulation
+-- with invariants has its run / run_until / step / trace routed through this module (C
+-- wrappers in core.check leave every other simulation untouched). A check "after"
 -- an event runs just before the next one is dispatched, or when the run returns, so the
 -- event that follows a violation may already have started when the run stops. Periodic
 -- checks are daemon timers: they add events of their own (and change the trace hash),
@@ -25,10 +27,9 @@ local core = require("happysim.core")
 local M = {}
 
 local methods = core.sim_methods()
-local orig = { run = methods.run, run_until = methods.run_until, step = methods.step, trace = methods.trace }
+local orig -- the engine's run, run_until, step and trace (set at the end of this file)
 
-local states = setmetatable({}, { __mode = "k" })      -- sim -> per-simulation state
-local user_traces = setmetatable({}, { __mode = "k" }) -- sim -> the trace function the user set
+local states = setmetatable({}, { __mode = "k" }) -- sim -> per-simulation state
 
 local function show_time(t) return ("%.9g"):format(t) end
 
@@ -80,19 +81,18 @@ local function check_last_event(S, sim)
   end
 end
 
-local function update_trace(sim)
-  local S = states[sim]
-  if S and #S.event_checks > 0 then
+local function update_trace(sim, S)
+  if #S.event_checks > 0 then
     orig.trace(sim, S.dispatch)
   else
-    orig.trace(sim, user_traces[sim])
+    orig.trace(sim, S.user_trace)
   end
 end
 
 local function state_of(sim)
   local S = states[sim]
   if S then return S end
-  S = { checks = {}, event_checks = {}, events = 0, has_last = false }
+  S = { checks = {}, event_checks = {}, events = 0, has_last = false, user_trace = core.check.trace_of(sim) }
   S.dispatch = function(time, type, target)
     if not S.violation then
       check_last_event(S, sim)
@@ -102,10 +102,11 @@ local function state_of(sim)
         S.has_last, S.last_time, S.last_type, S.last_target = true, time, type, target
       end
     end
-    local user = user_traces[sim]
+    local user = S.user_trace
     if user then user(time, type, target) end
   end
   states[sim] = S
+  core.check.hook_sim(sim, true)
   return S
 end
 
@@ -150,7 +151,7 @@ function Handle:remove()
     end
   end
   if self.timer then self.timer:cancel() end
-  update_trace(self.sim)
+  update_trace(self.sim, S)
 end
 
 local function add(sim, name, fn, opts)
@@ -181,7 +182,7 @@ local function add(sim, name, fn, opts)
   else
     c.every = c.every or 1
     S.event_checks[#S.event_checks + 1] = c
-    update_trace(sim)
+    update_trace(sim, S)
   end
   return handle
 end
@@ -211,43 +212,33 @@ function M.check(sim, when)
   return true
 end
 
--- After run / run_until / step: check the last event; after run, the checks due at the end.
--- A simulation without invariants goes straight to the engine, arguments untouched.
-local function wrap(fname, at_end)
-  local f = orig[fname]
-  methods[fname] = function(...)
-    local sim = ...
-    local S = sim ~= nil and states[sim] or nil
-    if not S then return f(...) end
-    if S.violation then raise(S) end
-    local res = table.pack(pcall(f, ...))
-    if S.violation then raise(S) end -- it happened first: it wins over a later error
-    if not res[1] then error(res[2], 0) end
-    check_last_event(S, sim)
-    if S.violation then raise(S) end
-    if at_end then
-      for _, c in ipairs(S.checks) do
-        if c.at_end and not run_check(S, sim, c, "end", sim.now) then raise(S) end
-      end
+-- sim:run / run_until / step / trace of a simulation with invariants. After run,
+-- run_until and step: the checks due after the last event; after run: the end checks.
+local function hook(name, f, sim, ...)
+  local S = states[sim]
+  if not S then return f(sim, ...) end
+  if name == "trace" then -- the user's trace function, called beside the per-event checks
+    local fn = ...
+    if select("#", ...) < 1 or (fn ~= nil and type(fn) ~= "function") then return f(sim, ...) end
+    S.user_trace = fn
+    update_trace(sim, S)
+    return
+  end
+  if S.violation then raise(S) end
+  local res = table.pack(pcall(f, sim, ...))
+  if S.violation then raise(S) end -- it happened first: it wins over a later error
+  if not res[1] then error(res[2], 0) end
+  check_last_event(S, sim)
+  if S.violation then raise(S) end
+  if name == "run" then
+    for _, c in ipairs(S.checks) do
+      if c.at_end and not run_check(S, sim, c, "end", sim.now) then raise(S) end
     end
-    return table.unpack(res, 2, res.n)
   end
+  return table.unpack(res, 2, res.n)
 end
 
-wrap("run", true)
-wrap("run_until", false)
-wrap("step", false)
-
---- sim:trace(fn | nil) keeps working beside per-event checks.
-function methods.trace(...)
-  local sim, fn = ...
-  if select("#", ...) < 2 or not is_sim(sim) or (fn ~= nil and type(fn) ~= "function") then
-    return orig.trace(...) -- raises the usual argument errors
-  end
-  orig.trace(sim, fn) -- a closed simulation raises here
-  user_traces[sim] = fn
-  update_trace(sim)
-end
+orig = core.check.hook_methods(hook)
 
 function methods.invariant(sim, name, fn, opts)
   return add(sim, name, fn, opts)

@@ -7,7 +7,9 @@
 --
 -- Each client is an entity that sends requests over the network: "submit" with a
 -- command, or "read" with a query, to any node that answers them (hs.RaftNode does).
--- It follows `not_leader` hints, and records a Jepsen-style history (API.md §6):
+-- It follows `not_leader` hints (with read_any = true, each read goes to a node picked at
+-- random instead, to exercise read paths that any node answers), and records a Jepsen-style
+-- history (API.md §6):
 --   ok    the service acknowledged the operation (a read carries the value read);
 --   fail  it certainly did not take effect (not_leader, lost, a cas that did not match);
 --   info  unknown (timeout, crash, outcome unknown): the client then continues as a new
@@ -22,7 +24,7 @@ local hs_sleep, hs_now, hs_await = core.sleep, core.now, process.await
 local M = {}
 
 local KNOWN = { cluster = true, network = true, clients = true, rate = true, ops = true, keys = true,
-                timeout = true, duration = true, reads = true, name = true, start = true }
+                timeout = true, duration = true, reads = true, name = true, start = true, read_any = true }
 
 local function fail_arg(field, msg)
   error(("bad argument #1 to 'workload.kv' (field '%s' %s)"):format(field, msg), 3)
@@ -49,6 +51,8 @@ local function check_opts(o)
     reads = o.reads or "read_index", name = o.name or "client",
   }
   if cfg.reads ~= "read_index" and cfg.reads ~= "log" then fail_arg("reads", "must be \"read_index\" or \"log\"") end
+  if o.read_any ~= nil and type(o.read_any) ~= "boolean" then fail_arg("read_any", "must be a boolean") end
+  cfg.read_any = o.read_any == true
   local ops = o.ops or { read = 0.5, write = 0.3, cas = 0.2 }
   if type(ops) ~= "table" then fail_arg("ops", "must be a table of weights") end
   local total, mix = 0, {}
@@ -101,6 +105,7 @@ function M.kv(opts)
       local key = "k" .. r:random(cfg.keys)
       local value, request, kind
       if f == "read" then
+        if cfg.read_any then target = cluster[r:random(#cluster)] end -- any node, not the leader it knows
         kind = cfg.reads == "read_index" and "read" or "submit"
         request = { op = "get", key = key }
       elseif f == "write" then

@@ -565,13 +565,99 @@ static int brute(const hs_lin_model *m, const hs_lin_op *ops, size_t n, uint32_t
   return result;
 }
 
+/* The same enumeration, memoized on (placed set, state): a dynamic program over subsets,
+ * for histories too long to enumerate every order of. */
+typedef struct seen_set {
+  uint8_t **keys;
+  size_t *lens;
+  size_t cap, count;
+} seen_set;
+
+static uint64_t fnv(const uint8_t *p, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* True if (mask, state) was already seen; records it otherwise. */
+static bool seen_add(seen_set *ss, uint32_t mask, hs_value state) {
+  uint8_t key[256];
+  assert_true(state.len + 4 <= sizeof key);
+  memcpy(key, &mask, 4);
+  memcpy(key + 4, state.p, state.len);
+  size_t len = 4 + state.len;
+  if ((ss->count + 1) * 2 > ss->cap) {
+    size_t cap = ss->cap ? ss->cap * 2 : 1024;
+    uint8_t **keys = calloc(cap, sizeof *keys);
+    size_t *lens = calloc(cap, sizeof *lens);
+    for (size_t i = 0; i < ss->cap; i++) {
+      if (!ss->keys[i]) continue;
+      size_t j = fnv(ss->keys[i], ss->lens[i]) & (cap - 1);
+      while (keys[j]) j = (j + 1) & (cap - 1);
+      keys[j] = ss->keys[i];
+      lens[j] = ss->lens[i];
+    }
+    free(ss->keys);
+    free(ss->lens);
+    ss->keys = keys;
+    ss->lens = lens;
+    ss->cap = cap;
+  }
+  size_t j = fnv(key, len) & (ss->cap - 1);
+  for (; ss->keys[j]; j = (j + 1) & (ss->cap - 1))
+    if (ss->lens[j] == len && memcmp(ss->keys[j], key, len) == 0) return true;
+  ss->keys[j] = malloc(len);
+  memcpy(ss->keys[j], key, len);
+  ss->lens[j] = len;
+  ss->count++;
+  return false;
+}
+
+static void seen_free(seen_set *ss) {
+  for (size_t i = 0; i < ss->cap; i++) free(ss->keys[i]);
+  free(ss->keys);
+  free(ss->lens);
+}
+
+static int brute_memo(const hs_lin_model *m, const hs_lin_op *ops, size_t n, uint32_t placed, hs_value state,
+                      seen_set *ss) {
+  if (seen_add(ss, placed, state)) return 0; /* explored before, without success */
+  bool done = true;
+  for (size_t i = 0; i < n; i++)
+    if (!(placed & (1u << i)) && ops[i].ret != INF) done = false;
+  if (done) return 1;
+  int result = 0;
+  for (size_t i = 0; i < n && !result; i++) {
+    if (placed & (1u << i)) continue;
+    bool ready = true;
+    for (size_t j = 0; j < n; j++)
+      if (!(placed & (1u << j)) && ops[j].ret < ops[i].call) ready = false;
+    if (!ready) continue;
+    hs_buf out;
+    hs_buf_init(&out);
+    uint64_t hd;
+    int rc = m->step(m->ud, (hs_lin_state){state.p, state.len, 0}, &ops[i], &out, &hd);
+    assert_true(rc >= 0);
+    if (rc == 1) result = brute_memo(m, ops, n, placed | (1u << i), (hs_value){out.data, out.len}, ss);
+    hs_buf_free(&out);
+  }
+  return result;
+}
+
 static int brute_check(const char *model, hist *h) {
   const hs_lin_model *m = hs_lin_model_builtin(model);
   hs_buf init;
   hs_buf_init(&init);
   uint64_t hd;
   m->init(m->ud, (hs_value){NULL, 0}, &init, &hd);
-  int v = brute(m, h->ops, h->n, 0, (hs_value){init.data, init.len});
+  int v;
+  if (h->n <= 9) {
+    v = brute(m, h->ops, h->n, 0, (hs_value){init.data, init.len});
+  } else {
+    seen_set ss = {0};
+    v = brute_memo(m, h->ops, h->n, 0, (hs_value){init.data, init.len}, &ss);
+    seen_free(&ss);
+  }
   hs_buf_free(&init);
   return v;
 }
@@ -587,14 +673,14 @@ enum fuzz_model { FZ_REGISTER, FZ_CAS, FZ_KV, FZ_SET, FZ_COUNTER };
 /* A random history: each process runs operations one after another; each takes effect
  * at a random point inside its interval (an unknown one maybe never), outputs come from
  * that execution, and some outputs are then corrupted. */
-static void gen_history(hs_rng *rng, enum fuzz_model fm, hist *h) {
+static void gen_history(hs_rng *rng, enum fuzz_model fm, hist *h, int max_procs, int max_ops) {
   h->n = 0;
   h->used = 0;
-  int procs = 1 + (int)hs_rng_below(rng, 4);
-  int nops = 1 + (int)hs_rng_below(rng, 9);
-  int64_t t[4] = {0, 0, 0, 0};
-  bool crashed[4] = {false, false, false, false};
-  int64_t point[16];
+  int procs = 1 + (int)hs_rng_below(rng, (uint64_t)max_procs);
+  int nops = 1 + (int)hs_rng_below(rng, (uint64_t)max_ops);
+  int64_t t[8] = {0};
+  bool crashed[8] = {false};
+  int64_t point[32];
   for (int i = 0; i < nops; i++) {
     int p = (int)hs_rng_below(rng, (uint64_t)procs);
     if (crashed[p]) continue;
@@ -713,13 +799,14 @@ static void describe_value(hs_value v, char *buf, size_t n) {
   }
 }
 
-static void fuzz_model(enum fuzz_model fm, const char *model, const char *brute_model, int cases) {
+static void fuzz_model(enum fuzz_model fm, const char *model, const char *brute_model, int cases, int max_procs,
+                       int max_ops) {
   hs_rng rng;
-  hs_rng_seed(&rng, 12345 + (uint64_t)fm, model, strlen(model));
+  hs_rng_seed(&rng, 12345 + (uint64_t)fm + 1000 * (uint64_t)max_ops, model, strlen(model));
   hist *h = hist_new();
   int valid = 0, invalid = 0;
   for (int c = 0; c < cases; c++) {
-    gen_history(&rng, fm, h);
+    gen_history(&rng, fm, h, max_procs, max_ops);
     hs_lin_result r;
     hs_lin_verdict v = check_with(model, h, NULL, &r);
     hs_lin_result_free(&r, NULL);
@@ -743,7 +830,8 @@ static void fuzz_model(enum fuzz_model fm, const char *model, const char *brute_
       invalid++;
   }
   /* both answers must be exercised for the comparison to mean something */
-  fprintf(stderr, "[ fuzz ] %s: %d valid, %d invalid\n", model, valid, invalid);
+  fprintf(stderr, "[ fuzz ] %s, up to %d ops on %d processes: %d valid, %d invalid\n", model, max_ops, max_procs,
+          valid, invalid);
   assert_true(valid > cases / 10);
   assert_true(invalid > cases / 10);
   free(h);
@@ -751,23 +839,28 @@ static void fuzz_model(enum fuzz_model fm, const char *model, const char *brute_
 
 static void test_fuzz_register(void **state) {
   (void)state;
-  fuzz_model(FZ_REGISTER, "register", "register", 5000);
+  fuzz_model(FZ_REGISTER, "register", "register", 5000, 4, 9);
+  fuzz_model(FZ_REGISTER, "register", "register", 1500, 6, 18);
 }
 static void test_fuzz_cas_register(void **state) {
   (void)state;
-  fuzz_model(FZ_CAS, "cas_register", "cas_register", 5000);
+  fuzz_model(FZ_CAS, "cas_register", "cas_register", 5000, 4, 9);
+  fuzz_model(FZ_CAS, "cas_register", "cas_register", 1500, 6, 18);
 }
 static void test_fuzz_kv_partitioned(void **state) {
   (void)state;
-  fuzz_model(FZ_KV, "kv", "kv_map", 5000); /* P-compositionality against one global map */
+  fuzz_model(FZ_KV, "kv", "kv_map", 5000, 4, 9);
+  fuzz_model(FZ_KV, "kv", "kv_map", 1500, 6, 18); /* P-compositionality against one global map */
 }
 static void test_fuzz_set(void **state) {
   (void)state;
-  fuzz_model(FZ_SET, "set", "set", 3000);
+  fuzz_model(FZ_SET, "set", "set", 3000, 4, 9);
+  fuzz_model(FZ_SET, "set", "set", 1000, 6, 16);
 }
 static void test_fuzz_counter(void **state) {
   (void)state;
-  fuzz_model(FZ_COUNTER, "counter", "counter", 3000);
+  fuzz_model(FZ_COUNTER, "counter", "counter", 3000, 4, 9);
+  fuzz_model(FZ_COUNTER, "counter", "counter", 1000, 6, 16);
 }
 
 /* Long valid histories stay fast: memoization keeps the search linear-ish. */

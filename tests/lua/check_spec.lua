@@ -225,6 +225,66 @@ describe("hs.check.linearizable", function()
     end)
   end)
 
+  describe("histories from a simulation", function()
+    -- clients of a linearizable cas register: each operation takes effect inside its interval
+    local function generate(seed, clients, ops, info)
+      local sim = hs.Simulation{ seed = seed }
+      local r = sim:random("workload")
+      local h, value, issued = {}, nil, 0
+      for c = 1, clients do
+        sim:spawn(function()
+          local process = c
+          while issued < ops do
+            issued = issued + 1
+            local roll, f, v = r:random(), nil, nil
+            if roll < 0.5 then f = "read" elseif roll < 0.8 then f, v = "write", r:random(0, 3)
+            else f, v = "cas", { r:random(0, 3), r:random(0, 3) } end
+            h[#h + 1] = { process = process, type = "invoke", f = f, value = v, time = sim.now }
+            hs.sleep(r:exponential(0.002))
+            local out, ty = nil, "ok"
+            if f == "read" then out = value
+            elseif f == "write" then value = v
+            elseif value == v[1] then value = v[2]
+            else ty = "fail" end
+            if info and r:random() < info then
+              h[#h + 1] = { process = process, type = "info", f = f, time = sim.now }
+              process = process + clients
+            else
+              hs.sleep(r:exponential(0.002))
+              h[#h + 1] = { process = process, type = ty, f = f, value = f == "read" and out or v, time = sim.now }
+            end
+          end
+        end)
+      end
+      sim:run()
+      return h
+    end
+
+    it("accepts them, with and without info operations", function()
+      for seed = 1, 5 do
+        local r = hs.check.linearizable(generate(seed, 8, 400), "cas_register")
+        assert.is_true(r.valid, r.message)
+        r = hs.check.linearizable(generate(seed, 8, 400, 0.05), "cas_register")
+        assert.is_true(r.valid, r.message)
+        assert.is_true(r.unknown > 0)
+      end
+    end)
+
+    it("finds a read of a value nobody wrote, and points at it", function()
+      local h = generate(3, 8, 400)
+      local target
+      for i = #h // 2, #h do
+        if h[i].type == "ok" and h[i].f == "read" then target = i break end
+      end
+      h[target].value = 99
+      local r = hs.check.linearizable(h, "cas_register")
+      assert.is_false(r.valid)
+      assert.equal(target, r.anomaly.op.complete_index)
+      assert.equal(99, r.anomaly.op.output)
+      assert.is_true(r.anomaly.prefix_length > 50)
+    end)
+  end)
+
   describe("Lua models", function()
     local lua_register = {
       init = function() return { v = nil } end,
@@ -273,6 +333,40 @@ describe("hs.check.linearizable", function()
       assert.equal(5, r.anomaly.state.v)
       assert.equal(2, r.partitions)
       assert.is_true(calls > 0)
+    end)
+
+    it("let go of the states the search no longer needs", function()
+      -- 12 concurrent writes and an impossible read: thousands of states, a shallow path
+      local alive, created, max_alive, calls = setmetatable({}, { __mode = "k" }), 0, 0, 0
+      local function new_state(v)
+        local st = { v = v }
+        alive[st] = true
+        created = created + 1
+        return st
+      end
+      local m = {
+        init = function() return new_state(nil) end,
+        step = function(st, op)
+          calls = calls + 1
+          if calls % 500 == 0 then
+            collectgarbage()
+            local n = 0
+            for _ in pairs(alive) do n = n + 1 end
+            if n > max_alive then max_alive = n end
+          end
+          if op.f == "read" then return op.output == st.v, st end
+          return true, new_state(op.value)
+        end,
+      }
+      local h = {}
+      for p = 1, 12 do h[#h + 1] = { process = p, type = "invoke", f = "write", value = p } end
+      for p = 1, 12 do h[#h + 1] = { process = p, type = "ok" } end
+      h[#h + 1] = { process = 99, type = "invoke", f = "read" }
+      h[#h + 1] = { process = 99, type = "ok", value = 99 }
+      local r = hs.check.linearizable(h, m)
+      assert.is_false(r.valid)
+      assert.is_true(created > 5000)
+      assert.is_true(max_alive > 0 and max_alive <= 20, "live states: " .. max_alive)
     end)
 
     it("raise the model's error with a traceback", function()
@@ -603,6 +697,19 @@ describe("invariants", function()
     assert.equal(4, checks)
     sim:trace(nil)
     assert.equal(10, st.x)
+    -- and a trace set after the invariant
+    local sim2 = counter_sim(10)
+    local n = 0
+    sim2:invariant("count", function() checks = checks + 1 end, { at_end = false })
+    sim2:trace(function() n = n + 1 end)
+    sim2:run_until(1.0)
+    assert.equal(2, n)
+    assert.equal(6, checks)
+    sim2:trace(nil)
+    sim2:run()
+    assert.equal(2, n)
+    assert.equal(14, checks)
+    assert.has_error(function() sim2:trace(5) end)
   end)
 
   it("does not change a run without invariants", function()

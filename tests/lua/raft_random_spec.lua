@@ -1,9 +1,12 @@
 -- Randomized Raft runs: for each seed, a 5-node cluster with a RaftChecker on every node
--- runs under random partitions, message loss, duplication and reordering (the link's
--- parameters) and crash/restart, while clients submit commands, directly (node:submit) and
--- over the network (net:request). Then everything heals, and the cluster must commit again
--- and every node converge to the same state machine, holding every acknowledged command
--- exactly once; no future may be left pending. Any violation fails with the seed.
+-- runs under random partitions (symmetric or not), message loss, duplication and reordering
+-- (the link's parameters), crash/restart and, on half the seeds, membership changes (remove
+-- a voter, add it back), while clients submit commands, directly (node:submit) and over the
+-- network (net:request). Each seed also draws the nodes' options (pre-vote, check-quorum,
+-- snapshot threshold, batch size, pipelining). Then everything heals, every node becomes a
+-- voter again, and the cluster must commit again and every node converge to the same state
+-- machine, holding every acknowledged command exactly once; no future may be left pending.
+-- Any violation fails with the seed.
 --
 -- The number of seeds: RAFT_RANDOM_SEEDS (default 300), from RAFT_RANDOM_FIRST (default 1).
 -- Replay one seed: RAFT_RANDOM_FIRST=N RAFT_RANDOM_SEEDS=1 busted tests/lua/raft_random_spec.lua
@@ -71,7 +74,9 @@ local function run_seed(seed)
   local acked = {}   -- id -> true: the command was applied (a client saw index, result)
   -- direct submissions have number ids, each applied at most once; network ones "r<n>" 
   local futures = {} -- direct submissions: every one must settle
-  local stats = { crashes = 0, partitions = 0, acked = 0 }
+  local stats = { crashes = 0, partitions = 0, acked = 0, changes = 0 }
+  local membership = cfg:random() < 0.5 -- half the seeds also change the membership
+  local removed = {} -- node -> true: its removal committed (and it was not added back since)
 
   -- faults: partitions, heals, crashes and restarts at random times
   sim:spawn(function()
@@ -100,9 +105,30 @@ local function run_seed(seed)
           n:crash()
           stats.crashes = stats.crashes + 1
         end
-      else
+      elseif u < 0.85 then
         local n = pick(rnd, nodes)
         if n.crashed then n:restart() end
+      elseif membership then
+        -- a membership change through whoever leads: remove a voter, or add back a removed one
+        local leader
+        for _, n in ipairs(nodes) do if n.is_leader then leader = n end end
+        if leader then
+          local target = next(removed) and next(removed) or pick(rnd, nodes)
+          local f
+          if removed[target] then
+            f = leader:add_member(target)
+          elseif target ~= leader then
+            f = leader:remove_member(target)
+          end
+          if f then
+            futures[#futures + 1] = f
+            local adding = removed[target]
+            f:on_settle(function(done)
+              if done.ok then removed[target] = (not adding) or nil end
+            end)
+            stats.changes = stats.changes + 1
+          end
+        end
       end
     end
   end)
@@ -167,6 +193,25 @@ local function run_seed(seed)
       if n.is_leader and (not best or n.current_term > best.current_term) then best = n end
     end
     return best
+  end
+
+  -- every node a voter again: add back what was removed (a change's outcome may be unknown:
+  -- adding a voter that already is one is refused as "invalid", which is fine too)
+  local deadline0 = sim.now + 30
+  for _, target in ipairs(nodes) do
+    while true do
+      assert(sim.now < deadline0, "could not add back " .. target.name)
+      local l
+      for _, n in ipairs(nodes) do if n.is_leader and (not l or n.current_term > l.current_term) then l = n end end
+      if l then
+        local f = l:add_member(target)
+        futures[#futures + 1] = f
+        sim:run_until(sim.now + 0.2)
+        if f.done and (f.ok or f.error.code == "invalid") then break end
+      else
+        sim:run_until(sim.now + 0.05)
+      end
+    end
   end
 
   -- the cluster commits again, and converges: same log length, everything applied
@@ -239,7 +284,7 @@ describe("Raft under random faults", function()
   end
 
   it(("keeps every invariant and converges over %d seeds from %d"):format(SEEDS, FIRST), function()
-    local totals = { crashes = 0, partitions = 0, acked = 0, commands = 0, checks = 0, events = 0 }
+    local totals = { crashes = 0, partitions = 0, acked = 0, commands = 0, checks = 0, events = 0, changes = 0 }
     local clock = os.clock()
     for seed = FIRST, FIRST + SEEDS - 1 do
       local ok, res = pcall(run_seed, seed)
@@ -251,9 +296,9 @@ describe("Raft under random faults", function()
       end
       for k in pairs(totals) do totals[k] = totals[k] + res[k] end
     end
-    print(("\n%d seeds in %.1f s: %d crashes, %d partitions, %d commands applied (%d acknowledged), "
-      .. "%d invariant checks, %d events"):format(SEEDS, os.clock() - clock, totals.crashes, totals.partitions,
-      totals.commands, totals.acked, totals.checks, totals.events))
+    print(("\n%d seeds in %.1f s: %d crashes, %d partitions, %d membership changes, %d commands applied "
+      .. "(%d acknowledged), %d invariant checks, %d events"):format(SEEDS, os.clock() - clock, totals.crashes,
+      totals.partitions, totals.changes, totals.commands, totals.acked, totals.checks, totals.events))
     assert.is_true(totals.crashes > SEEDS and totals.partitions > SEEDS)
     assert.is_true(totals.acked > 0)
   end)

@@ -933,6 +933,47 @@ describe("RaftNode exact interleavings (net:intercept)", function()
     assert_agree(c)
   end)
 
+  it("a follower ignores an AppendEntries of a deposed leader's term, released after the new election", function()
+    local c = cluster{ n = 3, raft = QUIET }
+    local n1, n2, n3 = c.nodes[1], c.nodes[2], c.nodes[3]
+    n1:campaign()
+    c.sim:run_until(c.sim.now + 0.01)
+    assert.is_true(n1.is_leader)
+    commit(c, n1, set("a", 1))
+    -- n1's next AppendEntries to n3 is held: n3 does not have the entry
+    c.net:intercept(function(m)
+      if m.type == "AppendEntries" and m.source == "n1" and m.destination == "n3" then return "hold" end
+    end)
+    local f = n1:submit(set("b", 2))
+    c.sim:run_until(c.sim.now + 0.01)
+    assert.equal(3, n1.log_length)
+    assert.equal(2, n3.log_length)
+    assert.is_true(f.done) -- n1 and n2 are a quorum
+    -- n3 campaigns in term 2 and loses (its log is behind n2's); n2 then wins term 3
+    n3:campaign()
+    c.sim:run_until(c.sim.now + 0.01)
+    assert.equal(2, n3.current_term)
+    assert.equal("follower", n3.state) -- rejected by a majority, it gave up (as etcd's raft does)
+    assert.is_nil(n3.current_leader)
+    assert.is_false(n1.is_leader) -- it saw term 2
+    n2:campaign()
+    c.sim:run_until(c.sim.now + 0.01)
+    assert.is_true(n2.is_leader)
+    assert.equal(3, n2.current_term)
+    local log3 = n3.log
+    -- the held term-1 AppendEntries reaches n3 now: stale, ignored
+    for _, m in ipairs(c.net:held()) do c.net:deliver_held(m.id) end
+    c.sim:run_until(c.sim.now + 0.002)
+    assert.equal(3, n3.current_term)
+    assert.equal("n2", n3.current_leader)
+    assert.is_true(#n3.log >= #log3)
+    for i, e in ipairs(n3.log) do assert.equal(n2.log[i].term, e.term) end
+    local index = commit(c, n2, set("c", 3))
+    wait_applied(c, index)
+    assert.same({ a = 1, b = 2, c = 3 }, kv_data(n3))
+    assert_agree(c)
+  end)
+
   it("pre-vote keeps an isolated node's term from disrupting the cluster when it rejoins", function()
     local function isolate(raft)
       local c = cluster{ n = 5, raft = raft }
