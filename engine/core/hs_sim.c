@@ -157,7 +157,18 @@ int hs_sim_undefer(hs_sim *sim, hs_entity *owner) {
   return rc;
 }
 
+/* Puts a popped event back where it was: same time, same sequence number. */
+static void requeue(hs_sim *sim, hs_event *ev) {
+  if (hs_heap_push(&sim->heap, ev) != HS_OK) return; /* cannot grow: cannot happen, it was just popped */
+  ev->flags |= HS_EVENT_PENDING;
+  if (!(ev->flags & HS_EVENT_DAEMON)) {
+    ev->flags |= COUNTED_LIVE;
+    sim->pending_live++;
+  }
+}
+
 /* Pops the head and runs it (true), or sets it aside when its target is paused (false).
+ * A trace function that stops the run keeps the event from running: it stays queued.
  * The caller has checked that the queue is not empty. */
 static bool process_next(hs_sim *sim) {
   hs_event *ev = hs_heap_pop(&sim->heap);
@@ -165,13 +176,19 @@ static bool process_next(hs_sim *sim) {
   sim->now_ns = ev->time_ns;
   hs_entity *target = ev->target;
   if (target && (target->flags & HS_ENTITY_PAUSED) && hs_sim_defer(sim, ev, target) == HS_OK) return false;
+  if (sim->trace_fn) {
+    sim->trace_fn(sim, ev, sim->trace_ud);
+    if (sim->stop_requested) { /* the observer stopped the run (a failed check): ev waits */
+      requeue(sim, ev);
+      return false;
+    }
+  }
   sim->events_processed++;
   sim->trace_hash = mix(mix(sim->trace_hash, (uint64_t)ev->time_ns), ev->seq);
   if (target) {
     target->events_handled++;
     sim->trace_hash = mix(sim->trace_hash, target->id);
   }
-  if (sim->trace_fn) sim->trace_fn(sim, ev, sim->trace_ud);
   ev->fn(sim, ev);
   return true;
 }

@@ -199,6 +199,21 @@ describe("run_until, step and stop", function()
     assert.same({ 1, 2, 3, 4 }, log)
   end)
 
+  it("stop from a trace function keeps that event queued; it runs on resume", function()
+    local sim = hs.Simulation{}
+    local log = {}
+    for i = 1, 3 do
+      sim:schedule(hs.Event{ time = i, type = "X", target = function() log[#log + 1] = i end })
+    end
+    sim:trace(function(t) if t == 2 and #log == 1 then sim:stop() end end)
+    sim:run()
+    assert.same({ 1 }, log)
+    assert.equal(2, sim.now)
+    assert.equal(2, sim.pending)
+    sim:run()
+    assert.same({ 1, 2, 3 }, log)
+  end)
+
   it("refuses to run from inside a handler", function()
     local sim = hs.Simulation{}
     sim:schedule(hs.Event{ time = 1, type = "X", target = function() sim:run() end })
