@@ -4,8 +4,11 @@
  * A Simulation is a full userdata holding an hs_lsim. Its single user value is a
  * table U that anchors everything the run owns on the Lua side:
  *   U.threads  slot -> process thread     U.anchors  slot -> pending Lua event/timer
- *   U.entities entity table -> proxy      U.streams  name -> random stream
+ *   U.entities entity object -> proxy     U.streams  name -> random stream
  *   U.joins    slot -> completion callback of a spawned process
+ *   U.names    name -> entity object      U.list     entity id + 1 -> entity object
+ *   U.networks the networks bound to it   U.raft_ids / U.raft_names  Raft member ids
+ *   U.trace    the trace function         U.error    the error that stopped the run
  * While sim:run() executes, these tables sit on the running thread's stack at fixed
  * indices, so the event loop reaches them without lookups.
  */
