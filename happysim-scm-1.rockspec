@@ -1,0 +1,1 @@
+rocks/happysim-scm-1.rockspec
