@@ -87,6 +87,7 @@ build = {
     ["happysim.busted"] = "lua/happysim/busted.lua",
     ["happysim.check"] = "lua/happysim/check.lua",
     ["happysim.cli"] = "lua/happysim/cli.lua",
+    ["happysim.cli_check"] = "lua/happysim/cli_check.lua",
     ["happysim.clock"] = "lua/happysim/clock.lua",
     ["happysim.entity"] = "lua/happysim/entity.lua",
     ["happysim.errors"] = "lua/happysim/errors.lua",

@@ -7,7 +7,7 @@
 -- The scenario-script contract (also in the help text and README.md):
 --   * the script is a Lua chunk; `...` is a context table
 --       { hs = <the library>, seed = <integer>, args = { ... }, end_time = <number or nil>,
---         script = <path>, command = "run" | "repl" }
+--         script = <path>, command = "run" | "repl" | "check" }
 --   * it also sees the globals hs, seed and args (and arg, as lua.c sets it:
 --     arg[0] is the script, arg[1..] its arguments); the globals it sets live in
 --     its own environment, which falls back to _G;
@@ -54,7 +54,8 @@ check, when a seed fails), 2 when the command line is wrong.
 local CONTRACT = [[
 The script is a Lua chunk. It receives a context table as `...`:
   { hs = <the happysim library>, seed = <integer>, args = { ... },
-    end_time = <--until value or nil>, script = <path>, command = "run" | "repl" }
+    end_time = <--until value or nil>, script = <path>,
+    command = "run" | "repl" | "check" }
 and sees the globals `hs`, `seed`, `args` (and `arg`: arg[0] is the script,
 arg[1..] its arguments). hs.Simulation{} takes seed = --seed and
 end_time = --until unless its options give seed, or end_time/duration;
@@ -126,8 +127,8 @@ Options:
   --seeds LIST    the seeds: A..B, N, or a comma-separated list of those
                   (1..1000, 7, 1..50,90..99)
   --jobs N        worker processes (default: the number of CPUs)
-  --timeout S     fail a seed that runs more than S seconds of CPU time
-                  (checked while Lua code runs)
+  --timeout S     fail a seed that runs longer than S seconds (wall clock):
+                  its worker is stopped and a new one takes the other seeds
   --until T       default end time in simulated seconds, as for run
   --determinism   run one seed twice, in two processes, and compare the event
                   traces: their hashes, then the first event that differs
@@ -217,7 +218,7 @@ local command_options = {
   repl = { seed = true, ["until"] = true },
   check = { seed = true, ["until"] = true, seeds = true, jobs = true, timeout = true, determinism = true },
   -- hidden: one worker process of `check` (see cli_check.lua)
-  __worker = { ["until"] = true, seeds = true, stride = true, offset = true, timeout = true, trace = true },
+  __worker = { ["until"] = true, seeds = true, stride = true, start = true, timeout = true, trace = true },
 }
 local hidden_commands = { __worker = true }
 local flag_options = { timing = true, determinism = true }
@@ -248,7 +249,7 @@ local function parse_count(name, v, min)
 end
 
 --- parse(argv) -> options table; raises a usage error (see is_usage_error).
--- The table: command ("run" | "repl" | "help" | "version"), help (true for a command's
+-- The table: command ("run" | "repl" | "check" | "__worker" | "help" | "version"), help (true for a command's
 -- --help), topic (for help), script, args, seed, end_time, timing.
 function M.parse(argv)
   local n = #argv
@@ -301,8 +302,8 @@ function M.parse(argv)
         opts.jobs = parse_count(name, value(name, inline), 1)
       elseif name == "stride" then
         opts.stride = parse_count(name, value(name, inline), 1)
-      elseif name == "offset" then
-        opts.offset = parse_count(name, value(name, inline), 0)
+      elseif name == "start" then
+        opts.start = parse_count(name, value(name, inline), 1)
       elseif name == "timeout" then
         local v = value(name, inline)
         local t = tonumber(v)
@@ -329,10 +330,10 @@ function M.parse(argv)
   if first == "check" then
     if opts.script == "-" then usage_error("check: the script cannot be standard input (each worker loads it)") end
     if opts.determinism and opts.seeds then usage_error("check: give either --seeds or --determinism, not both") end
-    if not opts.determinism and not opts.seeds then usage_error("check: --seeds LIST or --determinism is required") end
     if opts.seed_given and not opts.determinism then
       usage_error("check: --seed goes with --determinism (for a sweep, give --seeds)")
     end
+    if not opts.determinism and not opts.seeds then usage_error("check: --seeds LIST or --determinism is required") end
     if opts.determinism and opts.jobs then usage_error("check: --jobs goes with --seeds, not --determinism") end
   end
   if first == "__worker" and not opts.seeds then usage_error("__worker: --seeds is required") end
@@ -402,8 +403,8 @@ end
 
 --- load_and_run(opts) -> true, results (packed), env, ctx | false, message
 -- Builds the context and environment, and runs the script. opts: script, seed, args,
--- end_time, command, and optionally on_sim (see script_library), quiet (the script's
--- print does nothing) and timeout (put in the context).
+-- end_time, command, and optionally on_sim (see script_library) and quiet (the script's
+-- print does nothing).
 function M.load_and_run(opts)
   local hs = M.script_library(real_library(), opts.seed, opts.end_time, opts.on_sim)
   package.loaded["happysim"] = hs
@@ -413,7 +414,7 @@ function M.load_and_run(opts)
   if opts.quiet then env.print = function() end end
   local ctx = {
     hs = hs, seed = opts.seed, args = opts.args, end_time = opts.end_time,
-    script = opts.script, command = opts.command, timeout = opts.timeout,
+    script = opts.script, command = opts.command,
   }
   if not opts.script then return true, table.pack(), env, ctx end
   local chunk, err = load_script(opts.script, env)

@@ -1,0 +1,550 @@
+--- `happysim check`: a scenario over many seeds in worker processes, and the determinism
+-- self-check. cli.lua parses the command line and calls check(cli, opts, argv) or, in a
+-- worker process, worker(cli, opts).
+--
+-- The parent spawns itself (the same interpreter, script and module paths) as hidden
+-- `happysim __worker SCRIPT --seeds LIST --stride N --start J` processes: worker J runs the
+-- seeds at positions J, J+N, J+2N ... of LIST, each on a freshly loaded script, and writes
+-- one protocol line per seed to standard output (the script's print is silenced; anything
+-- else it writes is skipped by the parent):
+--   HSW1 <TAB> seed <TAB> index <TAB> seed <TAB> scenario <TAB> ok|fail <TAB> cpu_ms <TAB>
+--        hashes <TAB> n <TAB> then n times: check <TAB> ok|fail <TAB> message
+-- with fields escaped (\\, \t, \n, \r) and hashes "trace_hash:events" per Simulation the
+-- seed created, comma-separated. `--trace FILE` also writes every event of those
+-- simulations to FILE (simulation, event number, time, type, target): what
+-- --determinism compares when two runs of a seed hash differently.
+
+local M = {}
+
+local TAG = "HSW1"
+local MAX_SHOWN = 10     -- failures shown in full in the summary
+local MAX_LISTED = 30    -- failed seeds listed by number
+local MAX_MESSAGE_LINES = 40
+local cli_verdict_text -- cli.verdict_text (set by check)
+
+-- ---- small helpers ---------------------------------------------------------------------
+
+local ESC = { ["\\"] = "\\\\", ["\t"] = "\\t", ["\n"] = "\\n", ["\r"] = "\\r" }
+local UNESC = { ["\\"] = "\\", t = "\t", n = "\n", r = "\r" }
+
+local function esc(s) return (tostring(s):gsub("[\\\t\n\r]", ESC)) end
+local function unesc(s) return (s:gsub("\\(.)", UNESC)) end
+
+local function split_tabs(line)
+  local out = {}
+  for field in (line .. "\t"):gmatch("([^\t]*)\t") do out[#out + 1] = field end
+  return out
+end
+
+-- Shell quoting, only where needed (the replay command is printed for people).
+local function quote(s)
+  s = tostring(s)
+  if s ~= "" and not s:find("[^%w%._/%-=:,+@%%]") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+local function wall_now()
+  local p = io.popen("date +%s.%N 2>/dev/null")
+  local t = p and tonumber(p:read("l") or "")
+  if p then p:close() end
+  return t or os.time()
+end
+
+local function cpu_count()
+  local p = io.popen("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null")
+  local n = p and math.tointeger(tonumber(p:read("l") or ""))
+  if p then p:close() end
+  return (n and n > 0) and n or 1
+end
+
+local function stderr_is_tty()
+  local ok, r = pcall(os.execute, "test -t 2")
+  return ok and r == true
+end
+
+-- The command that starts this program again: the interpreter and its options, the
+-- script (argv[-k..0], as lua.c sets `arg`), with this process's module paths.
+local function self_command(argv)
+  local parts = {}
+  if argv and argv[0] then
+    local lo = 0
+    while argv[lo - 1] ~= nil do lo = lo - 1 end
+    for i = lo, 0 do parts[#parts + 1] = quote(argv[i]) end
+  else
+    parts[1] = quote(os.getenv("HAPPYSIM") or "happysim")
+  end
+  return ("LUA_PATH_5_4=%s LUA_CPATH_5_4=%s exec %s"):format(quote(package.path), quote(package.cpath),
+    table.concat(parts, " "))
+end
+
+-- The name people run this program by, for replay commands: $HAPPYSIM_PROG (the build
+-- tree's launcher sets it), else happysim.
+local function prog_name()
+  local p = os.getenv("HAPPYSIM_PROG")
+  if p and p ~= "" then return p end
+  return "happysim"
+end
+
+-- " --until T -- args..." for the commands that rerun the script as given.
+local function script_tail(opts)
+  local s = ""
+  if opts.end_time then s = s .. (" --until %.17g"):format(opts.end_time) end
+  if opts.args and #opts.args > 0 then
+    local q = {}
+    for i, a in ipairs(opts.args) do q[i] = quote(a) end
+    s = s .. " -- " .. table.concat(q, " ")
+  end
+  return s
+end
+
+local function replay_command(opts, seed)
+  return ("%s run %s --seed %d%s"):format(prog_name(), quote(opts.script), seed, script_tail(opts))
+end
+
+-- A failure message for the summary: without the stack traceback (the replay prints it),
+-- at most MAX_MESSAGE_LINES lines.
+local function short_message(msg)
+  msg = tostring(msg or "")
+  local cut = msg:find("\nstack traceback:\n", 1, true)
+  if cut then msg = msg:sub(1, cut - 1) .. "\n(stack traceback: see the replay)" end
+  local lines, n = {}, 0
+  for line in (msg .. "\n"):gmatch("(.-)\n") do
+    n = n + 1
+    if n <= MAX_MESSAGE_LINES then lines[#lines + 1] = line end
+  end
+  if n > MAX_MESSAGE_LINES then lines[#lines + 1] = ("... (%d more lines: see the replay)"):format(n - MAX_MESSAGE_LINES) end
+  return table.concat(lines, "\n")
+end
+
+-- ---- the worker --------------------------------------------------------------------------
+
+-- Writes every event of a simulation to file f.
+local function attach_trace(f, sim, k)
+  local n = 0
+  sim:trace(function(t, ty, target)
+    n = n + 1
+    f:write(("%d\t%d\t%.9f\t%s\t%s\n"):format(k, n, t, tostring(ty), target and tostring(target) or "-"))
+  end)
+end
+
+-- The process id of this process (the parent of a shell it starts).
+local function own_pid()
+  local p = io.popen("echo $PPID")
+  local pid = p and math.tointeger(p:read("n"))
+  if p then p:close() end
+  return pid
+end
+
+-- Starts a watchdog that stops process pid (SIGTERM) after seconds of wall-clock time;
+-- returns a function that cancels it. Lua code in coroutines cannot be interrupted from
+-- inside (debug hooks are per thread), so a seed that overruns --timeout ends its worker;
+-- the parent reports the seed and starts a new worker for the rest.
+local function watchdog(pid, seconds)
+  local p = io.popen(("(trap 'kill $s 2>/dev/null; exit 0' TERM; sleep %.3f & s=$!; wait $s && kill -TERM %d)"
+    .. " >/dev/null 2>&1 </dev/null & echo $!"):format(seconds, pid))
+  local wd = p and math.tointeger(p:read("n"))
+  if p then p:close() end
+  return function()
+    if wd then os.execute(("kill -TERM %d 2>/dev/null"):format(wd)) end
+  end
+end
+
+-- Runs one seed in this process. Returns the outcome (see scenario:run_seed) with
+-- name, hashes and cpu_ms.
+local function run_seed(cli, opts, seed, trace_file)
+  local sims = {}
+  local o = {
+    script = opts.script, args = opts.args, end_time = opts.end_time, seed = seed, command = "check",
+    quiet = true,
+    on_sim = function(sim)
+      sims[#sims + 1] = sim
+      if trace_file then attach_trace(trace_file, sim, #sims) end
+    end,
+  }
+  local t0 = os.clock()
+  local out, name
+  local loaded, res, _, ctx = cli.load_and_run(o)
+  if not loaded then
+    out = { ok = false, verdicts = { { name = "load", ok = false, message = res } } }
+  else
+    local made, scenario = pcall(cli.as_scenario, res, opts.script)
+    if not made then
+      out = { ok = false, verdicts = { { name = "load", ok = false, message = cli.error_text(scenario) } } }
+    else
+      name = scenario.name
+      out = scenario:run_seed(ctx, cli.traceback_handler)
+    end
+  end
+  out.cpu_ms = math.floor((os.clock() - t0) * 1000 + 0.5)
+  out.name = name or tostring(opts.script)
+  local hashes = {}
+  for _, sim in ipairs(sims) do
+    local ok, s = pcall(sim.summary, sim)
+    hashes[#hashes + 1] = ok and ("%s:%d"):format(s.trace_hash, s.events_processed) or "?"
+    pcall(sim.close, sim)
+  end
+  if #hashes == 0 and type(out.result) == "table" and type(out.result.summary) == "table" then
+    local s = out.result.summary
+    hashes[1] = ("%s:%s"):format(tostring(s.trace_hash), tostring(s.events_processed))
+  end
+  out.hashes = #hashes > 0 and table.concat(hashes, ",") or "-"
+  out.result = nil
+  return out
+end
+
+--- worker(cli, opts) -> exit status: runs its slice of the seeds, one protocol line each.
+function M.worker(cli, opts)
+  local seeds = opts.seeds
+  local stride, start = opts.stride or 1, opts.start or 1
+  local trace_file
+  if opts.trace then
+    local err
+    trace_file, err = io.open(opts.trace, "w")
+    if not trace_file then cli.usage_error("cannot open the trace file: %s", err) end
+  end
+  local pid = opts.timeout and own_pid()
+  local preloaded = {}
+  for name in pairs(package.loaded) do preloaded[name] = true end
+  for i = start, #seeds, stride do
+    local seed = seeds[i]
+    local cancel = pid and watchdog(pid, opts.timeout)
+    local out = run_seed(cli, opts, seed, trace_file)
+    if cancel then cancel() end
+    local fields = { TAG, "seed", i, seed, esc(out.name), out.ok and "ok" or "fail", out.cpu_ms, out.hashes,
+                     #out.verdicts }
+    for _, v in ipairs(out.verdicts) do
+      fields[#fields + 1] = esc(v.name)
+      fields[#fields + 1] = v.ok and "ok" or "fail"
+      fields[#fields + 1] = esc(v.message or "")
+    end
+    io.stdout:write("\n", table.concat(fields, "\t"), "\n")
+    io.stdout:flush()
+    -- the next seed loads the script's own modules afresh, as its replay would
+    for name in pairs(package.loaded) do
+      if not preloaded[name] and not name:find("^happysim") then package.loaded[name] = nil end
+    end
+    collectgarbage()
+  end
+  if trace_file then trace_file:close() end
+  io.stdout:write("\n", TAG, "\tdone\n")
+  io.stdout:flush()
+  return 0
+end
+
+-- ---- the parent: workers and their lines ---------------------------------------------
+
+local function parse_line(line)
+  local f = split_tabs(line)
+  if f[1] ~= TAG then return nil end
+  if f[2] == "done" then return { done = true } end
+  if f[2] ~= "seed" then return nil end
+  local r = {
+    index = math.tointeger(tonumber(f[3])), seed = math.tointeger(tonumber(f[4])), name = unesc(f[5] or ""),
+    ok = f[6] == "ok", cpu_ms = tonumber(f[7]) or 0, hashes = f[8], verdicts = {},
+  }
+  local n = math.tointeger(tonumber(f[9])) or 0
+  for k = 1, n do
+    local base = 9 + (k - 1) * 3
+    r.verdicts[k] = { name = unesc(f[base + 1] or "?"), ok = f[base + 2] == "ok", message = unesc(f[base + 3] or "") }
+  end
+  return r
+end
+
+-- Starts a worker for the seeds at positions start, start + stride, ... of the list spec
+-- gives; returns { handle =, start =, stride = }.
+local function spawn(argv, opts, spec, stride, start, extra)
+  local cmd = ("%s __worker %s --seeds %s --stride %d --start %d%s%s%s"):format(self_command(argv),
+    quote(opts.script), quote(spec), stride, start, opts.timeout and (" --timeout %.17g"):format(opts.timeout) or "",
+    extra or "", script_tail(opts))
+  local h, err = io.popen(cmd, "r")
+  if not h then error("cannot start a worker process: " .. tostring(err), 0) end
+  return { handle = h, start = start, stride = stride }
+end
+
+-- Reads the workers' lines round-robin until all have ended, calling on_result(r) for each
+-- seed, and on_end(w) when a worker ends (w.status: "exit 0", "signal 9", ...; w.done: it
+-- finished its seeds); on_end may return a worker to add.
+local function collect(workers, on_result, on_end)
+  local live = #workers
+  while live > 0 do
+    for _, w in ipairs(workers) do
+      if not w.ended then
+        local line = w.handle:read("l")
+        if line == nil then
+          local _, how, code = w.handle:close()
+          w.ended, w.status = true, ("%s %s"):format(tostring(how), tostring(code))
+          live = live - 1
+          local again = on_end and on_end(w)
+          if again then
+            workers[#workers + 1] = again
+            live = live + 1
+          end
+        else
+          local r = parse_line(line)
+          if r and r.done then
+            w.done = true
+          elseif r then
+            on_result(r)
+          end
+        end
+      end
+    end
+  end
+end
+
+-- ---- sweeps ------------------------------------------------------------------------------
+
+-- Progress on stderr: a line rewritten in place on a terminal, else a line per tenth.
+-- Elapsed time in whole seconds (os.time: no process to start per update).
+local function progress_reporter(total)
+  local started = os.time()
+  local tty = stderr_is_tty()
+  local last_decile, last_len = 0, 0
+  local r = {}
+  function r.update(done, failed)
+    if tty then
+      local s = ("happysim check: %d/%d seeds (%d%%), %d failed, %d s"):format(done, total,
+        math.floor(100 * done / total), failed, os.time() - started)
+      io.stderr:write("\r", s, (" "):rep(math.max(0, last_len - #s)))
+      last_len = #s
+    else
+      local decile = math.floor(10 * done / total)
+      if decile > last_decile then
+        last_decile = decile
+        io.stderr:write(("happysim check: %d/%d seeds (%d%%), %d failed, %d s\n"):format(done, total,
+          math.floor(100 * done / total), failed, os.time() - started))
+      end
+    end
+    io.stderr:flush()
+  end
+  function r.finish()
+    if tty and last_len > 0 then io.stderr:write("\n") end
+    io.stderr:flush()
+  end
+  return r
+end
+
+local function failed_names(r)
+  local names = {}
+  for _, v in ipairs(r.verdicts) do
+    if not v.ok then names[#names + 1] = v.name end
+  end
+  return names
+end
+
+local function print_summary(opts, results, seeds)
+  local total = #seeds
+  local failures, by_check, check_order = {}, {}, {}
+  local name
+  for i = 1, total do
+    local r = results[i]
+    name = name or (r and r.name ~= "" and r.name) or nil
+    if not r.ok then
+      failures[#failures + 1] = r
+      for _, c in ipairs(failed_names(r)) do
+        if not by_check[c] then check_order[#check_order + 1] = c end
+        by_check[c] = (by_check[c] or 0) + 1
+      end
+    end
+  end
+  local out = {}
+  local function say(fmt, ...) out[#out + 1] = fmt:format(...) end
+  say("happysim check: scenario %s (%s), %d seed%s (%s)", name or tostring(opts.script), opts.script, total,
+    total == 1 and "" or "s", opts.seeds_spec)
+  if #failures == 0 then
+    say("passed: all %d seeds", total)
+  else
+    local listed = {}
+    for k = 1, math.min(#failures, MAX_LISTED) do listed[k] = tostring(failures[k].seed) end
+    if #failures > MAX_LISTED then listed[#listed + 1] = "..." end
+    say("passed: %d seed%s", total - #failures, total - #failures == 1 and "" or "s")
+    say("failed: %d seed%s: %s", #failures, #failures == 1 and "" or "s", table.concat(listed, ", "))
+    local counts = {}
+    for _, c in ipairs(check_order) do counts[#counts + 1] = ("%s %d"):format(c, by_check[c]) end
+    say("failed checks: %s", table.concat(counts, ", "))
+    for k = 1, math.min(#failures, MAX_SHOWN) do
+      local r = failures[k]
+      say("")
+      say("seed %d:", r.seed)
+      for _, v in ipairs(r.verdicts) do
+        if not v.ok then say("%s", cli_verdict_text({ name = v.name, ok = false, message = short_message(v.message) })) end
+      end
+      say("replay: %s", replay_command(opts, r.seed))
+    end
+    if #failures > MAX_SHOWN then
+      say("")
+      say("(%d more failed seeds not shown)", #failures - MAX_SHOWN)
+    end
+  end
+  io.stdout:write(table.concat(out, "\n"), "\n")
+  io.stdout:flush()
+  return #failures
+end
+
+local function sweep(opts, argv)
+  local seeds = opts.seeds
+  local total = #seeds
+  local jobs = math.min(opts.jobs or cpu_count(), total)
+  local started = wall_now()
+  local progress = progress_reporter(total)
+  local workers = {}
+  for j = 1, jobs do workers[j] = spawn(argv, opts, opts.seeds_spec, jobs, j) end
+  local results, done, failed, cpu_ms = {}, 0, 0, 0
+  local function record(r)
+    results[r.index] = r
+    done = done + 1
+    if not r.ok then failed = failed + 1 end
+    cpu_ms = cpu_ms + r.cpu_ms
+    progress.update(done, failed)
+  end
+  collect(workers, function(r)
+    if r.index and seeds[r.index] == r.seed and not results[r.index] then record(r) end
+  end, function(w)
+    -- a worker that ended early died on the first seed of its slice it did not report:
+    -- that seed fails, and a new worker takes the rest of the slice
+    if w.done then return nil end
+    for i = w.start, total, w.stride do
+      if not results[i] then
+        local v = { name = "worker", ok = false,
+                    message = ("the worker process ended (%s) while running this seed"):format(w.status) }
+        if opts.timeout and w.status == "signal 15" then
+          v = { name = "timeout", ok = false,
+                message = ("the seed ran longer than --timeout %g s (wall clock): its worker was stopped"):format(opts.timeout) }
+        end
+        record({ index = i, seed = seeds[i], ok = false, name = "", cpu_ms = 0, hashes = "-", verdicts = { v } })
+        if i + w.stride <= total then return spawn(argv, opts, opts.seeds_spec, w.stride, i + w.stride) end
+        return nil
+      end
+    end
+    return nil
+  end)
+  progress.finish()
+  local elapsed = wall_now() - started
+  local nfailed = print_summary(opts, results, seeds)
+  io.stderr:write(("happysim check: %d seeds in %.1f s wall clock with %d job%s (%.1f s of CPU in the workers)\n")
+    :format(total, elapsed, jobs, jobs == 1 and "" or "s", cpu_ms / 1000))
+  io.stderr:flush()
+  return nfailed == 0 and 0 or 1
+end
+
+-- ---- determinism -------------------------------------------------------------------------
+
+-- Runs seed in two worker processes at once (extra: more worker options, per run).
+-- Returns the two results (nil for a worker that reported nothing) and the workers.
+local function run_twice(opts, argv, extra1, extra2)
+  local spec = tostring(opts.seed)
+  local workers = { spawn(argv, opts, spec, 1, 1, extra1), spawn(argv, opts, spec, 1, 1, extra2) }
+  local res = {}
+  for k, w in ipairs(workers) do
+    collect({ w }, function(r) res[k] = r end)
+  end
+  return res[1], res[2], workers
+end
+
+local function read_lines(path)
+  local lines = {}
+  local f = io.open(path, "r")
+  if not f then return lines end
+  for line in f:lines() do lines[#lines + 1] = line end
+  f:close()
+  return lines
+end
+
+local function show_event(line)
+  if not line then return "(no event: the run ended here)" end
+  local k, n, t, ty, target = line:match("^(%d+)\t(%d+)\t([^\t]*)\t([^\t]*)\t(.*)$")
+  if not k then return line end
+  return ("simulation %s, event %s: t=%s %s%s"):format(k, n, t, ty, target ~= "-" and (" on " .. target) or "")
+end
+
+local function verdicts_key(r)
+  local parts = {}
+  for _, v in ipairs(r.verdicts) do parts[#parts + 1] = v.name .. "=" .. (v.ok and "ok" or "fail") .. ":" .. v.message end
+  return table.concat(parts, "\n")
+end
+
+local function determinism(opts, argv)
+  local seed = opts.seed
+  local say = function(fmt, ...) io.stdout:write(fmt:format(...), "\n") end
+  say("happysim check --determinism: seed %d of %s, run twice in separate processes", seed, opts.script)
+  local a, b, workers = run_twice(opts, argv)
+  for k, r in ipairs{ a, b } do
+    if not r then
+      say("run %d: the worker process ended (%s) without a result", k, workers[k].status or "?")
+      return 1
+    end
+  end
+  local function hash_text(r)
+    local list = {}
+    for h in r.hashes:gmatch("[^,]+") do
+      local hash, events = h:match("^([^:]*):(.*)$")
+      list[#list + 1] = hash and ("%s (%s events)"):format(hash, events) or h
+    end
+    return #list > 0 and table.concat(list, ", ") or "(no simulation)"
+  end
+  say("run 1: trace %s", hash_text(a))
+  say("run 2: trace %s", hash_text(b))
+  local same_verdicts = verdicts_key(a) == verdicts_key(b)
+  if a.hashes == b.hashes and a.hashes ~= "-" and same_verdicts then
+    say("deterministic: both runs have the same event trace and the same check verdicts%s",
+      a.ok and "" or (" (the seed fails: %s)"):format(table.concat(failed_names(a), ", ")))
+    return 0
+  end
+  if a.hashes == "-" then
+    say("no simulation was created through hs.Simulation: there is no event trace to compare")
+    return same_verdicts and 0 or 1
+  end
+  if a.hashes == b.hashes then
+    say("NOT deterministic: the traces agree, but the check verdicts differ:")
+    for k, r in ipairs{ a, b } do
+      say("run %d:", k)
+      for _, v in ipairs(r.verdicts) do say("%s", cli_verdict_text({ name = v.name, ok = v.ok, message = short_message(v.message) })) end
+    end
+    return 1
+  end
+  say("NOT deterministic: the event traces differ; running both again, recording every event...")
+  local t1, t2 = os.tmpname(), os.tmpname()
+  run_twice(opts, argv, " --trace " .. quote(t1), " --trace " .. quote(t2))
+  local l1, l2 = read_lines(t1), read_lines(t2)
+  os.remove(t1)
+  os.remove(t2)
+  local n = math.max(#l1, #l2)
+  local first
+  for i = 1, n do
+    if l1[i] ~= l2[i] then first = i break end
+  end
+  if not first then
+    say("the recorded events (time, type, target) agree (%d events): the runs differ in the order of events", #l1)
+    say("scheduled at the same time, or this rerun happened to agree")
+    return 1
+  end
+  say("first difference, after %d identical events:", first - 1)
+  say("  run 1: %s", show_event(l1[first]))
+  say("  run 2: %s", show_event(l2[first]))
+  if first > 1 then
+    say("the events before it (both runs):")
+    for i = math.max(1, first - 3), first - 1 do say("    %s", show_event(l1[i])) end
+  end
+  say("replay: %s check %s --determinism --seed %d%s", prog_name(), quote(opts.script), seed, script_tail(opts))
+  return 1
+end
+
+-- ---- entry ---------------------------------------------------------------------------------
+
+--- check(cli, opts, argv) -> exit status
+function M.check(cli, opts, argv)
+  cli_verdict_text = cli.verdict_text
+  local f, err = io.open(opts.script, "r")
+  if not f then cli.usage_error("cannot open script: %s", err) end
+  f:close()
+  local chunk, syntax = loadfile(opts.script, "t", {})
+  if not chunk then
+    cli.report_error(syntax)
+    return 1
+  end
+  if opts.determinism then return determinism(opts, argv) end
+  return sweep(opts, argv)
+end
+
+return M
