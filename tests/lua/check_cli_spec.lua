@@ -11,50 +11,9 @@ if HAPPYSIM == nil or HAPPYSIM == "" then
   return
 end
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "r"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local tmpfiles = {}
-
-local function tmpname()
-  local name = os.tmpname()
-  tmpfiles[#tmpfiles + 1] = name
-  return name
-end
-
-local function script(src)
-  local name = tmpname() .. ".lua"
-  tmpfiles[#tmpfiles + 1] = name
-  local f = assert(io.open(name, "w"))
-  f:write(src)
-  f:close()
-  return name
-end
-
--- Runs a shell command line; returns exit status, stdout, stderr.
-local function shell(cmd)
-  local err = tmpname()
-  local p = assert(io.popen(cmd .. " 2>" .. quote(err) .. " </dev/null", "r"))
-  local out = p:read("a")
-  local _, how, code = p:close()
-  assert(how == "exit", "killed by signal " .. tostring(code))
-  return code, out, slurp(err)
-end
-
--- happysim(args) -> exit status, stdout, stderr
-local function happysim(args)
-  local parts = { quote(HAPPYSIM) }
-  for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
-  return shell(table.concat(parts, " "))
-end
+local cli = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "support/cli.lua")(HAPPYSIM)
+local quote, slurp, tmpname, script, shell, happysim, fixed =
+  cli.quote, cli.slurp, cli.tmpname, cli.script, cli.shell, cli.happysim, cli.fixed
 
 -- The lines of the summary block for one failed seed: from "seed N:" to its replay line.
 local function failure_block(out, seed)
@@ -66,11 +25,7 @@ local function failure_block(out, seed)
   return block:sub(1, stop - 1)
 end
 
-local function fixed(s) return (s:gsub("%p", "%%%0")) end
-
-teardown(function()
-  for _, name in ipairs(tmpfiles) do os.remove(name) end
-end)
+teardown(cli.cleanup)
 
 -- A scenario that fails on seeds that are 3 mod 7, with a simulation drawing random delays.
 local MODULO = [[

@@ -10,62 +10,11 @@ if HAPPYSIM == nil or HAPPYSIM == "" then
   return
 end
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local cli = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "support/cli.lua")(HAPPYSIM)
+local quote, slurp, tmpname, script, shell, happysim, fixed =
+  cli.quote, cli.slurp, cli.tmpname, cli.script, cli.shell, cli.happysim, cli.fixed
 
-local function slurp(path)
-  local f = assert(io.open(path, "r"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local tmpfiles = {}
-
-local function tmpname()
-  local name = os.tmpname()
-  tmpfiles[#tmpfiles + 1] = name
-  return name
-end
-
--- Writes a scenario script to a temporary file and returns its path.
-local function script(src)
-  local name = tmpname() .. ".lua"
-  tmpfiles[#tmpfiles + 1] = name
-  local f = assert(io.open(name, "w"))
-  f:write(src)
-  f:close()
-  return name
-end
-
--- happysim(args [, stdin]) -> exit status, stdout, stderr
-local function happysim(args, stdin)
-  local parts = { quote(HAPPYSIM) }
-  for _, a in ipairs(args) do parts[#parts + 1] = quote(a) end
-  local err = tmpname()
-  local cmd = table.concat(parts, " ") .. " 2>" .. quote(err)
-  if stdin then
-    local input = tmpname()
-    local f = assert(io.open(input, "w"))
-    f:write(stdin)
-    f:close()
-    cmd = cmd .. " <" .. quote(input)
-  else
-    cmd = cmd .. " </dev/null"
-  end
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  local _, how, code = p:close()
-  assert(how == "exit", "happysim was killed by signal " .. tostring(code))
-  return code, out, slurp(err)
-end
-
-local function fixed(s) return (s:gsub("%p", "%%%0")) end
-
-teardown(function()
-  for _, name in ipairs(tmpfiles) do os.remove(name) end
-end)
+teardown(cli.cleanup)
 
 describe("happysim CLI", function()
   describe("help and usage", function()
