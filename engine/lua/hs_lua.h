@@ -6,6 +6,7 @@
  *   U.threads  slot -> process thread     U.anchors  slot -> pending Lua event/timer
  *   U.entities entity object -> proxy     U.streams  name -> random stream
  *   U.joins    slot -> completion callback of a spawned process
+ *   U.wakers   slot -> the waker of the process in that slot (core.waker)
  *   U.names    name -> entity object      U.list     entity id + 1 -> entity object
  *   U.networks the networks bound to it   U.raft_ids / U.raft_names  Raft member ids
  *   U.trace    the trace function         U.error    the error that stopped the run
@@ -115,6 +116,7 @@ int hs_l_sleep(lua_State *L);
 int hs_l_now(lua_State *L);
 int hs_l_current_process(lua_State *L);
 int hs_l_park(lua_State *L);
+int hs_l_waker(lua_State *L);
 int hs_l_wake(lua_State *L);
 int hs_l_spawn(lua_State *L);
 int hs_l_kill(lua_State *L);

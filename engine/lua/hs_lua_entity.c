@@ -217,6 +217,12 @@ static int centity_resume(lua_State *L) { return centity_pause_resume(L, 0); }
 static int centity_index(lua_State *L) {
   hs_lua_centity *ce = lua_touserdata(L, 1);
   const hs_lua_class *cls = ce->cls;
+  /* methods first: node:submit(...) is the hot path (no class names a method like a field below) */
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) != LUA_TNIL) return 1;
+  lua_settop(L, 2);
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char *k = lua_tostring(L, 2);
     if (strcmp(k, "name") == 0) {
@@ -248,12 +254,7 @@ static int centity_index(lua_State *L) {
       return 1;
     }
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "methods");
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, -2) != LUA_TNIL) return 1;
   if (lua_type(L, 2) == LUA_TSTRING && cls->get_field) {
-    lua_settop(L, 2);
     if (ce->closed) return luaL_error(L, "%s: use after close", cls->name);
     if (cls->get_field(L, ce, lua_tostring(L, 2))) return 1;
   }

@@ -301,6 +301,40 @@ int hs_l_current_process(lua_State *L) {
   return 3;
 }
 
+/* A waker: wakes the process of one slot and generation when called (any arguments). */
+static int waker_call(lua_State *L) {
+  hs_lsim *ls = lua_touserdata(L, lua_upvalueindex(1));
+  lua_Integer slot = lua_tointeger(L, lua_upvalueindex(2)), gen = lua_tointeger(L, lua_upvalueindex(3));
+  if (ls->sim.closed || (uint64_t)slot >= ls->proc_count) return 0;
+  hs_lproc *p = ls->procs[slot];
+  if ((lua_Integer)p->gen == gen && p->state == PROC_PARKED && hs_sim_schedule_after(&ls->sim, &p->wake, 0) == HS_OK)
+    p->state = PROC_SLEEPING;
+  return 0;
+}
+
+/* core.waker(fname) -> a function that wakes the running process when it is parked (what
+ * hs.await hands to Future:on_settle). One per process, cached in U.wakers[slot], so a
+ * process awaiting many futures allocates nothing per await. */
+int hs_l_waker(lua_State *L) {
+  hs_lproc *p = check_in_process(L, luaL_optstring(L, 1, "hs.await"));
+  hs_push_sim(L, p->owner);
+  int sim_idx = lua_gettop(L);
+  hs_push_uv_table(L, sim_idx, "wakers");
+  if (lua_rawgeti(L, -1, (lua_Integer)p->slot + 1) == LUA_TFUNCTION && lua_getupvalue(L, -1, 3) &&
+      lua_tointeger(L, -1) == (lua_Integer)p->gen) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_settop(L, sim_idx + 1);
+  lua_pushvalue(L, sim_idx); /* upvalue 1: the sim (keeps it alive while a future holds the waker) */
+  lua_pushinteger(L, p->slot);
+  lua_pushinteger(L, p->gen);
+  lua_pushcclosure(L, waker_call, 3);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, sim_idx + 1, (lua_Integer)p->slot + 1);
+  return 1;
+}
+
 /* core.park(): suspends the running process until core.wake. */
 int hs_l_park(lua_State *L) {
   check_in_process(L, "hs.await");

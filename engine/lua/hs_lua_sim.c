@@ -89,7 +89,7 @@ static int l_sim_new(lua_State *L) {
   if (end >= 0) hs_sim_set_end_time(&ls->sim, hs_time_from_s(end));
   lua_createtable(L, 0, 8);
   static const char *const tables[] = {"threads", "anchors", "entities", "names",    "streams",
-                                      "joins",   "list",    "networks", NULL};
+                                      "joins",   "list",    "networks", "wakers", NULL};
   for (const char *const *t = tables; *t; t++) {
     lua_newtable(L);
     lua_setfield(L, -2, *t);
@@ -468,6 +468,7 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"now", hs_l_now},
                                       {"current_process", hs_l_current_process},
                                       {"park", hs_l_park},
+                                      {"waker", hs_l_waker},
                                       {"wake", hs_l_wake},
                                       {"spawn", hs_l_spawn},
                                       {"kill", hs_l_kill},

@@ -12,8 +12,10 @@ local function is_future(v)
   return getmetatable(v) == Future
 end
 
+-- The constructor names every field settling fills in (nil ones too), so the table is
+-- sized for them once and settling does not rehash it: futures are made per request.
 local function new()
-  return setmetatable({ done = false, ok = nil, n = 0, _waiters = nil }, Future)
+  return setmetatable({ done = false, ok = nil, n = 0, value = nil, values = nil, _waiters = nil }, Future)
 end
 
 function Future:__tostring()
@@ -27,15 +29,19 @@ local function settle(self, ok, ...)
   self.done, self.ok = true, ok
   if ok then
     self.n = select("#", ...)
-    self.values = table.pack(...)
+    self.values = { ... }
     self.value = (...)
   else
     self.error = (...)
   end
-  local waiters = self._waiters
-  self._waiters = nil
+  local waiters = self._waiters -- nil, one function, or a list of them
   if waiters then
-    for i = 1, #waiters do waiters[i](self) end
+    self._waiters = nil
+    if type(waiters) == "function" then
+      waiters(self)
+    else
+      for i = 1, #waiters do waiters[i](self) end
+    end
   end
   return true
 end
@@ -62,10 +68,12 @@ function Future:on_settle(fn)
   else
     local w = self._waiters
     if not w then
-      w = {}
-      self._waiters = w
+      self._waiters = fn -- the common case, one waiter: no list
+    elseif type(w) == "function" then
+      self._waiters = { w, fn }
+    else
+      w[#w + 1] = fn
     end
-    w[#w + 1] = fn
   end
   return self
 end

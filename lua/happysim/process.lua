@@ -66,8 +66,7 @@ local function await(f)
     error("bad argument #1 to 'await' (Future expected, got " .. type(f) .. ")", 2)
   end
   if not f.done then
-    local sim, slot, gen = core.current_process("hs.await")
-    f:on_settle(function() core.wake(sim, slot, gen) end)
+    f:on_settle(core.waker("hs.await"))
     core.park()
   end
   return f:result()

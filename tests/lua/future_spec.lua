@@ -61,6 +61,62 @@ describe("Future", function()
     sim:run()
     assert.same({ 1, 2, 3 }, woke)
   end)
+
+  it("runs on_settle callbacks once each, in the order they were added", function()
+    local f, calls = hs.Future(), {}
+    f:on_settle(function() calls[#calls + 1] = "a" end)
+    f:on_settle(function() calls[#calls + 1] = "b" end)
+    f:on_settle(function() calls[#calls + 1] = "c" end)
+    f:resolve(1)
+    f:resolve(2)
+    f:on_settle(function(g) calls[#calls + 1] = "late " .. g.value end) -- already settled: at once
+    assert.same({ "a", "b", "c", "late 1" }, calls)
+    assert.same({ 1 }, f.values)
+    assert.equal(1, f.n)
+  end)
+
+  it("a process woken by a future it no longer waits for is not woken again", function()
+    -- the process awaits f then g; f's late waiters and a slot reused by a later process
+    -- must not resume anything early
+    local sim = hs.Simulation{}
+    local f, g, h = hs.Future(), hs.Future(), hs.Future()
+    local log = {}
+    sim:spawn(function()
+      hs.await(f)
+      log[#log + 1] = ("A got f at %g"):format(hs.now())
+      hs.await(g)
+      log[#log + 1] = ("A got g at %g"):format(hs.now())
+    end)
+    sim:after(1, function() f:resolve() end)
+    sim:after(5, function() g:resolve() end)
+    sim:after(6, function() -- reuses A's slot once A is done
+      hs.await(h)
+      log[#log + 1] = ("B got h at %g"):format(hs.now())
+    end)
+    sim:after(7, function() f:on_settle(function() end) end)
+    sim:after(8, function() h:resolve() end)
+    sim:run()
+    assert.same({ "A got f at 1", "A got g at 5", "B got h at 8" }, log)
+  end)
+
+  it("the waker of a cancelled process does not wake the process that reuses its slot", function()
+    local sim = hs.Simulation{}
+    local f, h = hs.Future(), hs.Future()
+    local log = {}
+    local a = sim:spawn(function()
+      hs.await(f)
+      log[#log + 1] = "A woke"
+    end)
+    sim:after(1, function() assert.is_true(a:cancel()) end)
+    sim:after(2, function() -- takes A's pooled slot
+      hs.await(h)
+      log[#log + 1] = ("B got h at %g"):format(hs.now())
+    end)
+    sim:after(3, function() f:resolve() end) -- runs A's stale waker
+    sim:after(4, function() h:resolve() end)
+    sim:run()
+    assert.same({ "B got h at 4" }, log)
+  end)
 end)
 
 describe("any_of", function()
