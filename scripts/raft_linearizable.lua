@@ -5,7 +5,9 @@
 --   happysim check scripts/raft_linearizable.lua --seeds 1..200   a sweep (exit 1 on a failure)
 --   happysim run scripts/raft_linearizable.lua -- duration=20 clients=8
 --
--- Five hs.RaftNode with hs.KVStateMachine on a datacenter network. A random-partition
+-- Five hs.RaftNode with hs.KVStateMachine on a datacenter network that also duplicates
+-- and reorders a few messages (requests too: the nodes' client sessions apply each
+-- request once, whatever the copies; see hs.RaftNode's submit). A random-partition
 -- nemesis cuts the cluster in two at a random point every couple of seconds and
 -- heals it; a few nodes crash and restart (their log and term survive, their state
 -- machine is rebuilt). hs.workload.kv clients read (ReadIndex "read"
@@ -17,8 +19,9 @@
 -- Script arguments (key=value): duration (s of client load, default 60), clients (10),
 -- rate (operations/s over all clients, 100), keys (4), mtbf (mean s between partitions,
 -- 2), mttr (mean s a partition lasts, 1), shape (of the cuts: random, halves or isolate),
--- crashes (10), unsafe_local_reads (false: see scripts/raft_unsafe_reads.lua, which loads
--- this file), read_any (false). A seed takes about 0.2 s of CPU (some 6,000 operations
+-- crashes (10), dup (the rate of duplicated messages, 0.02), reorder (the rate of messages
+-- delayed up to 50 ms past later ones, 0.02), unsafe_local_reads (false: see
+-- scripts/raft_unsafe_reads.lua, which loads this file), read_any (false). A seed takes about 0.2 s of CPU (some 6,000 operations
 -- checked); 200 seeds take about 25 s with --jobs 2 on two cores.
 
 local ctx = ...
@@ -28,7 +31,7 @@ local NODES = { "n1", "n2", "n3", "n4", "n5" }
 
 local defaults = {
   name = "raft_linearizable", duration = 60, clients = 10, rate = 100, keys = 4, mtbf = 2, mttr = 1,
-  crashes = 10, shape = "random", unsafe_local_reads = false, read_any = false,
+  crashes = 10, dup = 0.02, reorder = 0.02, shape = "random", unsafe_local_reads = false, read_any = false,
 }
 
 -- The configuration: the defaults, then what a script loading this one gave (ctx.variant),
@@ -41,7 +44,7 @@ local function configure()
     local k, v = a:match("^([%w_]+)=(.+)$")
     if not k or defaults[k] == nil or k == "name" then
       error(("%s: unknown argument '%s' (expected key=value with key one of duration, clients, rate, keys, "
-        .. "mtbf, mttr, crashes, shape, unsafe_local_reads, read_any)"):format(cfg.name, a), 0)
+        .. "mtbf, mttr, crashes, dup, reorder, shape, unsafe_local_reads, read_any)"):format(cfg.name, a), 0)
     end
     if k == "shape" then
       cfg[k] = v
@@ -62,7 +65,10 @@ local cfg = configure()
 -- checks need.
 local function run()
   local sim = hs.Simulation{ end_time = cfg.duration + 2 } -- 2 s after the load stops: stragglers settle
-  local net = hs.Network{ sim = sim, name = "cluster", default_link = hs.datacenter_network() }
+  local link = hs.NetworkLink{ name = "datacenter, duplicating and reordering", latency = 0.0005, jitter = 0.0001,
+                               bandwidth_bps = 10e9, duplicate_rate = cfg.dup, reorder_rate = cfg.reorder,
+                               reorder_delay = 0.05 }
+  local net = hs.Network{ sim = sim, name = "cluster", default_link = link }
   local checker = hs.RaftChecker()
   local nodes = {}
   for i, name in ipairs(NODES) do

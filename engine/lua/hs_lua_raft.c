@@ -304,7 +304,7 @@ static void hook_resolved(void *ud, uint64_t tag, uint64_t index, hs_value resul
     return;
   }
   if (err) {
-    hs_push_error(L, "apply_failed", err);
+    hs_push_error(L, err == hs_raft_session_expired_msg ? "session_expired" : "apply_failed", err);
     settle(L, r, 0, 1);
     return;
   }
@@ -507,6 +507,8 @@ static void client_request(lraft *r, hs_message *m) {
   }
   const hs_blob *b = m->payload;
   hs_buf_reset(&r->cmd);
+  if (!is_read) /* the client's session: a duplicated request is applied once */
+    hs_raft_session_begin(&r->cmd, m->src->name, strlen(m->src->name), hs_blob_request_id(b));
   hs_buf_put_raw(&r->cmd, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER);
   if (is_read) {
     hs_lnet_push_body(L, m->payload);
@@ -554,12 +556,32 @@ static void push_pending_future(lua_State *L) {
   lua_setfield(L, -3, "future");
 }
 
-/* node:submit(cmd) -> Future resolving to (index, result) once applied */
+/* Starts r->cmd with the session envelope of submit's optional argument 3,
+ * { client = <name>, request_id = <integer >= 1> }. */
+static void begin_session(lua_State *L, lraft *r) {
+  if (lua_isnoneornil(L, 3)) return;
+  if (!lua_istable(L, 3))
+    luaL_argerror(L, 3, lua_pushfstring(L, "session table { client =, request_id = } expected, got %s", hs_typename_of(L, 3)));
+  if (lua_getfield(L, 3, "client") != LUA_TSTRING) luaL_argerror(L, 3, "field 'client' must be a string");
+  size_t len;
+  const char *client = lua_tolstring(L, -1, &len);
+  int isint = 0;
+  lua_Integer id = lua_getfield(L, 3, "request_id") == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+  if (!isint || id < 1) luaL_argerror(L, 3, "field 'request_id' must be an integer >= 1");
+  hs_raft_session_begin(&r->cmd, client, len, (uint64_t)id);
+  lua_pop(L, 2);
+}
+
+/* node:submit(cmd [, session]) -> Future resolving to (index, result) once applied. With a
+ * session { client =, request_id = }, the command is applied at most once per request id:
+ * a retry with the same id (to this or another leader) gets the first result. */
 static int l_submit(lua_State *L) {
   lraft *r = check_started(L, "submit");
   luaL_checkany(L, 2);
-  lua_settop(L, 2);
+  lua_settop(L, 3);
   hs_buf_reset(&r->cmd);
+  begin_session(L, r);
+  lua_settop(L, 2);
   hs_lua_encode(L, &r->cmd, 2, "submit: command");
   push_future(L); /* 3: the Future is the pending request itself */
   lua_pushvalue(L, 3);
@@ -735,12 +757,17 @@ static void push_stats(lua_State *L, lraft *r) {
   FIELD(snapshots_taken);
   FIELD(snapshots_installed);
 #undef FIELD
+  lua_pushinteger(L, (lua_Integer)r->node.duplicates);
+  lua_setfield(L, -2, "duplicate_commands");
+  lua_pushinteger(L, (lua_Integer)r->node.expired);
+  lua_setfield(L, -2, "expired_commands");
   lua_pushboolean(L, s.crashed);
   lua_setfield(L, -2, "crashed");
 }
 
-/* node.log: { { index =, term =, type = "normal"|"noop"|"config", command = } ... } from
- * the first index still in memory (entries before it are in the snapshot). */
+/* node.log: { { index =, term =, type = "normal"|"noop"|"config", command = [, client =,
+ * request_id =] } ... } from the first index still in memory (entries before it are in the
+ * snapshot); client and request_id for a command of a client session. */
 static void push_log(lua_State *L, lraft *r) {
   uint64_t first = hs_raft_first_index(r->node.raft), last = hs_raft_last_index(r->node.raft);
   lua_createtable(L, (int)(last >= first ? last - first + 1 : 0), 0);
@@ -755,7 +782,16 @@ static void push_log(lua_State *L, lraft *r) {
     lua_setfield(L, -2, "term");
     lua_pushstring(L, types[e.type]);
     lua_setfield(L, -2, "type");
-    if (e.type == HS_RAFT_ENTRY_NORMAL && e.len && hs_value_size((hs_value){e.data, e.len}) == e.len) {
+    hs_raft_session_cmd c;
+    int session = e.type == HS_RAFT_ENTRY_NORMAL ? hs_raft_session_parse(e.data, e.len, &c) : -1;
+    if (session == 1) {
+      hs_lua_decode(L, c.cmd.p, c.cmd.len);
+      lua_setfield(L, -2, "command");
+      lua_pushlstring(L, c.client, c.client_len);
+      lua_setfield(L, -2, "client");
+      lua_pushinteger(L, (lua_Integer)c.request_id);
+      lua_setfield(L, -2, "request_id");
+    } else if (session == 0 && e.len && hs_value_size((hs_value){e.data, e.len}) == e.len) {
       hs_lua_decode(L, e.data, e.len);
       lua_setfield(L, -2, "command");
     }

@@ -18,6 +18,7 @@
 #include "core/hs_value.h"
 #include "net/hs_net.h"
 #include "raft/hs_raft.h"
+#include "raft/hs_raft_session.h"
 
 /* A deterministic state machine driven by committed commands (encoded hs_values). */
 typedef struct hs_sm_ops {
@@ -62,8 +63,15 @@ typedef struct hs_raft_node {
   hs_buf result;
   hs_raft_entry *entries; /* decode buffer */
   uint32_t entries_cap;
-  uint64_t malformed; /* messages that failed to decode */
+  uint64_t malformed; /* messages (or snapshots) that failed to decode */
+  hs_raft_sessions sessions; /* client sessions: part of the state machine's state */
+  uint64_t duplicates;       /* session commands applied before: answered, not re-applied */
+  uint64_t expired;          /* session commands older than their client's window: refused */
 } hs_raft_node;
+
+/* The error message a session command too old for its client's window gets (compare the
+ * pointer): its outcome is unknown to the client. */
+extern const char hs_raft_session_expired_msg[];
 
 /* cfg's callbacks and ud are set by the node; the rest (id, voters, timeouts ...) is the
  * caller's. self must be registered with the network's simulation. HS_OK, HS_EINVAL,

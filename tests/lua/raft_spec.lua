@@ -397,6 +397,145 @@ describe("RaftNode clients", function()
   end)
 end)
 
+-- A state machine whose commands do not commute with themselves: applying one twice shows.
+local function counter_sm()
+  local sm = { n = 0 }
+  function sm:apply(cmd) self.n = self.n + cmd.add; return self.n end
+  function sm:snapshot() return { n = self.n } end
+  function sm:restore(snap) self.n = snap and snap.n or 0 end
+  function sm:read() return self.n end
+  return sm
+end
+
+describe("RaftNode client sessions (at-most-once commands)", function()
+  it("applies a request the network duplicated once; the copy gets the first result", function()
+    local c = cluster{ n = 3, sm = counter_sm }
+    local client = hs.Entity{ name = "client", handle_event = function() end }
+    c.sim:register(client)
+    local l = wait_leader(c)
+    local replies = {}
+    c.net:intercept(function(m) if m.type == "submit" then return "duplicate" end end)
+    c.sim:spawn(function()
+      replies[1] = hs.await(c.net:request(client, l, "submit", { add = 5 }, { timeout = 1 }))
+      replies[2] = hs.await(c.net:request(client, l, "submit", { add = 1 }, { timeout = 1 }))
+    end)
+    c.sim:run_until(c.sim.now + 1)
+    assert.is_true(replies[1].ok and replies[2].ok)
+    assert.equal(5, replies[1].result)
+    assert.equal(6, replies[2].result)
+    wait_applied(c, l.commit_index)
+    for _, n in ipairs(c.nodes) do
+      assert.equal(6, n.state_machine.n, n.name)
+      assert.equal(2, n.stats.duplicate_commands, n.name) -- both copies are in the log, applied once
+    end
+    local sessions = 0
+    for _, e in ipairs(l.log) do
+      if e.client then
+        sessions = sessions + 1
+        assert.equal("client", e.client)
+        assert.is_true(math.type(e.request_id) == "integer")
+      end
+    end
+    assert.equal(4, sessions)
+    assert_agree(c)
+  end)
+
+  it("a copy held back past later writes does not undo them", function()
+    local c = cluster{ n = 3 }
+    local client = hs.Entity{ name = "client", handle_event = function() end }
+    c.sim:register(client)
+    local l = wait_leader(c)
+    local first = true
+    c.net:intercept(function(m)
+      if m.type == "submit" and first then
+        first = false
+        return "duplicate" -- one copy goes now; the second comes through the filter again
+      elseif m.type == "submit" and m.payload.value == 1 then
+        return 0.5 -- the duplicate of x = 1 arrives half a second late
+      end
+    end)
+    local got = {}
+    c.sim:spawn(function()
+      got[1] = hs.await(c.net:request(client, l, "submit", set("x", 1), { timeout = 1 }))
+      got[2] = hs.await(c.net:request(client, l, "submit", set("x", 2), { timeout = 1 }))
+    end)
+    c.sim:run_until(c.sim.now + 1.5)
+    assert.is_true(got[1].ok and got[2].ok)
+    wait_applied(c, l.commit_index)
+    assert.equal(1, l.stats.duplicate_commands)
+    for _, n in ipairs(c.nodes) do assert.equal(2, kv_data(n).x, n.name) end
+    assert_agree(c)
+  end)
+
+  it("submit(cmd, session): a retry to a new leader is answered, not re-applied", function()
+    local c = cluster{ n = 5, sm = counter_sm }
+    local l = wait_leader(c)
+    local session = { client = "app", request_id = 1 }
+    local index, result = commit(c, l, { add = 10 })
+    index, result = settle(c, l:submit({ add = 3 }, session))
+    assert.equal(13, result)
+    wait_applied(c, index)
+    l:crash()
+    local l2 = wait_leader(c, l)
+    local index2, result2 = settle(c, l2:submit({ add = 3 }, session)) -- the client's retry
+    assert.equal(13, result2)
+    assert.is_true(index2 > index)
+    assert.equal(1, l2.stats.duplicate_commands)
+    local _, r3 = settle(c, l2:submit({ add = 1 }, { client = "app", request_id = 2 }))
+    assert.equal(14, r3)
+    l:restart()
+    wait_applied(c, l2.commit_index)
+    for _, n in ipairs(c.nodes) do assert.equal(14, n.state_machine.n, n.name) end
+    assert_agree(c)
+  end)
+
+  it("sessions travel in snapshots and survive a restart of the whole cluster", function()
+    local c = cluster{ n = 3, sm = counter_sm, raft = { snapshot_threshold = 4 } }
+    local l = wait_leader(c)
+    settle(c, l:submit({ add = 7 }, { client = "app", request_id = 1 }))
+    for i = 1, 10 do commit(c, l, { add = 1 }) end
+    wait_applied(c, l.commit_index)
+    for _, n in ipairs(c.nodes) do assert.is_true(n.stats.snapshot_index > 2, n.name) end
+    for _, n in ipairs(c.nodes) do n:crash() end
+    for _, n in ipairs(c.nodes) do n:restart() end
+    local l2 = wait_leader(c)
+    local _, result = settle(c, l2:submit({ add = 7 }, { client = "app", request_id = 1 }))
+    assert.equal(7, result) -- the first result, remembered through the snapshot
+    wait_applied(c, l2.commit_index)
+    for _, n in ipairs(c.nodes) do assert.equal(17, n.state_machine.n, n.name) end
+    assert_agree(c)
+  end)
+
+  it("a request older than the client's window is refused as session_expired (outcome unknown)", function()
+    local c = cluster{ n = 3, sm = counter_sm }
+    local l = wait_leader(c)
+    for id = 1, 40 do settle(c, l:submit({ add = 1 }, { client = "app", request_id = id })) end
+    local v, err = settle(c, l:submit({ add = 1 }, { client = "app", request_id = 3 }))
+    assert.is_nil(v)
+    assert.equal("session_expired", err.code)
+    local _, again = settle(c, l:submit({ add = 1 }, { client = "app", request_id = 40 }))
+    assert.equal(40, again) -- still in the window: answered
+    local _, other = settle(c, l:submit({ add = 1 }, { client = "other", request_id = 3 }))
+    assert.equal(41, other) -- sessions are per client
+    assert.equal(1, l.stats.expired_commands)
+    wait_applied(c, l.commit_index)
+    for _, n in ipairs(c.nodes) do assert.equal(41, n.state_machine.n, n.name) end
+  end)
+
+  it("raises for a malformed session", function()
+    local c = cluster{ n = 1 }
+    local l = wait_leader(c)
+    assert.has_error(function() l:submit(set("x", 1), "s") end,
+      "bad argument #2 to 'submit' (session table { client =, request_id = } expected, got string)")
+    assert.has_error(function() l:submit(set("x", 1), { request_id = 1 }) end,
+      "bad argument #2 to 'submit' (field 'client' must be a string)")
+    for _, bad in ipairs({ 0, -1, 1.5, "1", 0 / 0 }) do
+      assert.has_error(function() l:submit(set("x", 1), { client = "a", request_id = bad }) end,
+        "bad argument #2 to 'submit' (field 'request_id' must be an integer >= 1)")
+    end
+  end)
+end)
+
 describe("RaftNode durability", function()
   it("keeps term, vote and log across crash/restart, rebuilds the state machine and catches up", function()
     local c = cluster{ n = 5 }

@@ -1,0 +1,263 @@
+#include "raft/hs_raft_session.h"
+
+#include "core/hs_rng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One remembered request: its id and outcome (result bytes, or an error message). */
+typedef struct applied_req {
+  uint64_t id;
+  uint8_t *bytes; /* result, or the NUL-terminated error message when is_err */
+  uint32_t len;
+  bool is_err;
+} applied_req;
+
+struct hs_raft_session {
+  char *client;
+  size_t client_len;
+  uint64_t hash;
+  uint64_t floor; /* the highest id forgotten (0: none yet) */
+  uint32_t count; /* remembered requests, at most HS_RAFT_SESSION_WINDOW */
+  applied_req window[HS_RAFT_SESSION_WINDOW];
+};
+
+/* ---- envelopes ---------------------------------------------------------------------------- */
+
+void hs_raft_session_begin(hs_buf *out, const char *client, size_t client_len, uint64_t request_id) {
+  uint8_t tag = HS_RAFT_SESSION_TAG;
+  hs_buf_put_raw(out, &tag, 1);
+  hs_buf_put_string(out, client, client_len);
+  hs_buf_put_int(out, (int64_t)request_id);
+}
+
+/* Reads the value at *p (bounded by end) into v and moves past it; false when malformed. */
+static bool next_value(const uint8_t **p, const uint8_t *end, hs_value *v) {
+  *v = (hs_value){*p, (size_t)(end - *p)};
+  size_t size = hs_value_size(*v);
+  if (!size) return false;
+  v->len = size;
+  *p += size;
+  return true;
+}
+
+int hs_raft_session_parse(const uint8_t *data, size_t len, hs_raft_session_cmd *out) {
+  if (!len || data[0] != HS_RAFT_SESSION_TAG) return 0;
+  const uint8_t *p = data + 1, *end = data + len;
+  hs_value client, id;
+  int64_t rid;
+  if (!next_value(&p, end, &client) || !next_value(&p, end, &id) || !hs_value_int(id, &rid)) return -1;
+  out->client = hs_value_string(client, &out->client_len);
+  if (!out->client) return -1;
+  out->request_id = (uint64_t)rid;
+  if (!next_value(&p, end, &out->cmd) || p != end) return -1;
+  return 1;
+}
+
+/* ---- the table ---------------------------------------------------------------------------- */
+
+void hs_raft_sessions_init(hs_raft_sessions *s) {
+  memset(s, 0, sizeof *s);
+  hs_buf_init(&s->snap);
+}
+
+void hs_raft_sessions_clear(hs_raft_sessions *s) {
+  for (uint32_t i = 0; i < s->count; i++) {
+    hs_raft_session *x = &s->list[i];
+    for (uint32_t k = 0; k < x->count; k++) free(x->window[k].bytes);
+    free(x->client);
+  }
+  s->count = 0;
+  if (s->index) memset(s->index, 0, s->index_cap * sizeof *s->index);
+}
+
+void hs_raft_sessions_free(hs_raft_sessions *s) {
+  hs_raft_sessions_clear(s);
+  free(s->list);
+  free(s->index);
+  hs_buf_free(&s->snap);
+  memset(s, 0, sizeof *s);
+}
+
+/* The slot of client in the index: holding it, or the empty one where it would go. */
+static uint32_t *slot_of(const hs_raft_sessions *s, const char *client, size_t len, uint64_t h) {
+  for (uint32_t i = (uint32_t)h & (s->index_cap - 1);; i = (i + 1) & (s->index_cap - 1)) {
+    uint32_t *slot = &s->index[i];
+    if (!*slot) return slot;
+    const hs_raft_session *x = &s->list[*slot - 1];
+    if (x->hash == h && x->client_len == len && memcmp(x->client, client, len) == 0) return slot;
+  }
+}
+
+static hs_raft_session *find(const hs_raft_sessions *s, const char *client, size_t len) {
+  if (!s->count) return NULL;
+  uint32_t *slot = slot_of(s, client, len, hs_hash_bytes(client, len));
+  return *slot ? &s->list[*slot - 1] : NULL;
+}
+
+static bool grow_index(hs_raft_sessions *s) {
+  uint32_t cap = s->index_cap ? s->index_cap * 2 : 16;
+  uint32_t *index = calloc(cap, sizeof *index);
+  if (!index) return false;
+  free(s->index);
+  s->index = index;
+  s->index_cap = cap;
+  for (uint32_t i = 0; i < s->count; i++) *slot_of(s, s->list[i].client, s->list[i].client_len, s->list[i].hash) = i + 1;
+  return true;
+}
+
+static hs_raft_session *add(hs_raft_sessions *s, const char *client, size_t len) {
+  if ((s->count + 1) * 2 > s->index_cap && !grow_index(s)) return NULL;
+  if (s->count == s->cap) {
+    uint32_t cap = s->cap ? s->cap * 2 : 8;
+    hs_raft_session *list = realloc(s->list, cap * sizeof *list);
+    if (!list) return NULL;
+    s->list = list;
+    s->cap = cap;
+  }
+  char *name = malloc(len + 1);
+  if (!name) return NULL;
+  memcpy(name, client, len);
+  name[len] = 0;
+  hs_raft_session *x = &s->list[s->count];
+  memset(x, 0, sizeof *x);
+  x->client = name;
+  x->client_len = len;
+  x->hash = hs_hash_bytes(client, len);
+  *slot_of(s, client, len, x->hash) = ++s->count;
+  return x;
+}
+
+static applied_req *remembered(hs_raft_session *x, uint64_t id) {
+  for (uint32_t k = 0; k < x->count; k++)
+    if (x->window[k].id == id) return &x->window[k];
+  return NULL;
+}
+
+hs_raft_session_verdict hs_raft_sessions_check(hs_raft_sessions *s, const hs_raft_session_cmd *c, hs_value *result,
+                                               const char **err) {
+  hs_raft_session *x = find(s, c->client, c->client_len);
+  if (!x) return HS_RAFT_SESSION_NEW;
+  applied_req *a = remembered(x, c->request_id);
+  if (a) {
+    *result = a->is_err ? (hs_value){NULL, 0} : (hs_value){a->bytes, a->len};
+    *err = a->is_err ? (const char *)a->bytes : NULL;
+    return HS_RAFT_SESSION_DUPLICATE;
+  }
+  return c->request_id <= x->floor ? HS_RAFT_SESSION_EXPIRED : HS_RAFT_SESSION_NEW;
+}
+
+/* Stores an outcome in x's window, forgetting the lowest id when it is full. */
+static int remember(hs_raft_session *x, uint64_t id, const uint8_t *bytes, size_t len, bool is_err) {
+  if (len > UINT32_MAX) return HS_ENOMEM;
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) return HS_ENOMEM;
+  if (len) memcpy(copy, bytes, len);
+  applied_req *slot;
+  if (x->count < HS_RAFT_SESSION_WINDOW) {
+    slot = &x->window[x->count++];
+  } else {
+    slot = &x->window[0];
+    for (uint32_t k = 1; k < x->count; k++)
+      if (x->window[k].id < slot->id) slot = &x->window[k];
+    if (slot->id > x->floor) x->floor = slot->id;
+    free(slot->bytes);
+  }
+  *slot = (applied_req){id, copy, (uint32_t)len, is_err};
+  return HS_OK;
+}
+
+int hs_raft_sessions_record(hs_raft_sessions *s, const hs_raft_session_cmd *c, const uint8_t *result,
+                            size_t result_len, const char *err) {
+  hs_raft_session *x = find(s, c->client, c->client_len);
+  if (!x && !(x = add(s, c->client, c->client_len))) return HS_ENOMEM;
+  if (err) return remember(x, c->request_id, (const uint8_t *)err, strlen(err) + 1, true);
+  return remember(x, c->request_id, result, result_len, false);
+}
+
+/* ---- snapshots -----------------------------------------------------------------------------
+ * HS_RAFT_SESSION_TAG, then as hs_values: the session count; per session its client, floor
+ * and window count, then per request its id, whether it failed and its bytes (a string);
+ * then whether the state machine's state is empty (a boolean) and its snapshot bytes. */
+
+const uint8_t *hs_raft_sessions_snapshot(hs_raft_sessions *s, const uint8_t *sm, size_t sm_len, size_t *len) {
+  if (!s->count) {
+    *len = sm_len;
+    return sm;
+  }
+  hs_buf *b = &s->snap;
+  hs_buf_reset(b);
+  uint8_t tag = HS_RAFT_SESSION_TAG;
+  hs_buf_put_raw(b, &tag, 1);
+  hs_buf_put_int(b, s->count);
+  for (uint32_t i = 0; i < s->count; i++) {
+    const hs_raft_session *x = &s->list[i];
+    hs_buf_put_string(b, x->client, x->client_len);
+    hs_buf_put_int(b, (int64_t)x->floor);
+    hs_buf_put_int(b, x->count);
+    for (uint32_t k = 0; k < x->count; k++) {
+      hs_buf_put_int(b, (int64_t)x->window[k].id);
+      hs_buf_put_bool(b, x->window[k].is_err);
+      hs_buf_put_string(b, (const char *)x->window[k].bytes, x->window[k].len);
+    }
+  }
+  hs_buf_put_bool(b, sm == NULL);
+  hs_buf_put_raw(b, sm, sm_len);
+  if (b->failed) return NULL;
+  *len = b->len;
+  return b->data;
+}
+
+static bool next_int(const uint8_t **p, const uint8_t *end, int64_t *out) {
+  hs_value v;
+  return next_value(p, end, &v) && hs_value_int(v, out);
+}
+
+int hs_raft_sessions_restore(hs_raft_sessions *s, const uint8_t *data, size_t len, const uint8_t **sm, size_t *sm_len) {
+  hs_raft_sessions_clear(s);
+  *sm = data;
+  *sm_len = len;
+  if (!data || !len || data[0] != HS_RAFT_SESSION_TAG) return HS_OK;
+  const uint8_t *p = data + 1, *end = data + len;
+  int64_t n;
+  if (!next_int(&p, end, &n) || n < 0) goto malformed;
+  for (int64_t i = 0; i < n; i++) {
+    hs_value name, v;
+    int64_t floor, count;
+    size_t name_len;
+    const char *client;
+    if (!next_value(&p, end, &name) || !(client = hs_value_string(name, &name_len)) || !next_int(&p, end, &floor) ||
+        !next_int(&p, end, &count) || count < 0 || count > HS_RAFT_SESSION_WINDOW || find(s, client, name_len))
+      goto malformed;
+    hs_raft_session *x = add(s, client, name_len);
+    if (!x) {
+      hs_raft_sessions_clear(s);
+      return HS_ENOMEM;
+    }
+    x->floor = (uint64_t)floor;
+    for (int64_t k = 0; k < count; k++) {
+      int64_t id;
+      size_t blen;
+      const char *bytes;
+      if (!next_int(&p, end, &id) || !next_value(&p, end, &v) || hs_value_type(v) > HS_V_TRUE ||
+          hs_value_type(v) == HS_V_NIL || !next_value(&p, end, &name) || !(bytes = hs_value_string(name, &blen)))
+        goto malformed;
+      if (hs_value_type(v) == HS_V_TRUE && (!blen || bytes[blen - 1] != 0)) goto malformed; /* an error message */
+      if (remember(x, (uint64_t)id, (const uint8_t *)bytes, blen, hs_value_type(v) == HS_V_TRUE) != HS_OK) {
+        hs_raft_sessions_clear(s);
+        return HS_ENOMEM;
+      }
+    }
+  }
+  hs_value empty;
+  if (!next_value(&p, end, &empty) || (hs_value_type(empty) != HS_V_TRUE && hs_value_type(empty) != HS_V_FALSE))
+    goto malformed;
+  *sm = hs_value_type(empty) == HS_V_TRUE ? NULL : p;
+  *sm_len = (size_t)(end - p);
+  return HS_OK;
+malformed:
+  hs_raft_sessions_clear(s);
+  *sm = NULL;
+  *sm_len = 0;
+  return HS_EINVAL;
+}
