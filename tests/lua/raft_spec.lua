@@ -123,6 +123,13 @@ local function assert_agree(c, nodes)
   assert.is_false(c.checker.violated)
 end
 
+-- An entity named "client" registered with c's simulation, to send net:request from.
+local function network_client(c)
+  local client = hs.Entity{ name = "client", handle_event = function() end }
+  c.sim:register(client)
+  return client
+end
+
 local function count_types(c)
   local counts = {}
   c.net:intercept(function(m) counts[m.type] = (counts[m.type] or 0) + 1 end)
@@ -369,8 +376,7 @@ describe("RaftNode clients", function()
 
   it("answers 'submit' and 'read' requests over the network", function()
     local c = cluster{ n = 3 }
-    local client = hs.Entity{ name = "client", handle_event = function() end }
-    c.sim:register(client)
+    local client = network_client(c)
     local l = wait_leader(c)
     local follower = l == c.nodes[1] and c.nodes[2] or c.nodes[1]
     local replies = {}
@@ -410,8 +416,7 @@ end
 describe("RaftNode client sessions (at-most-once commands)", function()
   it("applies a request the network duplicated once; the copy gets the first result", function()
     local c = cluster{ n = 3, sm = counter_sm }
-    local client = hs.Entity{ name = "client", handle_event = function() end }
-    c.sim:register(client)
+    local client = network_client(c)
     local l = wait_leader(c)
     local replies = {}
     c.net:intercept(function(m) if m.type == "submit" then return "duplicate" end end)
@@ -442,8 +447,7 @@ describe("RaftNode client sessions (at-most-once commands)", function()
 
   it("a copy held back past later writes does not undo them", function()
     local c = cluster{ n = 3 }
-    local client = hs.Entity{ name = "client", handle_event = function() end }
-    c.sim:register(client)
+    local client = network_client(c)
     local l = wait_leader(c)
     local first = true
     c.net:intercept(function(m)
