@@ -785,8 +785,10 @@ static void push_log(lua_State *L, lraft *r) {
     hs_raft_session_cmd c;
     int session = e.type == HS_RAFT_ENTRY_NORMAL ? hs_raft_session_parse(e.data, e.len, &c) : -1;
     if (session == 1) {
-      hs_lua_decode(L, c.cmd.p, c.cmd.len);
-      lua_setfield(L, -2, "command");
+      if (hs_value_size(c.cmd) == c.cmd.len) {
+        hs_lua_decode(L, c.cmd.p, c.cmd.len);
+        lua_setfield(L, -2, "command");
+      }
       lua_pushlstring(L, c.client, c.client_len);
       lua_setfield(L, -2, "client");
       lua_pushinteger(L, (lua_Integer)c.request_id);

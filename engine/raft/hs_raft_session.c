@@ -9,16 +9,20 @@
 typedef struct applied_req {
   uint64_t id;
   uint8_t *bytes; /* result, or the NUL-terminated error message when is_err */
-  uint32_t len;
+  uint32_t len, cap;
   bool is_err;
 } applied_req;
 
+/* The window is a ring in the order requests were applied: when it is full the oldest is
+ * forgotten and raises the floor. Any order of forgetting is safe (an id at or below the
+ * floor is never applied again); oldest-first suits clients whose ids grow. */
 struct hs_raft_session {
   char *client;
   size_t client_len;
   uint64_t hash;
   uint64_t floor; /* the highest id forgotten (0: none yet) */
   uint32_t count; /* remembered requests, at most HS_RAFT_SESSION_WINDOW */
+  uint32_t oldest; /* ring position of the oldest once the window is full */
   applied_req window[HS_RAFT_SESSION_WINDOW];
 };
 
@@ -50,7 +54,8 @@ int hs_raft_session_parse(const uint8_t *data, size_t len, hs_raft_session_cmd *
   out->client = hs_value_string(client, &out->client_len);
   if (!out->client) return -1;
   out->request_id = (uint64_t)rid;
-  if (!next_value(&p, end, &out->cmd) || p != end) return -1;
+  if (p == end) return -1;
+  out->cmd = (hs_value){p, (size_t)(end - p)}; /* the rest: the state machine checks it, as any command */
   return 1;
 }
 
@@ -129,7 +134,7 @@ static hs_raft_session *add(hs_raft_sessions *s, const char *client, size_t len)
 }
 
 static applied_req *remembered(hs_raft_session *x, uint64_t id) {
-  for (uint32_t k = 0; k < x->count; k++)
+  for (uint32_t k = x->count; k-- > 0;)
     if (x->window[k].id == id) return &x->window[k];
   return NULL;
 }
@@ -147,23 +152,33 @@ hs_raft_session_verdict hs_raft_sessions_check(hs_raft_sessions *s, const hs_raf
   return c->request_id <= x->floor ? HS_RAFT_SESSION_EXPIRED : HS_RAFT_SESSION_NEW;
 }
 
-/* Stores an outcome in x's window, forgetting the lowest id when it is full. */
+/* Stores an outcome in x's window, forgetting the oldest when it is full (its buffer is
+ * reused: a steady client allocates nothing per request). */
 static int remember(hs_raft_session *x, uint64_t id, const uint8_t *bytes, size_t len, bool is_err) {
   if (len > UINT32_MAX) return HS_ENOMEM;
-  uint8_t *copy = malloc(len ? len : 1);
-  if (!copy) return HS_ENOMEM;
-  if (len) memcpy(copy, bytes, len);
   applied_req *slot;
   if (x->count < HS_RAFT_SESSION_WINDOW) {
-    slot = &x->window[x->count++];
+    slot = &x->window[x->count];
+    *slot = (applied_req){0};
   } else {
-    slot = &x->window[0];
-    for (uint32_t k = 1; k < x->count; k++)
-      if (x->window[k].id < slot->id) slot = &x->window[k];
-    if (slot->id > x->floor) x->floor = slot->id;
-    free(slot->bytes);
+    slot = &x->window[x->oldest];
   }
-  *slot = (applied_req){id, copy, (uint32_t)len, is_err};
+  if (!slot->bytes || slot->cap < len) {
+    uint8_t *buf = realloc(slot->bytes, len ? len : 1);
+    if (!buf) return HS_ENOMEM;
+    slot->bytes = buf;
+    slot->cap = len ? (uint32_t)len : 1;
+  }
+  if (x->count < HS_RAFT_SESSION_WINDOW) {
+    x->count++;
+  } else {
+    if (slot->id > x->floor) x->floor = slot->id;
+    x->oldest = (x->oldest + 1) % HS_RAFT_SESSION_WINDOW;
+  }
+  if (len) memcpy(slot->bytes, bytes, len);
+  slot->id = id;
+  slot->len = (uint32_t)len;
+  slot->is_err = is_err;
   return HS_OK;
 }
 
@@ -177,7 +192,7 @@ int hs_raft_sessions_record(hs_raft_sessions *s, const hs_raft_session_cmd *c, c
 
 /* ---- snapshots -----------------------------------------------------------------------------
  * HS_RAFT_SESSION_TAG, then as hs_values: the session count; per session its client, floor
- * and window count, then per request its id, whether it failed and its bytes (a string);
+ * and window count, then per request (oldest first) its id, whether it failed and its bytes;
  * then whether the state machine's state is empty (a boolean) and its snapshot bytes. */
 
 const uint8_t *hs_raft_sessions_snapshot(hs_raft_sessions *s, const uint8_t *sm, size_t sm_len, size_t *len) {
@@ -195,10 +210,11 @@ const uint8_t *hs_raft_sessions_snapshot(hs_raft_sessions *s, const uint8_t *sm,
     hs_buf_put_string(b, x->client, x->client_len);
     hs_buf_put_int(b, (int64_t)x->floor);
     hs_buf_put_int(b, x->count);
-    for (uint32_t k = 0; k < x->count; k++) {
-      hs_buf_put_int(b, (int64_t)x->window[k].id);
-      hs_buf_put_bool(b, x->window[k].is_err);
-      hs_buf_put_string(b, (const char *)x->window[k].bytes, x->window[k].len);
+    for (uint32_t k = 0; k < x->count; k++) { /* oldest first: a restored window forgets in the same order */
+      const applied_req *a = &x->window[(x->oldest + k) % HS_RAFT_SESSION_WINDOW];
+      hs_buf_put_int(b, (int64_t)a->id);
+      hs_buf_put_bool(b, a->is_err);
+      hs_buf_put_string(b, (const char *)a->bytes, a->len);
     }
   }
   hs_buf_put_bool(b, sm == NULL);
