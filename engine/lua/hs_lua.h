@@ -83,6 +83,11 @@ typedef struct hs_levent {
 
 /* hs_lua_util.c */
 double hs_check_seconds(lua_State *L, int arg, const char *what);
+/* Strict forms of luaL_checklstring / luaL_checkinteger / luaL_optinteger: no coercion
+ * between strings and numbers (3 is not "3", "3" is not 3). */
+const char *hs_check_string(lua_State *L, int arg, size_t *len);
+lua_Integer hs_check_integer(lua_State *L, int arg);
+lua_Integer hs_opt_integer(lua_State *L, int arg, lua_Integer dflt);
 double hs_field_seconds(lua_State *L, int tidx, int arg, const char *field, double dflt, int required);
 int hs_field_boolean(lua_State *L, int tidx, int arg, const char *field, int dflt);
 const char *hs_typename_of(lua_State *L, int idx);

@@ -421,9 +421,9 @@ static int l_hlc_receive(lua_State *L) {
     remote = read_ts_table(L, 2, 2);
     lua_pop(L, 1);
   }
-  /* checked here (in unsigned arithmetic: remote.l - pt may exceed INT64_MAX) to tell the
-   * offset refusal from a counter overflow; the C clock then never sees such a remote */
-  uint64_t ahead = remote.l > pt ? (uint64_t)remote.l - (uint64_t)pt : 0;
+  /* checked here to tell the offset refusal from a counter overflow; the C clock then never
+   * sees such a remote */
+  uint64_t ahead = hs_hlc_ahead(pt, remote);
   if (u->h.max_offset > 0 && ahead > (uint64_t)u->h.max_offset) {
     double offset = (double)ahead / (double)HS_NS_PER_S, max = hs_time_to_s(u->h.max_offset);
     lua_pushnil(L);

@@ -4,6 +4,13 @@
  *
  *   local h = hs.HoldModel{ sim = sim, name = "hold", pending = 1000, mean = 1.0 }
  *   h:start(); sim:run_until(100); print(h.events_handled)
+ *
+ * Crash and restart (h:crash(), h:restart(), hs.faults.crash): a crash is the process
+ * dying, and its pending events are volatile state: they are cancelled, nothing fires
+ * while it is down (events_handled stands still, h.running reads false) and h:start()
+ * raises. A restart relaunches it as it was configured: if it was running when it crashed,
+ * a fresh population of `pending` events is scheduled, each after a new delay from the
+ * restart time; if it was stopped (before or during the crash), it stays stopped.
  */
 #include "core/hs_hold.h"
 #include <stdlib.h>
@@ -18,11 +25,19 @@ typedef struct lhold {
   double mean_s;
 } lhold;
 
-static const hs_entity_vtable hold_vt = {.kind = "HoldModel"};
+static lhold *hold_of(hs_entity *e) { return HS_CONTAINER_OF(e, lhold, base.e); }
+
+static void on_crash(hs_entity *e) { hs_hold_crash(&hold_of(e)->hold, e->sim); }
+
+/* Cannot raise: on an error (out of memory) the model is left stopped, and h.running says so. */
+static void on_restart(hs_entity *e) { (void)hs_hold_restart(&hold_of(e)->hold, e->sim); }
+
+static const hs_entity_vtable hold_vt = {.kind = "HoldModel", .on_crash = on_crash, .on_restart = on_restart};
 static const hs_lua_class hold_class;
 
 static int l_start(lua_State *L) {
   lhold *h = hs_lua_check_centity(L, 1, &hold_class);
+  if (hs_entity_crashed(&h->base.e)) return luaL_error(L, "start: HoldModel '%s' is crashed", h->base.e.name);
   if (h->hold.events) return luaL_error(L, "start: HoldModel '%s' is already running", h->base.e.name);
   int rc = hs_hold_start(&h->hold, h->base.e.sim, &h->base.e, h->pending, h->mean_s);
   if (rc != HS_OK) return luaL_error(L, "start: %s", hs_strerror(rc));
@@ -44,7 +59,7 @@ static int get_field(lua_State *L, void *self, const char *key) {
   else if (strcmp(key, "events_handled") == 0)
     lua_pushinteger(L, (lua_Integer)h->base.e.events_handled);
   else if (strcmp(key, "running") == 0)
-    lua_pushboolean(L, h->hold.events != NULL);
+    lua_pushboolean(L, h->hold.events != NULL && !hs_entity_crashed(&h->base.e));
   else
     return 0;
   return 1;

@@ -343,7 +343,7 @@ static uint64_t send_common(lua_State *L, int kind, uint64_t request_id, const c
   hs_lnet *ln = check_net(L, 1);
   hs_entity *src = check_node(L, 1, 2), *dst = check_node(L, 1, 3);
   size_t tlen;
-  const char *type = luaL_checklstring(L, 4, &tlen);
+  const char *type = hs_check_string(L, 4, &tlen);
   hs_blob *b = hs_lnet_encode(L, ln, 5, kind, request_id, "payload");
   const char *itype = hs_net_intern(&ln->net, type, tlen);
   uint64_t id = 0;
@@ -577,6 +577,16 @@ static hs_message *find_held(hs_lnet *ln, uint64_t id, uint32_t copy) {
   return NULL;
 }
 
+/* The held message named by the id at id_arg and the optional copy number at copy_arg
+ * (0, the original, by default), or NULL when no such message is held. */
+static hs_message *check_held(lua_State *L, hs_lnet *ln, int id_arg, int copy_arg) {
+  lua_Integer id = hs_check_integer(L, id_arg);
+  lua_Integer copy = hs_opt_integer(L, copy_arg, 0);
+  if (copy < 0 || copy > UINT32_MAX)
+    luaL_argerror(L, copy_arg, lua_pushfstring(L, "copy must be an integer in [0, 2^32), got %I", copy));
+  return find_held(ln, (uint64_t)id, (uint32_t)copy);
+}
+
 /* net:held() -> list of held messages (tables as the filter sees them), in hold order */
 static int l_held(lua_State *L) {
   hs_lnet *ln = hs_check_bound_net(L, 1);
@@ -592,9 +602,8 @@ static int l_held(lua_State *L) {
 /* net:deliver_held(id [, delay [, copy]]) -> true, or false if no such message is held */
 static int l_deliver_held(lua_State *L) {
   hs_lnet *ln = hs_check_bound_net(L, 1);
-  lua_Integer id = luaL_checkinteger(L, 2);
+  hs_message *m = check_held(L, ln, 2, 4);
   double delay = lua_isnoneornil(L, 3) ? 0 : hs_check_seconds(L, 3, "delay");
-  hs_message *m = find_held(ln, (uint64_t)id, (uint32_t)luaL_optinteger(L, 4, 0));
   if (!m) {
     lua_pushboolean(L, 0);
     return 1;
@@ -607,7 +616,7 @@ static int l_deliver_held(lua_State *L) {
 /* net:drop_held(id [, copy]) -> true, or false if no such message is held */
 static int l_drop_held(lua_State *L) {
   hs_lnet *ln = hs_check_bound_net(L, 1);
-  hs_message *m = find_held(ln, (uint64_t)luaL_checkinteger(L, 2), (uint32_t)luaL_optinteger(L, 3, 0));
+  hs_message *m = check_held(L, ln, 2, 3);
   if (m) check_rc(L, hs_net_held_drop(&ln->net, m), "drop_held");
   lua_pushboolean(L, m != NULL);
   return 1;
@@ -726,7 +735,7 @@ static int l_traffic_matrix(lua_State *L) {
 
 static int l_net_index(lua_State *L) {
   hs_lnet *ln = luaL_checkudata(L, 1, HS_NET_MT);
-  const char *k = lua_tostring(L, 2);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL; /* net[1] is not net["1"] */
   if (k && strcmp(k, "stats") == 0) {
     hs_net_counters zero;
     memset(&zero, 0, sizeof zero);

@@ -27,6 +27,25 @@ double hs_check_seconds(lua_State *L, int arg, const char *what) {
   return s;
 }
 
+/* A string argument; unlike luaL_checklstring, a number raises instead of being converted. */
+const char *hs_check_string(lua_State *L, int arg, size_t *len) {
+  if (lua_type(L, arg) != LUA_TSTRING) luaL_typeerror(L, arg, "string");
+  return lua_tolstring(L, arg, len);
+}
+
+/* An integer argument (3 or 3.0); unlike luaL_checkinteger, a string raises. */
+lua_Integer hs_check_integer(lua_State *L, int arg) {
+  if (lua_type(L, arg) != LUA_TNUMBER) luaL_typeerror(L, arg, "integer");
+  int isint;
+  lua_Integer v = lua_tointegerx(L, arg, &isint);
+  if (!isint) luaL_argerror(L, arg, "number has no integer representation");
+  return v;
+}
+
+lua_Integer hs_opt_integer(lua_State *L, int arg, lua_Integer dflt) {
+  return lua_isnoneornil(L, arg) ? dflt : hs_check_integer(L, arg);
+}
+
 double hs_field_seconds(lua_State *L, int tidx, int arg, const char *field, double dflt, int required) {
   int t = lua_getfield(L, tidx, field);
   double s = dflt;

@@ -53,8 +53,12 @@ int hs_hlc_now(hs_hlc *h, hs_time_ns pt, hs_hlc_ts *out) {
   return HS_OK;
 }
 
+uint64_t hs_hlc_ahead(hs_time_ns pt, hs_hlc_ts remote) {
+  return remote.l > pt ? (uint64_t)remote.l - (uint64_t)pt : 0; /* modulo 2^64: exact here */
+}
+
 int hs_hlc_receive(hs_hlc *h, hs_time_ns pt, hs_hlc_ts remote, hs_hlc_ts *out) {
-  if (h->max_offset > 0 && remote.l > pt && remote.l - pt > h->max_offset) return HS_EINVAL;
+  if (h->max_offset > 0 && hs_hlc_ahead(pt, remote) > (uint64_t)h->max_offset) return HS_EINVAL;
   hs_hlc_ts old = h->last, t;
   t.l = old.l;
   if (remote.l > t.l) t.l = remote.l;

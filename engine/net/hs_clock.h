@@ -99,10 +99,16 @@ int hs_hlc_now(hs_hlc *h, hs_time_ns pt, hs_hlc_ts *out);
  *   c' = c+1 and remote.c+1 maxed when l' == l == remote.l, c+1 when only l' == l,
  *        remote.c+1 when only l' == remote.l, else 0.
  * The result is strictly after both the clock's last timestamp and remote. Returns HS_OK,
- * or HS_EINVAL (clock unchanged) when max_offset is set and remote.l > pt + max_offset (a
- * peer whose clock is too far ahead), or when the counter would overflow.
+ * or HS_EINVAL (clock unchanged) when max_offset is set and hs_hlc_ahead(pt, remote) >
+ * max_offset (a peer whose clock is too far ahead), or when the counter would overflow.
+ * Defined for every int64 pt and remote.l: l' is a max (no arithmetic), the offset is
+ * measured exactly, and a counter at UINT32_MAX is refused rather than wrapped or saturated
+ * (either would issue a timestamp that is not after the ones it must follow).
  */
 int hs_hlc_receive(hs_hlc *h, hs_time_ns pt, hs_hlc_ts remote, hs_hlc_ts *out);
+/* How far remote.l is ahead of pt in ns, 0 when it is not. Unsigned because the difference
+ * of two int64 times can reach 2^64 - 1. */
+uint64_t hs_hlc_ahead(hs_time_ns pt, hs_hlc_ts remote);
 
 /* ---- Physical clock model ------------------------------------------------------------ */
 

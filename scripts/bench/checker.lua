@@ -15,23 +15,10 @@
 -- process's peak memory (all runs share one process, so it only grows).
 
 local hs = require("happysim")
+local bench = require("happysim.bench")
 
-local quick = false
-for _, a in ipairs(arg or {}) do if a == "--quick" then quick = true end end
-for i = 1, select("#", ...) do
-  local v = select(i, ...)
-  if v == "--quick" or (type(v) == "table" and v.args and table.concat(v.args, " "):find("--quick", 1, true)) then
-    quick = true
-  end
-end
-
-local function peak_rss_mb()
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("a")
-  f:close()
-  return (tonumber(s:match("VmHWM:%s*(%d+)")) or 0) / 1024
-end
+local quick = bench.options("bench/checker", {}, ...).quick
+local peak_rss_mb = bench.peak_rss_mb
 
 --- A valid history of about `ops` operations from `clients` concurrent clients.
 local function generate(cfg)

@@ -8,32 +8,11 @@
 -- Each prints events per wall second, ns per event and the process's peak memory.
 
 local hs = require("happysim")
+local bench = require("happysim.bench")
 
-local quick = false
-for _, a in ipairs(arg or {}) do if a == "--quick" then quick = true end end
-for i = 1, select("#", ...) do
-  local v = select(i, ...)
-  if v == "--quick" or (type(v) == "table" and v.args and table.concat(v.args, " "):find("--quick", 1, true)) then
-    quick = true
-  end
-end
+local quick = bench.options("bench/engine", {}, ...).quick
 local scale = quick and 0.1 or 1
-
-local function peak_rss_mb()
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("a")
-  f:close()
-  return (tonumber(s:match("VmHWM:%s*(%d+)")) or 0) / 1024
-end
-
-local function rss_mb()
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("a")
-  f:close()
-  return (tonumber(s:match("VmRSS:%s*(%d+)")) or 0) / 1024
-end
+local peak_rss_mb, rss_mb = bench.peak_rss_mb, bench.rss_mb
 
 local function report(label, pending, events, wall, mem_per_event)
   local extra = mem_per_event and ("  bytes/pending=%.0f"):format(mem_per_event) or ""

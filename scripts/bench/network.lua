@@ -16,22 +16,12 @@
 
 local ctx = ...
 local hs = (type(ctx) == "table" and ctx.hs) or require("happysim")
+local bench = require("happysim.bench")
 
-local quick = false
-for _, a in ipairs(arg or {}) do if a == "--quick" then quick = true end end
-if type(ctx) == "table" then
-  for _, a in ipairs(ctx.args or {}) do if a == "--quick" then quick = true end end
-end
+local quick = bench.options("bench/network", {}, ...).quick
+local peak_rss_mb = bench.peak_rss_mb
 
 local NODES = 100
-
-local function peak_rss_mb()
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("a")
-  f:close()
-  return (tonumber(s:match("VmHWM:%s*(%d+)")) or 0) / 1024
-end
 
 local function run(label, tokens, sim_seconds, make_payload)
   local sim = hs.Simulation{ seed = 42 }

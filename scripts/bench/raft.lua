@@ -14,39 +14,11 @@
 -- fewer commands (CI).
 
 local hs = require("happysim")
+local bench = require("happysim.bench")
 
-local cfg = { clients = 100, commands = 100000, mode = "direct", inflight = 32 }
-local function parse(a)
-  if a == "--quick" then
-    cfg.quick = true
-    return
-  end
-  local k, v = tostring(a):match("^([%w_]+)=(.+)$")
-  if k == "clients" or k == "commands" or k == "inflight" then
-    cfg[k] = math.tointeger(tonumber(v))
-    if not cfg[k] or cfg[k] < 1 then error(("bench/raft: %s must be a positive integer, got '%s'"):format(k, v), 0) end
-  elseif k == "mode" and (v == "direct" or v == "net") then
-    cfg.mode = v
-  else
-    error(("bench/raft: unknown argument '%s' (--quick, clients=N, commands=N, mode=direct|net, inflight=N)")
-      :format(tostring(a)), 0)
-  end
-end
-local ctx = ...
-if type(ctx) == "table" and ctx.args then
-  for _, a in ipairs(ctx.args) do parse(a) end
-else
-  for _, a in ipairs(arg or {}) do parse(a) end
-end
+local cfg = bench.options("bench/raft", { clients = 100, commands = 100000, mode = { "direct", "net" }, inflight = 32 }, ...)
 if cfg.quick then cfg.commands = cfg.commands // 10 end
-
-local function peak_rss_mb()
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("a")
-  f:close()
-  return (tonumber(s:match("VmHWM:%s*(%d+)")) or 0) / 1024
-end
+local peak_rss_mb = bench.peak_rss_mb
 
 local NODES = { "n1", "n2", "n3", "n4", "n5" }
 local sim = hs.Simulation{ seed = (type(seed) == "number" and seed) or 1 }

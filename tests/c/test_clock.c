@@ -275,6 +275,36 @@ static void test_hlc_rules(void **state) {
   assert_order(hs_hlc_ts_compare((hs_hlc_ts){2, 0}, (hs_hlc_ts){2, 0}), HS_ORDER_EQUAL);
 }
 
+/* Extreme inputs are well-defined (this runs under UBSan in ./test.sh --sanitize): the
+ * offset check is exact over all of int64, and a counter at UINT32_MAX is refused, never
+ * wrapped; a refusal leaves the clock unchanged. */
+static void test_hlc_extremes(void **state) {
+  (void)state;
+  hs_hlc h;
+  hs_hlc_ts t = {7, 7};
+  /* remote.l - pt does not fit in int64: still measured exactly */
+  assert_true(hs_hlc_ahead(INT64_MIN, (hs_hlc_ts){INT64_MAX, 0}) == UINT64_MAX);
+  assert_true(hs_hlc_ahead(-1, (hs_hlc_ts){INT64_MAX, 0}) == (uint64_t)INT64_MAX + 1);
+  assert_true(hs_hlc_ahead(INT64_MAX, (hs_hlc_ts){INT64_MIN, 0}) == 0); /* behind: 0 */
+  assert_true(hs_hlc_ahead(5, (hs_hlc_ts){5, 9}) == 0);
+  hs_hlc_init(&h, 1000);
+  assert_int_equal(hs_hlc_receive(&h, INT64_MIN + 10, (hs_hlc_ts){INT64_MAX, 0}, &t), HS_EINVAL);
+  assert_true(h.last.l == INT64_MIN && h.last.c == 0 && t.l == 7 && t.c == 7);
+  hs_hlc_init(&h, INT64_MAX); /* the largest offset: just one more than it is refused */
+  assert_int_equal(hs_hlc_receive(&h, -1, (hs_hlc_ts){INT64_MAX, 0}, &t), HS_EINVAL);
+  assert_int_equal(hs_hlc_receive(&h, 0, (hs_hlc_ts){INT64_MAX, 0}, &t), HS_OK);
+  assert_true(t.l == INT64_MAX && t.c == 1);
+  /* counters at the top: refused, on receive and on a local event, and nothing changes */
+  hs_hlc_init(&h, 0);
+  assert_int_equal(hs_hlc_receive(&h, INT64_MIN, (hs_hlc_ts){INT64_MAX, UINT32_MAX}, &t), HS_EINVAL);
+  assert_true(h.last.l == INT64_MIN);
+  assert_int_equal(hs_hlc_receive(&h, INT64_MIN, (hs_hlc_ts){INT64_MAX, UINT32_MAX - 1}, &t), HS_OK);
+  assert_true(t.l == INT64_MAX && t.c == UINT32_MAX);
+  assert_int_equal(hs_hlc_now(&h, INT64_MAX, &t), HS_EINVAL);
+  assert_int_equal(hs_hlc_receive(&h, INT64_MAX, (hs_hlc_ts){INT64_MIN, 0}, &t), HS_EINVAL);
+  assert_true(h.last.l == INT64_MAX && h.last.c == UINT32_MAX);
+}
+
 /*
  * Four nodes with skewed, drifting clocks exchange messages with random latencies. Every
  * timestamp a node issues is after its previous one, a receive is after the message's
@@ -388,6 +418,7 @@ int main(void) {
       cmocka_unit_test(test_vclock_entries),      cmocka_unit_test(test_vclock_concurrent_and_merge),
       cmocka_unit_test(test_vclock_merge_is_lub), cmocka_unit_test(test_vclock_matches_happened_before),
       cmocka_unit_test(test_hlc_rules),           cmocka_unit_test(test_hlc_monotonic_and_bounded),
+      cmocka_unit_test(test_hlc_extremes),
       cmocka_unit_test(test_clock_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

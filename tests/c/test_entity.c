@@ -1,6 +1,7 @@
 /*
  * test_entity.c - entities and their timers: registration, per-entity counts,
- * start/restart/stop, and what a crash and a restart do to timers.
+ * start/restart/stop, what a crash and a restart do to timers, and to a hold model's
+ * raw events (hs_hold_crash / hs_hold_restart wired into the hooks).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -398,6 +399,60 @@ static void test_timers_after_close(void **state) {
   assert_int_equal(sim.events_cancelled, 0);
 }
 
+/* ---- a hold model owned by an entity that can crash ----------------------------------- */
+
+typedef struct hold_node {
+  hs_entity base;
+  hs_hold hold;
+} hold_node;
+
+static void hold_node_crash(hs_entity *e) { hs_hold_crash(&HS_CONTAINER_OF(e, hold_node, base)->hold, e->sim); }
+
+static void hold_node_restart(hs_entity *e) {
+  assert_rc(hs_hold_restart(&HS_CONTAINER_OF(e, hold_node, base)->hold, e->sim), HS_OK);
+}
+
+static const hs_entity_vtable hold_node_vt = {"HoldNode", hold_node_crash, hold_node_restart, NULL};
+
+static void test_hold_crash_restart(void **state) {
+  (void)state;
+  hs_sim sim;
+  hs_sim_init(&sim, 1);
+  hold_node n = {0};
+  hs_entity_init(&n.base, &hold_node_vt, "hold");
+  hs_sim_register(&sim, &n.base);
+  assert_rc(hs_hold_start(&n.hold, &sim, &n.base, 8, 0.001), HS_OK);
+  assert_int_equal(hs_sim_pending(&sim), 8);
+  hs_sim_run_until(&sim, hs_time_from_s(1));
+  uint64_t before = n.base.events_handled;
+  assert_true(before > 4000);
+
+  /* Down: every event is cancelled, nothing fires, and an unbounded run drains. */
+  hs_entity_crash(&n.base);
+  assert_int_equal(hs_sim_pending(&sim), 0);
+  assert_int_equal(sim.events_cancelled, 8);
+  assert_rc(hs_hold_start(&n.hold, &sim, &n.base, 8, 0.001), HS_EINVAL); /* already started */
+  assert_int_equal(hs_sim_run(&sim), HS_RUN_DRAINED);
+  hs_sim_run_until(&sim, hs_time_from_s(2));
+  assert_int_equal(n.base.events_handled, before);
+
+  /* Up again: the whole population, each event at least `now` ahead. */
+  hs_entity_restart(&n.base);
+  assert_int_equal(hs_sim_pending(&sim), 8);
+  for (uint32_t i = 0; i < 8; i++) assert_true(n.hold.events[i].ev.time_ns >= hs_time_from_s(2));
+  hs_sim_run_until(&sim, hs_time_from_s(3));
+  assert_true(n.base.events_handled > before + 4000);
+
+  /* Stopped while down: a restart finds nothing to schedule, and a crashed owner cannot start. */
+  hs_entity_crash(&n.base);
+  hs_hold_stop(&n.hold, &sim);
+  assert_rc(hs_hold_start(&n.hold, &sim, &n.base, 8, 0.001), HS_EINVAL);
+  assert_null(n.hold.events);
+  hs_entity_restart(&n.base);
+  assert_int_equal(hs_sim_pending(&sim), 0);
+  hs_sim_close(&sim);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_register_assigns_ids_in_order),
@@ -412,6 +467,7 @@ int main(void) {
       cmocka_unit_test(test_crash_from_handler),
       cmocka_unit_test(test_crash_without_hooks),
       cmocka_unit_test(test_timers_after_close),
+      cmocka_unit_test(test_hold_crash_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,6 +83,31 @@ describe("bad arguments", function()
     assert.matches("delay must be a number of seconds, got string", err, 1, true)
   end)
 
+  it("hs.Network methods take no string for a number, nor a number for a string", function()
+    local sim = hs.Simulation{}
+    local a, b = hs.Entity{ name = "a", handle_event = function() end }, hs.Entity{ name = "b", handle_event = function() end }
+    sim:register(a)
+    sim:register(b)
+    local net = hs.Network{ sim = sim, default_link = hs.local_network() }
+    raises("bad argument #3 to 'send' (string expected, got number)", function() net:send(a, b, 42, 1) end)
+    raises("bad argument #3 to 'send' (string expected, got nil)", function() net:send(a, b) end)
+    raises("bad argument #3 to 'request' (string expected, got number)", function() net:request(a, b, 42, 1) end)
+    raises("bad argument #3 to 'request' (string expected, got boolean)", function() net:request(a, b, true) end)
+    raises("bad argument #1 to 'deliver_held' (integer expected, got string)", function() net:deliver_held("1") end)
+    raises("bad argument #1 to 'deliver_held' (number has no integer representation)", function() net:deliver_held(1.5) end)
+    raises("bad argument #3 to 'deliver_held' (integer expected, got string)", function() net:deliver_held(1, 0, "0") end)
+    raises("bad argument #3 to 'deliver_held' (copy must be an integer in [0, 2^32), got -1)",
+      function() net:deliver_held(1, 0, -1) end)
+    raises("bad argument #2 to 'drop_held' (copy must be an integer in [0, 2^32), got 4294967296)",
+      function() net:drop_held(1, 1 << 32) end)
+    raises("bad argument #1 to 'drop_held' (integer expected, got string)", function() net:drop_held("1") end)
+    raises("bad argument #2 to 'drop_held' (integer expected, got string)", function() net:drop_held(1, "0") end)
+    assert.is_nil(net[1]) -- a number key is not read as the string "1"
+    assert.is_number(net:send(a, b, "M", 1)) -- and the right types still work
+    assert.is_false(net:deliver_held(1, 0, 0))
+    assert.is_false(net:drop_held(1.0))
+  end)
+
   it("hs.HoldModel (a C entity)", function()
     local sim = hs.Simulation{}
     raises("field 'sim' must be a Simulation", hs.HoldModel, {})
@@ -136,5 +161,34 @@ describe("C entities from Lua", function()
     assert.equal("HoldModel", sim:summary().entities.hold.kind)
     h:stop()
     assert.equal(0, sim.pending)
+  end)
+
+  it("a crashed HoldModel does nothing until restart, which starts a fresh population", function()
+    local sim = hs.Simulation{ seed = 3 }
+    local h = hs.HoldModel{ sim = sim, name = "hold", pending = 100, mean = 0.5 }
+    h:start()
+    sim:run_until(1)
+    local before = h.events_handled
+    assert.is_true(h:crash())
+    assert.is_false(h.running)
+    assert.equal(0, sim.pending) -- its events were volatile: they died with it
+    raises("start: HoldModel 'hold' is crashed", h.start, h)
+    sim:run() -- nothing left to do: the run drains
+    assert.equal(1, sim.now)
+    sim:run_until(5)
+    assert.equal(before, h.events_handled)
+    assert.is_true(h:restart())
+    assert.is_true(h.running)
+    assert.equal(100, sim.pending)
+    sim:run_until(10)
+    assert.near(before + 1000, h.events_handled, 120) -- 100 events at rate 2/s for 5 s
+    -- stopped while down, it stays stopped after the restart
+    h:crash()
+    h:stop()
+    h:restart()
+    assert.is_false(h.running)
+    assert.equal(0, sim.pending)
+    h:start()
+    assert.is_true(h.running)
   end)
 end)

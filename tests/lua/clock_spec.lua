@@ -376,6 +376,18 @@ describe("HybridLogicalClock", function()
     local free = hs.HybridLogicalClock()
     assert.equal(1000.0, free:receive(hs.HLCTimestamp{ wall = 1000 }, 0).wall)
   end)
+
+  it("refuses a logical counter at its top with an error, and never wraps it", function()
+    local top = (1 << 32) - 1
+    local h = hs.HybridLogicalClock()
+    raises("receive: logical counter overflow", function() h:receive({ wall_ns = 9e18 // 1, logical = top }, -9e9) end)
+    assert.is_nil(h.last) -- unchanged
+    local t = h:receive({ wall_ns = 9e18 // 1, logical = top - 1 }, -9e9)
+    assert.same({ 9e18 // 1, top }, { t.wall_ns, t.logical })
+    raises("now: logical counter overflow", function() h:now(9e9) end)
+    raises("receive: logical counter overflow", function() h:receive({ wall_ns = -9e18 // 1 }, 9e9) end)
+    assert.is_true(h.last == t)
+  end)
 end)
 
 describe("HLCTimestamp", function()

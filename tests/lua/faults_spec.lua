@@ -147,6 +147,22 @@ describe("hs.faults.crash", function()
     assert.equal(2, #n[3].got)
   end)
 
+  it("crashes C entities: a HoldModel handles nothing while down and starts afresh at restart", function()
+    local sim = hs.Simulation{ seed = 2 }
+    local h = hs.HoldModel{ sim = sim, name = "hold", pending = 10, mean = 0.1 }
+    local schedule = hs.FaultSchedule{ hs.faults.crash{ node = h, at = 2, restart_at = 4 } }:install(sim)
+    h:start()
+    local at2, at4, running
+    sim:timer(2.0, function() at2, running = h.events_handled, h.running end)
+    sim:timer(3.999, function() at4 = h.events_handled end)
+    sim:run_until(6)
+    assert.equal(at2, at4)
+    assert.is_false(running)
+    assert.is_true(h.running)
+    assert.near(at4 + 200, h.events_handled, 60) -- 10 events at rate 10/s again for 2 s
+    assert.equal(4, entry(schedule, "crash").healed_at)
+  end)
+
   it("an unknown node name fails the run when the fault fires", function()
     local schedule = hs.FaultSchedule{ hs.faults.crash{ node = "ghost", at = 1 } }
     local sim = world{ faults = schedule }
