@@ -8,21 +8,23 @@
 -- Five hs.RaftNode with hs.KVStateMachine on a datacenter network that also duplicates
 -- and reorders a few messages (requests too: the nodes' client sessions apply each
 -- request once, whatever the copies; see hs.RaftNode's submit). A random-partition
--- nemesis cuts the cluster in two at a random point every couple of seconds and
--- heals it; a few nodes crash and restart (their log and term survive, their state
--- machine is rebuilt). hs.workload.kv clients read (ReadIndex "read"
--- requests), write and compare-and-set a few keys, following leader hints, and record a
--- Jepsen-style history. The checks: the history is linearizable against the "kv" model
--- (a cas-register per key), a RaftChecker saw no safety violation (election safety, log
--- matching, leader completeness, state machine safety), and the clients got work done.
+-- nemesis cuts the cluster in two at a random point every couple of seconds and heals it;
+-- a few nodes crash and restart (their log and term survive, their state machine is
+-- rebuilt); now and then the leader hands leadership to a random node. hs.workload.kv
+-- clients read (ReadIndex "read" requests), write and compare-and-set a few keys,
+-- following leader hints, and record a Jepsen-style history. The checks: the history is
+-- linearizable against the "kv" model (a cas-register per key), a RaftChecker saw no
+-- safety violation (election safety, log matching, leader completeness, state machine
+-- safety), and the clients got work done.
 --
 -- Script arguments (key=value): duration (s of client load, default 60), clients (10),
 -- rate (operations/s over all clients, 100), keys (4), mtbf (mean s between partitions,
 -- 2), mttr (mean s a partition lasts, 1), shape (of the cuts: random, halves or isolate),
--- crashes (10), dup (the rate of duplicated messages, 0.02), reorder (the rate of messages
--- delayed up to 50 ms past later ones, 0.02), unsafe_local_reads (false: see
--- scripts/raft_unsafe_reads.lua, which loads this file), read_any (false). A seed takes about 0.2 s of CPU (some 6,000 operations
--- checked); 200 seeds take about 25 s with --jobs 2 on two cores.
+-- crashes (10), transfers (leadership transfers at random times, 10), dup (the rate of
+-- duplicated messages, 0.02), reorder (the rate of messages delayed up to 50 ms past
+-- later ones, 0.02), unsafe_local_reads (false: see scripts/raft_unsafe_reads.lua, which
+-- loads this file), read_any (false). A seed takes about 0.2 s of CPU (some 6,000
+-- operations checked); 200 seeds take about 25 s with --jobs 2 on two cores.
 
 local ctx = ...
 local hs = ctx.hs
@@ -31,7 +33,7 @@ local NODES = { "n1", "n2", "n3", "n4", "n5" }
 
 local defaults = {
   name = "raft_linearizable", duration = 60, clients = 10, rate = 100, keys = 4, mtbf = 2, mttr = 1,
-  crashes = 10, dup = 0.02, reorder = 0.02, shape = "random", unsafe_local_reads = false, read_any = false,
+  crashes = 10, transfers = 10, dup = 0.02, reorder = 0.02, shape = "random", unsafe_local_reads = false, read_any = false,
 }
 
 -- The configuration: the defaults, then what a script loading this one gave (ctx.variant),
@@ -44,7 +46,7 @@ local function configure()
     local k, v = a:match("^([%w_]+)=(.+)$")
     if not k or defaults[k] == nil or k == "name" then
       error(("%s: unknown argument '%s' (expected key=value with key one of duration, clients, rate, keys, "
-        .. "mtbf, mttr, crashes, dup, reorder, shape, unsafe_local_reads, read_any)"):format(cfg.name, a), 0)
+        .. "mtbf, mttr, crashes, transfers, dup, reorder, shape, unsafe_local_reads, read_any)"):format(cfg.name, a), 0)
     end
     if k == "shape" then
       cfg[k] = v
@@ -53,7 +55,9 @@ local function configure()
       cfg[k] = v == "true"
     else
       cfg[k] = tonumber(v) or error(("%s: %s must be a number"):format(cfg.name, k), 0)
-      if k == "clients" or k == "keys" or k == "crashes" then cfg[k] = math.tointeger(cfg[k]) or cfg[k] end
+      if k == "clients" or k == "keys" or k == "crashes" or k == "transfers" then
+        cfg[k] = math.tointeger(cfg[k]) or cfg[k]
+      end
     end
   end
   return cfg
@@ -89,6 +93,18 @@ local function run()
   end
   local schedule = hs.FaultSchedule(faults)
   schedule:install(sim)
+  -- leadership transfers: at random times, whoever leads hands over to a random node
+  local hand = sim:random("scenario:transfers")
+  for _ = 1, cfg.transfers do
+    sim:after(hand:uniform(0.5, cfg.duration), function()
+      for _, n in ipairs(nodes) do
+        if n.is_leader then
+          n:transfer_leadership(hand:choice(NODES))
+          break
+        end
+      end
+    end)
+  end
 
   local load = hs.workload.kv{ cluster = nodes, network = net, clients = cfg.clients, rate = cfg.rate,
                                ops = { read = 0.5, write = 0.3, cas = 0.2 }, keys = cfg.keys, timeout = 0.5,
@@ -124,8 +140,12 @@ local function report(r)
   for kind, k in pairs(st.by_kind) do kinds[#kinds + 1] = ("%d %s"):format(k.fired, kind) end
   table.sort(kinds)
   print(("faults fired: %s"):format(#kinds > 0 and table.concat(kinds, ", ") or "none"))
-  local terms = 0
-  for _, n in ipairs(r.nodes) do terms = math.max(terms, n.current_term) end
+  local terms, transfers = 0, 0
+  for _, n in ipairs(r.nodes) do
+    terms = math.max(terms, n.current_term)
+    transfers = transfers + n.stats.transfers_done
+  end
+  print(("leadership transfers: %d scheduled, %d done"):format(cfg.transfers, transfers))
   print(("history: %d records, %d ok, %d failed, %d unknown; highest term %d")
     :format(#r.history, s.ok, s.fail, s.info, terms))
   print(("simulated %.3f s, %d events, trace %s"):format(r.summary.duration_s, r.summary.events_processed,

@@ -241,6 +241,10 @@ static const char *reason_code(int reason) {
   case HS_RAFT_ENOTLEADER: return "not_leader";
   case HS_RAFT_ETRUNCATED: return "lost";
   case HS_RAFT_ECRASHED: return "crashed";
+  case HS_RAFT_ETRANSFER: return "transferring";
+  case HS_RAFT_ETIMEOUT: return "timeout";
+  case HS_RAFT_ELEADERSHIP: return "leadership_lost";
+  case HS_EINVAL: return "invalid";
   default: return "unknown";
   }
 }
@@ -353,6 +357,29 @@ static void hook_read_done(void *ud, uint64_t req, uint64_t read_index, int stat
   }
   lua_pushinteger(L, (lua_Integer)read_index);
   hs_lua_decode(L, r->snap.data, r->snap.len);
+  settle(L, r, 1, 2);
+}
+
+static void push_id_name(lua_State *L, lraft *r, uint32_t id);
+
+/* A leadership transfer started here ended: resolve with (leader name, term) or reject. */
+static void hook_transfer_done(void *ud, uint64_t tag, int status) {
+  lraft *r = ud;
+  lua_State *L = thread_of(r);
+  if (!L) return;
+  if (take_pending(L, r, tag) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (status != HS_OK) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "transfer_leadership on '%s': %s", r->base.e.name, hs_raft_strerror(status));
+    push_raft_error(L, r, reason_code(status), msg);
+    settle(L, r, 0, 1);
+    return;
+  }
+  push_id_name(L, r, hs_raft_leader(r->node.raft));
+  lua_pushinteger(L, (lua_Integer)hs_raft_term(r->node.raft));
   settle(L, r, 1, 2);
 }
 
@@ -716,6 +743,31 @@ static int l_add_member(lua_State *L) {
 
 static int l_remove_member(lua_State *L) { return change_membership(L, HS_RAFT_CONF_REMOVE, "remove_member"); }
 
+/* node:transfer_leadership(node_or_name) -> Future resolving to (leader name, term) once this
+ * node learns that the target leads; rejected with not_leader, transferring (one at a time),
+ * invalid (not a voter), timeout (not done within an election timeout), leadership_lost
+ * (another node won) or crashed. Proposals are refused with transferring meanwhile. */
+static int l_transfer_leadership(lua_State *L) {
+  lraft *r = check_started(L, "transfer_leadership");
+  luaL_checkany(L, 2);
+  uint32_t id = member_id(L, r, 2);
+  lua_settop(L, 2);
+  push_pending_future(L); /* 3, 4 */
+  lua_pushvalue(L, 3);
+  uint64_t tag = add_pending_arg1(L, r);
+  lcall saved = enter(r, L);
+  int rc = hs_raft_transfer_leadership(r->node.raft, r->base.e.sim->now_ns, id, tag);
+  leave(r, L, saved);
+  if (rc != HS_OK && take_pending(L, r, tag) != LUA_TNIL) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "transfer_leadership on '%s': %s", r->base.e.name, hs_raft_strerror(rc));
+    push_raft_error(L, r, reason_code(rc), msg);
+    settle(L, r, 0, 1);
+  }
+  lua_settop(L, 4);
+  return 1;
+}
+
 /* ---- fields --------------------------------------------------------------------------- */
 
 static void push_id_name(lua_State *L, lraft *r, uint32_t id) {
@@ -756,6 +808,8 @@ static void push_stats(lua_State *L, lraft *r) {
   FIELD(reads_served);
   FIELD(snapshots_taken);
   FIELD(snapshots_installed);
+  FIELD(transfers_started);
+  FIELD(transfers_done);
 #undef FIELD
   lua_pushinteger(L, (lua_Integer)r->node.duplicates);
   lua_setfield(L, -2, "duplicate_commands");
@@ -850,6 +904,7 @@ static const luaL_Reg methods[] = {{"start", l_start},
                                    {"campaign", l_campaign},
                                    {"add_member", l_add_member},
                                    {"remove_member", l_remove_member},
+                                   {"transfer_leadership", l_transfer_leadership},
                                    {NULL, NULL}};
 
 static const hs_lua_class raft_class = {"RaftNode", sizeof(lraft), &raft_vt, methods, get_field, finalize, 1};
@@ -1050,7 +1105,13 @@ static int l_raft_new(lua_State *L) {
   } else {
     sm = (hs_sm_ops){lua_apply, lua_snapshot, lua_restore, lua_query, r};
   }
-  hs_raft_node_hooks hooks = {hook_resolved, hook_lost, hook_read_done, hook_role_changed, hook_resolve_peer, r};
+  hs_raft_node_hooks hooks = {.resolved = hook_resolved,
+                              .lost = hook_lost,
+                              .read_done = hook_read_done,
+                              .role_changed = hook_role_changed,
+                              .transfer_done = hook_transfer_done,
+                              .resolve_peer = hook_resolve_peer,
+                              .ud = r};
   int rc = hs_raft_node_init(&r->node, &r->base.e, &ln->net, &ln->pool, &cfg, &sm, &hooks);
   if (rc != HS_OK) {
     r->base.closed = 1;

@@ -173,8 +173,11 @@ int hs_raft_start(hs_raft *r, hs_time_ns now) {
   return node_boot(r, now, false);
 }
 
+static void node_transfer_end(hs_raft *r, int status);
+
 void hs_raft_crash(hs_raft *r) {
   if (!r->started || r->crashed) return;
+  node_transfer_end(r, HS_RAFT_ECRASHED);
   hs_raft_read_fail_all(r, HS_RAFT_ECRASHED);
   hs_raft_repl_lose_props(r, 0, HS_RAFT_ECRASHED);
   r->crashed = true;
@@ -220,8 +223,11 @@ void hs_raft_arm_election(hs_raft *r) {
 }
 
 void hs_raft_notify_role(hs_raft *r, hs_raft_role prev_role, uint64_t prev_term, uint32_t prev_leader) {
-  if (!r->cb.role_changed) return;
   if (prev_role == r->role && prev_term == r->term && prev_leader == r->leader) return;
+  /* a transfer started here ends when a leader of a later term is known */
+  if (r->transfer_to != HS_RAFT_NONE && r->leader != HS_RAFT_NONE && r->term > r->transfer_term)
+    node_transfer_end(r, r->leader == r->transfer_to ? HS_OK : HS_RAFT_ELEADERSHIP);
+  if (!r->cb.role_changed) return;
   hs_raft_role_event ev = {r->role, prev_role, r->term, r->leader, r->now};
   r->cb.role_changed(r->ud, &ev);
 }
@@ -300,6 +306,7 @@ int hs_raft_tick(hs_raft *r, hs_time_ns now) {
   int rc = node_check_live(r);
   if (rc) return rc;
   r->now = now;
+  if (r->transfer_to != HS_RAFT_NONE && now >= r->transfer_deadline) node_transfer_end(r, HS_RAFT_ETIMEOUT);
   if (r->role == HS_RAFT_LEADER) {
     if (r->election_at <= now) node_check_quorum(r);
     if (r->role == HS_RAFT_LEADER && r->heartbeat_at <= now) {
@@ -307,7 +314,7 @@ int hs_raft_tick(hs_raft *r, hs_time_ns now) {
       hs_raft_repl_bcast_heartbeat(r);
     }
   } else if (r->election_at <= now) {
-    if (hs_raft_is_voter(r)) hs_raft_elect_start(r, r->pre_vote);
+    if (hs_raft_is_voter(r)) hs_raft_elect_start(r, r->pre_vote, false);
     else hs_raft_arm_election(r);
   }
   return HS_OK;
@@ -317,9 +324,55 @@ int hs_raft_campaign(hs_raft *r, hs_time_ns now) {
   int rc = node_check_live(r);
   if (rc) return rc;
   r->now = now;
-  if (r->role != HS_RAFT_LEADER && hs_raft_is_voter(r)) hs_raft_elect_start(r, r->pre_vote);
+  if (r->role != HS_RAFT_LEADER && hs_raft_is_voter(r)) hs_raft_elect_start(r, r->pre_vote, false);
   return HS_OK;
 }
+
+/* ---- Leadership transfer (thesis 3.10) -------------------------------------------------------- */
+
+static void node_transfer_end(hs_raft *r, int status) {
+  if (r->transfer_to == HS_RAFT_NONE) return;
+  uint64_t tag = r->transfer_tag;
+  r->transfer_to = HS_RAFT_NONE;
+  r->transfer_sent = false;
+  if (status == HS_OK) r->stats.transfers_done++;
+  if (r->cb.transfer_done) r->cb.transfer_done(r->ud, tag, status);
+}
+
+void hs_raft_transfer_progress(hs_raft *r, const hs_raft_peer *p) {
+  if (r->role != HS_RAFT_LEADER || p->id != r->transfer_to || r->transfer_sent) return;
+  if (p->match < hs_raft_log_last(&r->log)) return;
+  r->transfer_sent = true; /* once: a second TimeoutNow would start a needless election */
+  hs_raft_msg m = {.type = HS_RAFT_MSG_TIMEOUT_NOW, .to = p->id, .term = r->term};
+  hs_raft_send(r, &m);
+}
+
+int hs_raft_transfer_leadership(hs_raft *r, hs_time_ns now, uint32_t target, uint64_t tag) {
+  int rc = node_check_live(r);
+  if (rc) return rc;
+  r->now = now;
+  if (r->role != HS_RAFT_LEADER) return HS_RAFT_ENOTLEADER;
+  if (r->transfer_to != HS_RAFT_NONE) return HS_RAFT_ETRANSFER;
+  hs_raft_peer *p = hs_raft_peer_find(r, target);
+  if (!p || !p->voter) return HS_EINVAL;
+  r->stats.transfers_started++;
+  r->transfer_to = target;
+  r->transfer_tag = tag;
+  r->transfer_term = r->term;
+  r->transfer_sent = false;
+  r->transfer_deadline = now + r->et_max;
+  if (target == r->id) {
+    node_transfer_end(r, HS_OK); /* it leads already */
+    return HS_OK;
+  }
+  if (p->match < hs_raft_log_last(&r->log))
+    hs_raft_repl_send_append(r, p, true); /* catch it up; the answer sends TimeoutNow */
+  else
+    hs_raft_transfer_progress(r, p);
+  return HS_OK;
+}
+
+uint32_t hs_raft_transfer_target(const hs_raft *r) { return r->transfer_to; }
 
 hs_time_ns hs_raft_next_deadline(const hs_raft *r) {
   if (!r->started || r->crashed) return HS_TIME_NEVER;
@@ -361,7 +414,7 @@ int hs_raft_step(hs_raft *r, const hs_raft_msg *m, hs_time_ns now) {
     return HS_EINVAL;
   r->now = now;
   hs_raft_msg_type t = m->type;
-  if ((t == HS_RAFT_MSG_PRE_VOTE || (t == HS_RAFT_MSG_VOTE && m->term > r->term)) &&
+  if ((t == HS_RAFT_MSG_PRE_VOTE || (t == HS_RAFT_MSG_VOTE && m->term > r->term && m->context != HS_RAFT_VOTE_TRANSFER)) &&
       node_in_lease(r, t == HS_RAFT_MSG_PRE_VOTE))
     return HS_OK;
   if (m->term > r->term) {
@@ -398,6 +451,9 @@ int hs_raft_step(hs_raft *r, const hs_raft_msg *m, hs_time_ns now) {
   case HS_RAFT_MSG_HEARTBEAT_RESP:
     if (r->role == HS_RAFT_LEADER) hs_raft_repl_on_heartbeat_resp(r, m);
     break;
+  case HS_RAFT_MSG_TIMEOUT_NOW: /* the leader of this term hands over: campaign now */
+    if (r->role != HS_RAFT_LEADER && hs_raft_is_voter(r)) hs_raft_elect_start(r, false, true);
+    break;
   default: break;
   }
   return HS_OK;
@@ -410,6 +466,7 @@ int hs_raft_propose(hs_raft *r, hs_time_ns now, const void *data, size_t len, ui
   if (len && !data) return HS_EINVAL;
   r->now = now;
   if (r->role != HS_RAFT_LEADER) return HS_RAFT_ENOTLEADER;
+  if (r->transfer_to != HS_RAFT_NONE) return HS_RAFT_ETRANSFER;
   uint64_t index;
   rc = hs_raft_repl_append_local(r, HS_RAFT_ENTRY_NORMAL, data, len, &index);
   if (rc) return rc;

@@ -67,7 +67,9 @@ enum {
   HS_RAFT_ESTATE = -67,     /* wrong life-cycle state (load after start, step before start ...) */
   HS_RAFT_ETRUNCATED = -68, /* the entry was overwritten by a new leader's entry: not committed */
   HS_RAFT_ESNAPSHOT = -69,  /* the entry was replaced by an installed snapshot: outcome unknown */
-  HS_RAFT_ELEADERSHIP = -70 /* leadership was lost: a read failed; a dropped proposal's outcome unknown */
+  HS_RAFT_ELEADERSHIP = -70, /* leadership was lost: a read failed; a dropped proposal's outcome unknown */
+  HS_RAFT_ETRANSFER = -71,   /* a leadership transfer is in progress: proposals are refused meanwhile */
+  HS_RAFT_ETIMEOUT = -72     /* a leadership transfer did not complete within an election timeout */
 };
 
 /* A message for any HS_ or HS_RAFT_ code. */
@@ -142,8 +144,13 @@ typedef enum hs_raft_msg_type {
   HS_RAFT_MSG_HEARTBEAT,      /* commit = min(leader commit, follower's match), context = read round */
   HS_RAFT_MSG_HEARTBEAT_RESP, /* context echoed; index = responder's last log index (informative) */
   HS_RAFT_MSG_SNAP,           /* InstallSnapshot: index/log_term = last included entry, data, conf */
+  HS_RAFT_MSG_TIMEOUT_NOW,    /* leadership transfer: start an election now (thesis 3.10) */
   HS_RAFT_MSG_TYPE_COUNT
 } hs_raft_msg_type;
+
+/* A RequestVote's context when a leadership transfer asked for the election: voters grant it
+ * even while they hear from the current leader (it is the leader that asked). */
+#define HS_RAFT_VOTE_TRANSFER 1u
 
 /* "vote", "vote_resp", "pre_vote", ... */
 const char *hs_raft_msg_type_name(hs_raft_msg_type t);
@@ -252,6 +259,10 @@ typedef struct hs_raft_callbacks {
 
   /* The role, term or known leader changed (for traces: "became leader of term T at t"). */
   void (*role_changed)(void *ud, const hs_raft_role_event *ev);
+  /* A leadership transfer started here with `tag` ended: HS_OK once this node learned that the
+   * target leads a later term; HS_RAFT_ELEADERSHIP when another node did; HS_RAFT_ETIMEOUT
+   * when neither happened within an election timeout (the maximum); HS_RAFT_ECRASHED. */
+  void (*transfer_done)(void *ud, uint64_t tag, int status);
 } hs_raft_callbacks;
 
 /* ---- Configuration and life cycle --------------------------------------------------------- */
@@ -343,6 +354,17 @@ int hs_raft_propose_conf(hs_raft *r, hs_time_ns now, hs_raft_conf_op op, uint32_
  * HS_OK, HS_RAFT_ENOTLEADER, HS_RAFT_ECRASHED, HS_ENOMEM. */
 int hs_raft_read_index(hs_raft *r, hs_time_ns now, uint64_t request_id);
 
+/* Hands leadership to the voter `target` (thesis 3.10): the leader refuses proposals and
+ * membership changes meanwhile (HS_RAFT_ETRANSFER), brings target's log up to date, then sends
+ * it TimeoutNow, on which target starts an election at once (no pre-vote; voters grant it even
+ * while they hear from this leader). If target has not won within an election timeout (the
+ * maximum), the leader aborts and serves again. transfer_done(tag, ...) tells the outcome.
+ * HS_OK (target == this leader: done at once), HS_RAFT_ENOTLEADER, HS_RAFT_ETRANSFER (one
+ * transfer at a time), HS_EINVAL (target is not a voter), HS_RAFT_ECRASHED. */
+int hs_raft_transfer_leadership(hs_raft *r, hs_time_ns now, uint32_t target, uint64_t tag);
+/* The target of the leadership transfer in progress here, HS_RAFT_NONE if none. */
+uint32_t hs_raft_transfer_target(const hs_raft *r);
+
 /* ---- Getters ------------------------------------------------------------------------------ */
 
 typedef struct hs_raft_stats {
@@ -366,6 +388,8 @@ typedef struct hs_raft_stats {
   uint64_t reads_served;
   uint64_t snapshots_taken;
   uint64_t snapshots_installed;
+  uint64_t transfers_started;  /* leadership transfers started on this node as leader */
+  uint64_t transfers_done;     /* ... that ended with the target leading */
   bool crashed;
 } hs_raft_stats;
 

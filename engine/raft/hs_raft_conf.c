@@ -129,6 +129,7 @@ int hs_raft_propose_conf(hs_raft *r, hs_time_ns now, hs_raft_conf_op op, uint32_
   if (r->crashed) return HS_RAFT_ECRASHED;
   r->now = now;
   if (r->role != HS_RAFT_LEADER) return HS_RAFT_ENOTLEADER;
+  if (r->transfer_to != HS_RAFT_NONE) return HS_RAFT_ETRANSFER;
   uint64_t commit_term = 0;
   hs_raft_log_term(&r->log, r->commit, &commit_term);
   if (commit_term != r->term || r->conf_index > r->commit) return HS_RAFT_EBUSY;

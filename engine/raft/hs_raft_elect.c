@@ -31,7 +31,7 @@ static int elect_tally(const hs_raft *r) {
   return 0;
 }
 
-void hs_raft_elect_start(hs_raft *r, bool pre) {
+void hs_raft_elect_start(hs_raft *r, bool pre, bool transfer) {
   if (!hs_raft_is_voter(r)) {
     hs_raft_arm_election(r);
     return;
@@ -57,7 +57,7 @@ void hs_raft_elect_start(hs_raft *r, bool pre) {
   hs_raft_notify_role(r, prev_role, prev_term, prev_leader);
 
   if (elect_tally(r) > 0) { /* a single voter */
-    if (pre) hs_raft_elect_start(r, false);
+    if (pre) hs_raft_elect_start(r, false, false);
     else hs_raft_become_leader(r);
     return;
   }
@@ -71,6 +71,7 @@ void hs_raft_elect_start(hs_raft *r, bool pre) {
         .term = pre ? r->term + 1 : r->term,
         .index = last,
         .log_term = last_term,
+        .context = transfer ? HS_RAFT_VOTE_TRANSFER : 0,
     };
     hs_raft_send(r, &m);
   }
@@ -120,7 +121,7 @@ void hs_raft_elect_on_vote_resp(hs_raft *r, const hs_raft_msg *m) {
   if (p->vote_granted && !pre) r->stats.votes_received++;
   int outcome = elect_tally(r);
   if (outcome > 0) {
-    if (pre) hs_raft_elect_start(r, false);
+    if (pre) hs_raft_elect_start(r, false, false);
     else hs_raft_become_leader(r);
   } else if (outcome < 0) {
     hs_raft_become_follower(r, r->term, HS_RAFT_NONE);

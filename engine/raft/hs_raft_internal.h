@@ -131,6 +131,13 @@ struct hs_raft {
   uint32_t n_peers;
   uint64_t read_seq;
 
+  /* a leadership transfer started here (transfer_to != HS_RAFT_NONE): refuse proposals while
+   * leader; TimeoutNow sent once the target's log matches; ends as transfer_done says */
+  uint32_t transfer_to;
+  bool transfer_sent;
+  uint64_t transfer_tag, transfer_term;
+  hs_time_ns transfer_deadline;
+
   hs_raft_prop *props; /* proposals accepted here and not resolved, by index */
   size_t props_head, props_len, props_cap;
   hs_raft_read *reads;
@@ -152,9 +159,12 @@ void hs_raft_become_follower(hs_raft *r, uint64_t term, uint32_t leader);
 void hs_raft_become_leader(hs_raft *r);
 void hs_raft_notify_role(hs_raft *r, hs_raft_role prev_role, uint64_t prev_term, uint32_t prev_leader);
 uint64_t hs_raft_last_term(const hs_raft *r);
+/* A leadership transfer in progress: send TimeoutNow to p if it is the target and up to date. */
+void hs_raft_transfer_progress(hs_raft *r, const hs_raft_peer *p);
 
 /* hs_raft_elect.c */
-void hs_raft_elect_start(hs_raft *r, bool pre);
+/* pre: a pre-vote round; transfer: asked by the leader (TimeoutNow), no pre-vote */
+void hs_raft_elect_start(hs_raft *r, bool pre, bool transfer);
 void hs_raft_elect_on_vote(hs_raft *r, const hs_raft_msg *m);
 void hs_raft_elect_on_vote_resp(hs_raft *r, const hs_raft_msg *m);
 

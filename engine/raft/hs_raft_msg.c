@@ -25,6 +25,8 @@ const char *hs_raft_strerror(int code) {
   case HS_RAFT_ETRUNCATED: return "entry overwritten by a new leader";
   case HS_RAFT_ESNAPSHOT: return "entry replaced by a snapshot";
   case HS_RAFT_ELEADERSHIP: return "leadership lost";
+  case HS_RAFT_ETRANSFER: return "a leadership transfer is in progress";
+  case HS_RAFT_ETIMEOUT: return "the leadership transfer did not complete in time";
   default: return hs_strerror(code);
   }
 }
@@ -41,7 +43,7 @@ const char *hs_raft_role_name(hs_raft_role role) {
 
 const char *hs_raft_msg_type_name(hs_raft_msg_type t) {
   static const char *const names[HS_RAFT_MSG_TYPE_COUNT] = {
-      "vote", "vote_resp", "pre_vote", "pre_vote_resp", "app", "app_resp", "heartbeat", "heartbeat_resp", "snap"};
+      "vote", "vote_resp", "pre_vote", "pre_vote_resp", "app", "app_resp", "heartbeat", "heartbeat_resp", "snap", "timeout_now"};
   return (unsigned)t < HS_RAFT_MSG_TYPE_COUNT ? names[t] : "?";
 }
 

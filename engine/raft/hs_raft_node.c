@@ -8,7 +8,7 @@
 
 static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
     "RequestVote", "RequestVoteResponse", "PreVote",        "PreVoteResponse", "AppendEntries",
-    "AppendEntriesResponse", "Heartbeat", "HeartbeatResponse", "InstallSnapshot"};
+    "AppendEntriesResponse", "Heartbeat", "HeartbeatResponse", "InstallSnapshot", "TimeoutNow"};
 
 static hs_time_ns now_of(const hs_raft_node *n) { return n->self->sim->now_ns; }
 
@@ -125,6 +125,11 @@ static void cb_role_changed(void *ud, const hs_raft_role_event *ev) {
   if (n->hooks.role_changed) n->hooks.role_changed(n->hooks.ud, ev);
 }
 
+static void cb_transfer_done(void *ud, uint64_t tag, int status) {
+  hs_raft_node *n = ud;
+  if (n->hooks.transfer_done) n->hooks.transfer_done(n->hooks.ud, tag, status);
+}
+
 /* ---- timers ------------------------------------------------------------------------------ */
 
 static void on_election_timer(hs_entity *owner, hs_timer *t) {
@@ -160,7 +165,8 @@ int hs_raft_node_init(hs_raft_node *n, hs_entity *self, hs_net *net, hs_blob_poo
                                 .read_done = cb_read_done,
                                 .snapshot_take = cb_snapshot_take,
                                 .snapshot_restore = cb_snapshot_restore,
-                                .role_changed = cb_role_changed};
+                                .role_changed = cb_role_changed,
+                                .transfer_done = cb_transfer_done};
   cfg->ud = n;
   int rc = hs_raft_new(cfg, &n->raft);
   if (rc != HS_OK) return rc;

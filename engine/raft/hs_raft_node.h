@@ -42,6 +42,8 @@ typedef struct hs_raft_node_hooks {
   void (*lost)(void *ud, uint64_t tag, uint64_t index, int reason);
   void (*read_done)(void *ud, uint64_t request_id, uint64_t read_index, int status);
   void (*role_changed)(void *ud, const hs_raft_role_event *ev);
+  /* A leadership transfer started here ended (status: see hs_raft_callbacks.transfer_done). */
+  void (*transfer_done)(void *ud, uint64_t tag, int status);
   /* A peer id the node has no entity for (a member added later): return it, or NULL. */
   hs_entity *(*resolve_peer)(void *ud, uint32_t id);
   void *ud;

@@ -467,7 +467,9 @@ void hs_raft_repl_on_append_resp(hs_raft *r, const hs_raft_msg *m) {
   if (advanced) hs_raft_repl_maybe_commit(r);
   if (r->role != HS_RAFT_LEADER) return;
   p = hs_raft_peer_find(r, m->from); /* maybe_commit does not change the table, but stay safe */
-  if (p) hs_raft_repl_send_append(r, p, false);
+  if (!p) return;
+  hs_raft_repl_send_append(r, p, false);
+  hs_raft_transfer_progress(r, p);
 }
 
 void hs_raft_repl_on_heartbeat_resp(hs_raft *r, const hs_raft_msg *m) {

@@ -11,7 +11,7 @@
 -- random instead, to exercise read paths that any node answers), and records a Jepsen-style
 -- history (API.md §6):
 --   ok    the service acknowledged the operation (a read carries the value read);
---   fail  it certainly did not take effect (not_leader, lost, a cas that did not match);
+--   fail  it certainly did not take effect (not_leader, transferring, lost, a cas that did not match);
 --   info  unknown (timeout, crash, outcome unknown): the client then continues as a new
 --         process id, as a Jepsen client does, since the old operation may still apply.
 
@@ -70,7 +70,7 @@ local function check_opts(o)
   return cfg
 end
 
-local DEFINITE = { not_leader = true, lost = true, bad_request = true, apply_failed = true, read_failed = true }
+local DEFINITE = { not_leader = true, transferring = true, lost = true, bad_request = true, apply_failed = true, read_failed = true }
 
 --- workload.kv(opts) -> workload { history = {...}, clients = {...}, stats = fn }
 function M.kv(opts)
@@ -135,7 +135,7 @@ function M.kv(opts)
         end
         local e = reply and reply.error or err
         local code = type(e) == "table" and e.code or "unknown"
-        if code == "not_leader" and attempts < 2 * #cluster then
+        if (code == "not_leader" or code == "transferring") and attempts < 2 * #cluster then -- refused: retry
           target = (e.leader and by_name[e.leader]) or cluster[r:random(#cluster)]
           if not e.leader then hs_sleep(cfg.timeout / 4) end -- no leader known yet: back off
         elseif DEFINITE[code] then

@@ -837,6 +837,125 @@ static void test_api_errors(void **s) {
   tnet_free(&net);
 }
 
+
+/* ---- Leadership transfer (thesis 3.10) ------------------------------------------------------------ */
+
+/* To an up-to-date follower: TimeoutNow at once; the target wins the next term although every
+ * voter still hears from the old leader (check-quorum's stickiness gives way to a transfer);
+ * proposals are refused meanwhile; the old leader learns the outcome. */
+static void test_transfer_to_up_to_date_follower(void **s) {
+  (void)s;
+  tnet net;
+  tnet_init(&net);
+  topts o = topts_full();
+  tn_cluster(&net, 5, &o);
+  elect(&net, 1);
+  assert_rc(tn_propose(&net, 1, "a", 1, NULL), HS_OK);
+  tq_deliver_all(&net);
+  uint64_t term = hs_raft_term(R(&net, 1));
+  assert_rc(hs_raft_transfer_leadership(R(&net, 1), net.now, 3, 42), HS_OK);
+  assert_u64(hs_raft_transfer_target(R(&net, 1)), 3);
+  assert_u64(tq_count(&net, 1, 3, HS_RAFT_MSG_TIMEOUT_NOW), 1);
+  assert_rc(tn_propose(&net, 1, "refused", 2, NULL), HS_RAFT_ETRANSFER);
+  assert_rc(hs_raft_propose_conf(R(&net, 1), net.now, HS_RAFT_CONF_REMOVE, 5, 3, NULL), HS_RAFT_ETRANSFER);
+  assert_rc(hs_raft_transfer_leadership(R(&net, 1), net.now, 2, 43), HS_RAFT_ETRANSFER);
+  tq_deliver_all(&net);
+  assert_role(R(&net, 3), HS_RAFT_LEADER);
+  assert_u64(hs_raft_term(R(&net, 3)), term + 1);
+  assert_role(R(&net, 1), HS_RAFT_FOLLOWER);
+  assert_u64(hs_raft_leader(R(&net, 1)), 3);
+  assert_u64(tn(&net, 1)->transfers_ended, 1);
+  assert_u64(tn(&net, 1)->transfer_tag, 42);
+  assert_rc(tn(&net, 1)->transfer_status, HS_OK);
+  assert_u64(hs_raft_transfer_target(R(&net, 1)), HS_RAFT_NONE);
+  hs_raft_stats st;
+  hs_raft_get_stats(R(&net, 1), &st);
+  assert_u64(st.transfers_started, 1);
+  assert_u64(st.transfers_done, 1);
+  assert_rc(tn_propose(&net, 3, "b", 3, NULL), HS_OK);
+  run_until_applied(&net, IDS, 5, hs_raft_last_index(R(&net, 3)));
+  tnet_check(&net);
+  tnet_free(&net);
+}
+
+/* To a follower that missed entries: the leader catches it up first, and sends TimeoutNow only
+ * once its log matches (an out-of-date target could not win). */
+static void test_transfer_catches_the_target_up_first(void **s) {
+  (void)s;
+  tnet net;
+  tnet_init(&net);
+  topts o = topts_full();
+  tn_cluster(&net, 3, &o);
+  elect(&net, 1);
+  tnet_isolate(&net, 2, true);
+  for (int i = 0; i < 5; i++) assert_rc(tn_propose(&net, 1, "x", (uint64_t)(10 + i), NULL), HS_OK);
+  tq_deliver_all(&net); /* 3 has them, 2 does not */
+  tnet_isolate(&net, 2, false);
+  tq_clear(&net);
+  assert_rc(hs_raft_transfer_leadership(R(&net, 1), net.now, 2, 7), HS_OK);
+  assert_u64(tq_count(&net, 1, 2, HS_RAFT_MSG_TIMEOUT_NOW), 0);
+  assert_true(tq_count(&net, 1, 2, HS_RAFT_MSG_APP) >= 1);
+  for (int round = 0; round < 50 && hs_raft_role_of(R(&net, 2)) != HS_RAFT_LEADER; round++) tq_deliver_all(&net);
+  assert_role(R(&net, 2), HS_RAFT_LEADER);
+  assert_rc(tn(&net, 1)->transfer_status, HS_OK);
+  assert_true(tn_logs_equal(&net, 1, 2));
+  tnet_check(&net);
+  tnet_free(&net);
+}
+
+/* A target that never answers: after an election timeout the leader gives up, says so, and
+ * serves again. Transfers to itself, to non-members and from followers are refused or trivial. */
+static void test_transfer_times_out_and_leader_serves_again(void **s) {
+  (void)s;
+  tnet net;
+  tnet_init(&net);
+  topts o = topts_full();
+  tn_cluster(&net, 3, &o);
+  elect(&net, 1);
+  tnet_isolate(&net, 3, true);
+  assert_rc(hs_raft_transfer_leadership(R(&net, 1), net.now, 3, 9), HS_OK);
+  assert_rc(tn_propose(&net, 1, "refused", 1, NULL), HS_RAFT_ETRANSFER);
+  tnet_run(&net, o.et_max + 100 * MS, 5 * MS);
+  assert_role(R(&net, 1), HS_RAFT_LEADER);
+  assert_u64(tn(&net, 1)->transfers_ended, 1);
+  assert_rc(tn(&net, 1)->transfer_status, HS_RAFT_ETIMEOUT);
+  assert_rc(tn_propose(&net, 1, "served", 2, NULL), HS_OK);
+  assert_rc(hs_raft_transfer_leadership(R(&net, 1), net.now, 1, 10), HS_OK); /* itself: done */
+  assert_rc(tn(&net, 1)->transfer_status, HS_OK);
+  assert_u64(tn(&net, 1)->transfer_tag, 10);
+  assert_rc(hs_raft_transfer_leadership(R(&net, 1), net.now, 6, 11), HS_EINVAL);
+  assert_rc(hs_raft_transfer_leadership(R(&net, 2), net.now, 1, 12), HS_RAFT_ENOTLEADER);
+  tnet_free(&net);
+}
+
+/* A crash ends a transfer in progress with ECRASHED; a stale TimeoutNow (an older term) is
+ * ignored, and one from the current leader makes a follower campaign without pre-vote. */
+static void test_transfer_crash_and_stale_timeout_now(void **s) {
+  (void)s;
+  tnet net;
+  tnet_init(&net);
+  topts o = topts_full();
+  tn_cluster(&net, 3, &o);
+  elect(&net, 1);
+  tnet_isolate(&net, 2, true);
+  assert_rc(hs_raft_transfer_leadership(R(&net, 1), net.now, 2, 5), HS_OK);
+  hs_raft_crash(R(&net, 1));
+  assert_u64(tn(&net, 1)->transfers_ended, 1);
+  assert_rc(tn(&net, 1)->transfer_status, HS_RAFT_ECRASHED);
+  tnet_isolate(&net, 2, false);
+  uint64_t term = hs_raft_term(R(&net, 3));
+  hs_raft_msg stale = {.type = HS_RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 3, .term = term - 1};
+  assert_rc(tn_step(&net, &stale), HS_OK);
+  assert_role(R(&net, 3), HS_RAFT_FOLLOWER);
+  assert_u64(hs_raft_term(R(&net, 3)), term);
+  hs_raft_msg now = {.type = HS_RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 3, .term = term};
+  assert_rc(tn_step(&net, &now), HS_OK);
+  assert_role(R(&net, 3), HS_RAFT_CANDIDATE);
+  assert_u64(hs_raft_term(R(&net, 3)), term + 1);
+  assert_u64(tq_count(&net, 3, 2, HS_RAFT_MSG_VOTE), 1);
+  tnet_free(&net);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_single_node_cluster_commits),
@@ -858,6 +977,10 @@ int main(void) {
       cmocka_unit_test(test_msg_codec_roundtrip),
       cmocka_unit_test(test_conf_rules_and_codec),
       cmocka_unit_test(test_api_errors),
+      cmocka_unit_test(test_transfer_to_up_to_date_follower),
+      cmocka_unit_test(test_transfer_catches_the_target_up_first),
+      cmocka_unit_test(test_transfer_times_out_and_leader_serves_again),
+      cmocka_unit_test(test_transfer_crash_and_stale_timeout_now),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

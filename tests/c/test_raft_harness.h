@@ -101,6 +101,9 @@ typedef struct tnode {
   uint64_t set_timer_calls;
   uint64_t role_events;
   hs_raft_role_event last_role;
+  uint64_t transfers_ended; /* transfer_done calls, and the last one's tag and status */
+  uint64_t transfer_tag;
+  int transfer_status;
 } tnode;
 
 typedef struct tmsg {
@@ -301,6 +304,13 @@ static void cb_role(void *ud, const hs_raft_role_event *ev) {
 /* ---- Building nodes --------------------------------------------------------------------------- */
 
 /* The paper's algorithm: no pre-vote, no check-quorum. */
+static void cb_transfer_done(void *ud, uint64_t tag, int status) {
+  tnode *n = ud;
+  n->transfers_ended++;
+  n->transfer_tag = tag;
+  n->transfer_status = status;
+}
+
 static topts topts_paper(void) {
   topts o = {0};
   o.et_min = 100 * MS;
@@ -363,6 +373,7 @@ static hs_raft *tn_add(tnet *net, uint32_t id, const uint32_t *voters, uint32_t 
       .snapshot_take = cb_snapshot_take,
       .snapshot_restore = cb_snapshot_restore,
       .role_changed = cb_role,
+      .transfer_done = cb_transfer_done,
   };
   cfg.ud = n;
   assert_rc(hs_raft_new(&cfg, &n->r), HS_OK);

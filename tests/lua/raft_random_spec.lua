@@ -1,7 +1,7 @@
 -- Randomized Raft runs: for each seed, a 5-node cluster with a RaftChecker on every node
 -- runs under random partitions (symmetric or not), message loss, duplication and reordering
--- (the link's parameters), crash/restart and, on half the seeds, membership changes (remove
--- a voter, add it back), while clients submit commands, directly (node:submit) and over the
+-- (the link's parameters), crash/restart, leadership transfers and, on half the seeds,
+-- membership changes (remove a voter, add it back), while clients submit commands, directly (node:submit) and over the
 -- network (net:request). Each seed also draws the nodes' options (pre-vote, check-quorum,
 -- snapshot threshold, batch size, pipelining). Then everything heals, every node becomes a
 -- voter again, and the cluster must commit again and every node converge to the same state
@@ -74,7 +74,7 @@ local function run_seed(seed)
   local acked = {}   -- id -> true: the command was applied (a client saw index, result)
   -- direct submissions have number ids, each applied at most once; network ones "r<n>" 
   local futures = {} -- direct submissions: every one must settle
-  local stats = { crashes = 0, partitions = 0, acked = 0, changes = 0 }
+  local stats = { crashes = 0, partitions = 0, acked = 0, changes = 0, transfers = 0 }
   local membership = cfg:random() < 0.5 -- half the seeds also change the membership
   local removed = {} -- node -> true: its removal committed (and it was not added back since)
 
@@ -108,7 +108,17 @@ local function run_seed(seed)
       elseif u < 0.85 then
         local n = pick(rnd, nodes)
         if n.crashed then n:restart() end
-      elseif membership then
+      elseif not membership or rnd:random() < 0.4 then
+        -- a leadership transfer from whoever leads to anyone (itself, a crashed or removed
+        -- node too: those end in timeout or invalid)
+        local leader
+        for _, n in ipairs(nodes) do if n.is_leader then leader = n end end
+        if leader then
+          local f = leader:transfer_leadership(pick(rnd, nodes))
+          futures[#futures + 1] = f
+          f:on_settle(function(done) if done.ok then stats.transfers = stats.transfers + 1 end end)
+        end
+      else
         -- a membership change through whoever leads: remove a voter, or add back a removed one
         local leader
         for _, n in ipairs(nodes) do if n.is_leader then leader = n end end
@@ -284,7 +294,8 @@ describe("Raft under random faults", function()
   end
 
   it(("keeps every invariant and converges over %d seeds from %d"):format(SEEDS, FIRST), function()
-    local totals = { crashes = 0, partitions = 0, acked = 0, commands = 0, checks = 0, events = 0, changes = 0 }
+    local totals = { crashes = 0, partitions = 0, acked = 0, commands = 0, checks = 0, events = 0, changes = 0,
+                     transfers = 0 }
     local clock = os.clock()
     for seed = FIRST, FIRST + SEEDS - 1 do
       local ok, res = pcall(run_seed, seed)
@@ -296,10 +307,12 @@ describe("Raft under random faults", function()
       end
       for k in pairs(totals) do totals[k] = totals[k] + res[k] end
     end
-    print(("\n%d seeds in %.1f s: %d crashes, %d partitions, %d membership changes, %d commands applied "
-      .. "(%d acknowledged), %d invariant checks, %d events"):format(SEEDS, os.clock() - clock, totals.crashes,
-      totals.partitions, totals.changes, totals.commands, totals.acked, totals.checks, totals.events))
+    print(("\n%d seeds in %.1f s: %d crashes, %d partitions, %d membership changes, %d leadership transfers, "
+      .. "%d commands applied (%d acknowledged), %d invariant checks, %d events"):format(SEEDS, os.clock() - clock,
+      totals.crashes, totals.partitions, totals.changes, totals.transfers, totals.commands, totals.acked, totals.checks,
+      totals.events))
     assert.is_true(totals.crashes > SEEDS and totals.partitions > SEEDS)
+    assert.is_true(totals.transfers > SEEDS / 2)
     assert.is_true(totals.acked > 0)
   end)
 end)

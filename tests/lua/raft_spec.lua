@@ -758,6 +758,67 @@ local function lua_sm()
   return sm
 end
 
+describe("RaftNode leadership transfer", function()
+  it("hands leadership to a follower, refusing commands meanwhile", function()
+    local c = cluster{ n = 5 }
+    local l = wait_leader(c)
+    commit(c, l, set("x", 1))
+    local target = l == c.nodes[4] and c.nodes[5] or c.nodes[4]
+    local term = l.current_term
+    local f = l:transfer_leadership(target.name)
+    local _, err = settle(c, l:submit(set("x", 2)))
+    assert.equal("transferring", err.code)
+    local name, new_term = settle(c, f)
+    assert.equal(target.name, name)
+    assert.equal(term + 1, new_term)
+    assert.is_true(target.is_leader)
+    assert.is_false(l.is_leader)
+    assert.equal(1, l.stats.transfers_done)
+    assert.equal(1, target.stats.elections_won)
+    local l2 = wait_leader(c)
+    assert.equal(target, l2)
+    commit(c, l2, set("x", 3))
+    wait_applied(c, l2.commit_index)
+    for _, n in ipairs(c.nodes) do assert.equal(3, kv_data(n).x, n.name) end
+    assert_agree(c)
+  end)
+
+  it("gives up after an election timeout when the target cannot win, and serves again", function()
+    local c = cluster{ n = 3 }
+    local l = wait_leader(c)
+    local target = l == c.nodes[1] and c.nodes[2] or c.nodes[1]
+    local others = {}
+    for _, n in ipairs(c.nodes) do if n ~= target then others[#others + 1] = n end end
+    local p = c.net:partition({ target }, others)
+    local v, err = settle(c, l:transfer_leadership(target))
+    assert.is_nil(v)
+    assert.equal("timeout", err.code)
+    assert.is_true(l.is_leader)
+    commit(c, l, set("y", 1))
+    p:heal()
+    local name = settle(c, l:transfer_leadership(l)) -- to itself: done at once
+    assert.equal(l.name, name)
+  end)
+
+  it("refuses bad transfers as values, and bad arguments as errors", function()
+    local c = cluster{ n = 3 }
+    local l = wait_leader(c)
+    local follower = l == c.nodes[1] and c.nodes[2] or c.nodes[1]
+    local _, err = settle(c, follower:transfer_leadership(l))
+    assert.equal("not_leader", err.code)
+    assert.equal(l.name, err.leader)
+    _, err = settle(c, l:transfer_leadership("nobody"))
+    assert.equal("invalid", err.code)
+    local f = l:transfer_leadership(follower)
+    _, err = settle(c, l:transfer_leadership(follower))
+    assert.equal("transferring", err.code)
+    settle(c, f)
+    assert.has_error(function() l:transfer_leadership() end)
+    assert.has_error(function() l:transfer_leadership(42) end,
+      "bad argument #1 to 'transfer_leadership' (RaftNode or node name expected, got number)")
+  end)
+end)
+
 describe("RaftNode with a Lua state machine", function()
   it("applies, snapshots, restores and reads through the table's methods", function()
     local c = cluster{ n = 3, sm = function() return lua_sm() end, raft = { snapshot_threshold = 5 } }
