@@ -148,7 +148,8 @@ static int l_dist_add(lua_State *L) {
 
 static int l_dist_index(lua_State *L) {
   hs_dist *d = check_dist(L, 1);
-  const char *k = luaL_checkstring(L, 2);
+  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* x[1] is nil, not x["1"] */
+  const char *k = lua_tostring(L, 2);
   if (strcmp(k, "mean") == 0)
     lua_pushnumber(L, hs_dist_mean(d));
   else if (strcmp(k, "offset") == 0)
@@ -257,7 +258,8 @@ static void push_dist_copy(lua_State *L, const hs_dist *d) {
 
 static int l_link_index(lua_State *L) {
   hs_link_params *p = hs_check_link(L, 1);
-  const char *k = luaL_checkstring(L, 2);
+  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* x[1] is nil, not x["1"] */
+  const char *k = lua_tostring(L, 2);
   if (strcmp(k, "latency") == 0)
     push_dist_copy(L, &p->latency);
   else if (strcmp(k, "jitter") == 0)

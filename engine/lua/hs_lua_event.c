@@ -170,7 +170,8 @@ static int event_is_pending(hs_levent *le) {
 
 static int l_event_index(lua_State *L) {
   hs_levent *le = check_event(L, 1);
-  const char *k = luaL_checkstring(L, 2);
+  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* x[1] is nil, not x["1"] */
+  const char *k = lua_tostring(L, 2);
   if (strcmp(k, "time") == 0)
     lua_pushnumber(L, hs_time_to_s(le->ev.time_ns));
   else if (strcmp(k, "type") == 0 && le->is_timer)

@@ -66,7 +66,8 @@ static int l_restore(lua_State *L) {
 
 static int l_kv_index(lua_State *L) {
   lkv *k = luaL_checkudata(L, 1, HS_KV_MT);
-  const char *key = luaL_checkstring(L, 2);
+  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* kv[1] is nil, not kv["1"] */
+  const char *key = lua_tostring(L, 2);
   if (strcmp(key, "data") == 0) return l_snapshot(L);
   if (strcmp(key, "size") == 0) {
     lua_pushinteger(L, (lua_Integer)k->kv.count);

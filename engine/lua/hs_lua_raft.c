@@ -1183,7 +1183,8 @@ static int l_checker_check(lua_State *L) {
 
 static int l_checker_index(lua_State *L) {
   lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
-  const char *k = luaL_checkstring(L, 2);
+  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* x[1] is nil, not x["1"] */
+  const char *k = lua_tostring(L, 2);
   if (strcmp(k, "violated") == 0)
     lua_pushboolean(L, c->c.violated);
   else if (strcmp(k, "violation") == 0)

@@ -191,4 +191,21 @@ describe("C entities from Lua", function()
     h:start()
     assert.is_true(h.running)
   end)
+
+  it("indexing a C object with a non-string key gives nil (no number-to-string coercion)", function()
+    local objects = {
+      dist = hs.dist.exponential(1),
+      link = hs.datacenter_network(),
+      event = hs.Event{ time = 1, target = function() end },
+      kv = hs.KVStateMachine(),
+      checker = hs.RaftChecker(),
+    }
+    for what, o in pairs(objects) do
+      for _, key in ipairs({ 1, 2.5, true, {} }) do
+        assert.is_nil(o[key], what .. "[" .. tostring(key) .. "]")
+      end
+    end
+    assert.is_number(objects.dist.mean) -- string keys still work
+    assert.is_number(objects.event.time)
+  end)
 end)
