@@ -15,7 +15,7 @@ void hs_buf_reset(hs_buf *b) {
   b->failed = 0;
 }
 
-static uint8_t *reserve(hs_buf *b, size_t n) {
+uint8_t *hs_buf_reserve(hs_buf *b, size_t n) {
   if (b->failed) return NULL;
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 64;
@@ -52,24 +52,24 @@ static uint64_t get_u64(const uint8_t *p) {
 }
 
 void hs_buf_put_nil(hs_buf *b) {
-  uint8_t *p = reserve(b, 1);
+  uint8_t *p = hs_buf_reserve(b, 1);
   if (p) *p = HS_V_NIL;
 }
 
 void hs_buf_put_bool(hs_buf *b, bool v) {
-  uint8_t *p = reserve(b, 1);
+  uint8_t *p = hs_buf_reserve(b, 1);
   if (p) *p = v ? HS_V_TRUE : HS_V_FALSE;
 }
 
 void hs_buf_put_int(hs_buf *b, int64_t v) {
-  uint8_t *p = reserve(b, 9);
+  uint8_t *p = hs_buf_reserve(b, 9);
   if (!p) return;
   p[0] = HS_V_INT;
   put_u64(p + 1, (uint64_t)v);
 }
 
 void hs_buf_put_double(hs_buf *b, double v) {
-  uint8_t *p = reserve(b, 9);
+  uint8_t *p = hs_buf_reserve(b, 9);
   if (!p) return;
   uint64_t bits;
   memcpy(&bits, &v, sizeof bits);
@@ -82,7 +82,7 @@ void hs_buf_put_string(hs_buf *b, const char *s, size_t len) {
     b->failed = 1;
     return;
   }
-  uint8_t *p = reserve(b, 5 + len);
+  uint8_t *p = hs_buf_reserve(b, 5 + len);
   if (!p) return;
   p[0] = HS_V_STRING;
   put_u32(p + 1, (uint32_t)len);
@@ -90,12 +90,12 @@ void hs_buf_put_string(hs_buf *b, const char *s, size_t len) {
 }
 
 void hs_buf_put_raw(hs_buf *b, const void *data, size_t len) {
-  uint8_t *p = reserve(b, len);
+  uint8_t *p = hs_buf_reserve(b, len);
   if (p && len) memcpy(p, data, len);
 }
 
 void hs_buf_put_table(hs_buf *b, uint32_t narr, uint32_t nmap) {
-  uint8_t *p = reserve(b, 9);
+  uint8_t *p = hs_buf_reserve(b, 9);
   if (!p) return;
   p[0] = HS_V_TABLE;
   put_u32(p + 1, narr);

@@ -34,6 +34,9 @@ void hs_buf_put_double(hs_buf *b, double v);
 void hs_buf_put_string(hs_buf *b, const char *s, size_t len);
 /* A table header: then narr values, then nmap key/value pairs. */
 void hs_buf_put_table(hs_buf *b, uint32_t narr, uint32_t nmap);
+/* Appends n bytes for the caller to fill: their address (valid until the buffer grows again),
+ * or NULL when out of memory (b->failed is then set). */
+uint8_t *hs_buf_reserve(hs_buf *b, size_t n);
 /* Appends an already-encoded value (len bytes, e.g. a view's hs_value_size). */
 void hs_buf_put_raw(hs_buf *b, const void *data, size_t len);
 /* Patches the counts of a table header written at offset `at` (for one-pass writers). */
@@ -55,7 +58,9 @@ const char *hs_value_string(hs_value v, size_t *len); /* NULL if not a string */
 bool hs_value_table(hs_value v, uint32_t *narr, uint32_t *nmap);
 bool hs_value_index(hs_value v, uint32_t i, hs_value *out);
 bool hs_value_field(hs_value v, const char *key, hs_value *out);
-/* True when a and b encode equal values (byte equality of canonical parts). */
+/* True when a and b are the same bytes. Values encoded from Lua are canonical (a table's
+ * pairs sorted by their encoded keys: hs_lua_value.c), so for them this is value equality;
+ * C code that builds maps for comparison must write their pairs in that order too. */
 bool hs_value_equal(hs_value a, hs_value b);
 
 #endif

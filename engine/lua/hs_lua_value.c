@@ -2,12 +2,62 @@
  * hs_lua_value.c - Lua values to and from the hs_value byte encoding (value semantics
  * for messages and commands). Tables are copied deeply; shared subtables arrive as
  * separate copies; metatables, functions, threads and userdata are refused.
+ *
+ * The encoding is canonical: a table's key/value pairs are written sorted by the bytes of
+ * their encoded keys, so equal tables encode to equal bytes whatever order their keys were
+ * inserted in and whatever the process's string hash seed (Lua randomizes it per process,
+ * and lua_next follows it). Byte equality is then value equality (hs_value_equal, a KV
+ * compare-and-set), and the bytes are the same in every run of a seed.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "hs_lua.h"
 
 #define MAX_DEPTH 100
+#define SMALL_MAP 16 /* pairs sorted with a stack array; more use a userdata */
+
+/* One encoded key/value pair inside the buffer: where it starts, its key's and its size. */
+typedef struct pair_span {
+  size_t at;
+  size_t key_len;
+  size_t len;
+} pair_span;
+
+static _Thread_local const uint8_t *span_base; /* the buffer the spans point into, for the comparator */
+
+static int span_cmp(const void *a, const void *b) {
+  const pair_span *x = a, *y = b;
+  size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+  int c = memcmp(span_base + x->at, span_base + y->at, n);
+  if (c) return c;
+  return x->key_len < y->key_len ? -1 : x->key_len > y->key_len; /* keys are distinct: never 0 */
+}
+
+/* Rewrites the n pairs encoded at b->data[from ..] in the order of their keys' bytes: the
+ * sorted copy goes after them, then replaces them. */
+static void sort_pairs(hs_buf *b, size_t from, pair_span *spans, uint32_t n) {
+  size_t len = b->len - from;
+  if (!hs_buf_reserve(b, len)) return;
+  span_base = b->data;
+  if (n <= SMALL_MAP) { /* the usual few fields: an insertion sort, no calls through qsort */
+    for (uint32_t i = 1; i < n; i++) {
+      pair_span x = spans[i];
+      uint32_t j = i;
+      for (; j > 0 && span_cmp(&spans[j - 1], &x) > 0; j--) spans[j] = spans[j - 1];
+      spans[j] = x;
+    }
+  } else {
+    qsort(spans, n, sizeof *spans, span_cmp);
+  }
+  uint8_t *out = b->data + from + len;
+  for (uint32_t i = 0; i < n; i++) {
+    memcpy(out, b->data + spans[i].at, spans[i].len);
+    out += spans[i].len;
+  }
+  memmove(b->data + from, b->data + from + len, len);
+  b->len = from + len;
+}
 
 /* Encodes the value at idx; raises with `what` naming the argument on failure. */
 static void encode(lua_State *L, hs_buf *b, int idx, int depth, const char *what) {
@@ -29,7 +79,7 @@ static void encode(lua_State *L, hs_buf *b, int idx, int depth, const char *what
   }
   case LUA_TTABLE: {
     if (depth >= MAX_DEPTH) luaL_error(L, "%s is nested too deeply (or contains a cycle)", what);
-    luaL_checkstack(L, 4, "payload too deep");
+    luaL_checkstack(L, 5, "payload too deep");
     lua_Integer narr = (lua_Integer)lua_rawlen(L, idx);
     /* only a proper sequence goes to the array part */
     for (lua_Integer i = 1; i <= narr; i++) {
@@ -43,7 +93,11 @@ static void encode(lua_State *L, hs_buf *b, int idx, int depth, const char *what
       encode(L, b, -1, depth + 1, what);
       lua_pop(L, 1);
     }
-    uint32_t nmap = 0;
+    uint32_t nmap = 0, cap = SMALL_MAP;
+    pair_span small[SMALL_MAP], *spans = small;
+    size_t map_from = b->len;
+    lua_pushnil(L); /* the slot that anchors a big map's spans */
+    int spans_slot = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
       if (lua_isinteger(L, -2)) {
@@ -56,11 +110,22 @@ static void encode(lua_State *L, hs_buf *b, int idx, int depth, const char *what
       int kt = lua_type(L, -2);
       if (kt != LUA_TSTRING && kt != LUA_TNUMBER && kt != LUA_TBOOLEAN)
         luaL_error(L, "%s has a key of type %s; keys must be strings, numbers or booleans", what, luaL_typename(L, -2));
+      if (nmap == cap) { /* a big map: the spans go to a userdata, freed by the GC even on an error */
+        cap *= 2;
+        pair_span *more = lua_newuserdatauv(L, cap * sizeof *more, 0);
+        memcpy(more, spans, nmap * sizeof *more);
+        spans = more;
+        lua_replace(L, spans_slot);
+      }
+      size_t at = b->len;
       encode(L, b, -2, depth + 1, what);
+      size_t key_len = b->len - at;
       encode(L, b, -1, depth + 1, what);
+      spans[nmap++] = (pair_span){at, key_len, b->len - at};
       lua_pop(L, 1);
-      nmap++;
     }
+    if (nmap > 1 && !b->failed) sort_pairs(b, map_from, spans, nmap);
+    lua_pop(L, 1); /* the spans' slot */
     hs_buf_patch_table(b, header, (uint32_t)narr, nmap);
     break;
   }

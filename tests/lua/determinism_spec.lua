@@ -46,4 +46,45 @@ describe("Determinism", function()
     collectgarbage("setpause", 200)
     assert.equal(a.trace_hash, b.trace_hash)
   end)
+
+  describe("the value encoding", function()
+    local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+    local SRC = [[
+      local t = { list = { 1, 2, { z = 1, a = 2 } }, [true] = "yes", [2.5] = "x" }
+      for i = 1, 30 do t["key" .. i] = i end
+      for i = 1, 30, 3 do t["key" .. i] = nil end
+      t.op, t.key, t.value = "set", "k", { b = 1, a = 2, c = { y = 1, x = 2 } }
+      return t
+    ]]
+
+    it("is canonical: equal tables encode to equal bytes, whatever their insertion order", function()
+      local a, b = {}, {}
+      for i = 1, 50 do a["k" .. i] = { i, ["n" .. i] = i } end
+      for i = 50, 1, -1 do b["k" .. i] = { ["n" .. i] = i, i } end
+      b.tmp = 1
+      b.tmp = nil
+      assert.equal(hex(hs.core.encode(a)), hex(hs.core.encode(b)))
+      assert.same(a, hs.core.decode(hs.core.encode(a)))
+      local t = assert(load(SRC))()
+      assert.same(t, hs.core.decode(hs.core.encode(t)))
+    end)
+
+    local HAPPYSIM = os.getenv("HAPPYSIM")
+    local it_cli = (HAPPYSIM and HAPPYSIM ~= "") and it or pending
+    it_cli("gives the same bytes in separate processes (Lua seeds its string hashes per process)", function()
+      local cli = dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "support/cli.lua")(HAPPYSIM)
+      local script = cli.script("local t = (function() " .. SRC .. " end)()\n"
+        .. "print((hs.core.encode(t):gsub('.', function(c) return ('%02x'):format(c:byte()) end)))\n")
+      local outs = {}
+      for i = 1, 3 do
+        local code, out, err = cli.happysim({ "run", script })
+        assert.equal(0, code, err)
+        outs[i] = out
+      end
+      cli.cleanup()
+      assert.equal(hex(hs.core.encode(assert(load(SRC))())) .. "\n", outs[1])
+      assert.equal(outs[1], outs[2])
+      assert.equal(outs[1], outs[3])
+    end)
+  end)
 end)

@@ -26,6 +26,19 @@ describe("hs.KVStateMachine", function()
     assert.is_true(kv:apply{ op = "cas", key = "t", expected = { list = { 1, 2 }, name = "n" }, value = 0 })
   end)
 
+  it("compares table values by content, whatever order their keys were inserted in", function()
+    local kv = hs.KVStateMachine()
+    local stored, expected = {}, {}
+    local keys = {}
+    for i = 1, 40 do keys[i] = "f" .. i end
+    for i = 1, 40 do stored[keys[i]] = i end
+    for i = 40, 1, -1 do expected[keys[i]] = i end
+    expected.extra = true
+    expected.extra = nil -- a different history of the table's hash part
+    kv:apply{ op = "set", key = "t", value = stored }
+    assert.is_true(kv:apply{ op = "cas", key = "t", expected = expected, value = "swapped" })
+  end)
+
   it("snapshots and restores, equal states giving equal snapshots", function()
     local a, b = hs.KVStateMachine(), hs.KVStateMachine()
     for i = 1, 200 do a:apply{ op = "set", key = "k" .. i, value = i } end
