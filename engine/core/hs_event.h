@@ -24,9 +24,10 @@ enum {
   HS_EVENT_CANCELLED = 1u << 2, /* was cancelled while pending (sticky until rescheduled) */
 };
 
+/* When a queued event fires is kept in the heap's slot, not here (hs_sim_event_time): 40
+ * bytes plus a 16-byte slot per pending event. */
 struct hs_event {
-  hs_time_ns time_ns; /* when it fires (valid once scheduled) */
-  uint64_t seq;       /* creation order at scheduling time: the tie-breaker */
+  uint64_t seq; /* scheduling order: the tie-breaker between events of the same time */
   hs_event_fn fn;
   hs_entity *target; /* optional: counted in per-entity statistics */
   const char *type;  /* static or otherwise long-lived name, for traces */
@@ -38,7 +39,6 @@ struct hs_event {
 
 /* Prepares an event; it is not pending until scheduled. */
 static inline void hs_event_init(hs_event *ev, hs_event_fn fn, hs_entity *target, const char *type) {
-  ev->time_ns = 0;
   ev->seq = 0;
   ev->fn = fn;
   ev->target = target;

@@ -2,27 +2,27 @@
 
 #include <stdlib.h>
 
-static inline bool before(const hs_event *a, const hs_event *b) {
-  return a->time_ns < b->time_ns || (a->time_ns == b->time_ns && a->seq < b->seq);
+static inline bool before(hs_heap_slot a, hs_heap_slot b) {
+  return a.time < b.time || (a.time == b.time && a.ev->seq < b.ev->seq);
 }
 
-static inline void place(hs_heap *h, uint32_t i, hs_event *ev) {
-  h->items[i] = ev;
-  ev->heap_index = i;
+static inline void place(hs_heap *h, uint32_t i, hs_heap_slot s) {
+  h->items[i] = s;
+  s.ev->heap_index = i;
 }
 
-static void sift_up(hs_heap *h, uint32_t i, hs_event *ev) {
+static void sift_up(hs_heap *h, uint32_t i, hs_heap_slot s) {
   while (i > 0) {
     uint32_t parent = (i - 1) / 4;
-    hs_event *p = h->items[parent];
-    if (!before(ev, p)) break;
+    hs_heap_slot p = h->items[parent];
+    if (!before(s, p)) break;
     place(h, i, p);
     i = parent;
   }
-  place(h, i, ev);
+  place(h, i, s);
 }
 
-static void sift_down(hs_heap *h, uint32_t i, hs_event *ev) {
+static void sift_down(hs_heap *h, uint32_t i, hs_heap_slot s) {
   uint32_t n = h->count;
   for (;;) {
     uint32_t first = 4 * i + 1;
@@ -31,11 +31,11 @@ static void sift_down(hs_heap *h, uint32_t i, hs_event *ev) {
     uint32_t last = first + 4 < n ? first + 4 : n;
     for (uint32_t c = first + 1; c < last; c++)
       if (before(h->items[c], h->items[best])) best = c;
-    if (!before(h->items[best], ev)) break;
+    if (!before(h->items[best], s)) break;
     place(h, i, h->items[best]);
     i = best;
   }
-  place(h, i, ev);
+  place(h, i, s);
 }
 
 void hs_heap_init(hs_heap *h) {
@@ -49,31 +49,32 @@ void hs_heap_free(hs_heap *h) {
   hs_heap_init(h);
 }
 
-int hs_heap_push(hs_heap *h, hs_event *ev) {
+int hs_heap_push(hs_heap *h, hs_event *ev, hs_time_ns time) {
   if (h->count == h->capacity) {
     if (h->capacity >= UINT32_MAX / 2) return HS_ENOMEM;
     uint32_t cap = h->capacity ? h->capacity * 2 : 64;
-    hs_event **items = realloc(h->items, (size_t)cap * sizeof *items);
+    hs_heap_slot *items = realloc(h->items, (size_t)cap * sizeof *items);
     if (!items) return HS_ENOMEM;
     h->items = items;
     h->capacity = cap;
   }
-  sift_up(h, h->count++, ev);
+  sift_up(h, h->count++, (hs_heap_slot){time, ev});
   return HS_OK;
 }
 
-hs_event *hs_heap_pop(hs_heap *h) {
+hs_event *hs_heap_pop(hs_heap *h, hs_time_ns *time) {
   if (h->count == 0) return NULL;
-  hs_event *top = h->items[0];
-  hs_event *last = h->items[--h->count];
+  hs_heap_slot top = h->items[0];
+  hs_heap_slot last = h->items[--h->count];
   if (h->count > 0) sift_down(h, 0, last);
-  top->heap_index = UINT32_MAX;
-  return top;
+  top.ev->heap_index = UINT32_MAX;
+  if (time) *time = top.time;
+  return top.ev;
 }
 
 void hs_heap_remove(hs_heap *h, hs_event *ev) {
   uint32_t i = ev->heap_index;
-  hs_event *last = h->items[--h->count];
+  hs_heap_slot last = h->items[--h->count];
   ev->heap_index = UINT32_MAX;
   if (i == h->count) return; /* it was the last slot */
   if (i > 0 && before(last, h->items[(i - 1) / 4]))

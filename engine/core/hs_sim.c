@@ -66,9 +66,8 @@ int hs_sim_schedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
   if (sim->closed) return HS_ECLOSED;
   if (t < sim->now_ns) return HS_EINVAL;
   if (ev->flags & HS_EVENT_PENDING) return HS_EBUSY;
-  ev->time_ns = t;
   ev->seq = sim->next_seq;
-  int rc = hs_heap_push(&sim->heap, ev);
+  int rc = hs_heap_push(&sim->heap, ev, t);
   if (rc != HS_OK) return rc;
   sim->next_seq++;
   ev->flags = (ev->flags | HS_EVENT_PENDING) & ~(uint32_t)(HS_EVENT_CANCELLED | COUNTED_LIVE);
@@ -77,6 +76,12 @@ int hs_sim_schedule_at(hs_sim *sim, hs_event *ev, hs_time_ns t) {
     sim->pending_live++;
   }
   return HS_OK;
+}
+
+hs_time_ns hs_sim_event_time(const hs_sim *sim, const hs_event *ev) {
+  if (!(ev->flags & HS_EVENT_PENDING) || (ev->flags & DEFERRED) || ev->heap_index >= sim->heap.count)
+    return HS_TIME_NEVER;
+  return hs_heap_time_of(&sim->heap, ev);
 }
 
 int hs_sim_schedule_after(hs_sim *sim, hs_event *ev, hs_time_ns delay_ns) {
@@ -157,9 +162,9 @@ int hs_sim_undefer(hs_sim *sim, hs_entity *owner) {
   return rc;
 }
 
-/* Puts a popped event back where it was: same time, same sequence number. */
+/* Puts a popped event back where it was: same time (now), same sequence number. */
 static void requeue(hs_sim *sim, hs_event *ev) {
-  if (hs_heap_push(&sim->heap, ev) != HS_OK) return; /* cannot grow: cannot happen, it was just popped */
+  if (hs_heap_push(&sim->heap, ev, sim->now_ns) != HS_OK) return; /* cannot grow: it was just popped */
   ev->flags |= HS_EVENT_PENDING;
   if (!(ev->flags & HS_EVENT_DAEMON)) {
     ev->flags |= COUNTED_LIVE;
@@ -171,9 +176,8 @@ static void requeue(hs_sim *sim, hs_event *ev) {
  * A trace function that stops the run keeps the event from running: it stays queued.
  * The caller has checked that the queue is not empty. */
 static bool process_next(hs_sim *sim) {
-  hs_event *ev = hs_heap_pop(&sim->heap);
+  hs_event *ev = hs_heap_pop(&sim->heap, &sim->now_ns);
   mark_not_pending(sim, ev);
-  sim->now_ns = ev->time_ns;
   hs_entity *target = ev->target;
   if (target && (target->flags & HS_ENTITY_PAUSED) && hs_sim_defer(sim, ev, target) == HS_OK) return false;
   if (sim->trace_fn) {
@@ -184,7 +188,7 @@ static bool process_next(hs_sim *sim) {
     }
   }
   sim->events_processed++;
-  sim->trace_hash = mix(mix(sim->trace_hash, (uint64_t)ev->time_ns), ev->seq);
+  sim->trace_hash = mix(mix(sim->trace_hash, (uint64_t)sim->now_ns), ev->seq);
   if (target) {
     target->events_handled++;
     sim->trace_hash = mix(sim->trace_hash, target->id);
@@ -207,12 +211,11 @@ static hs_run_result loop(hs_sim *sim, hs_time_ns limit, bool auto_stop, uint64_
       result = HS_RUN_STEPPED;
       break;
     }
-    hs_event *top = hs_heap_top(&sim->heap);
-    if (!top || (auto_stop && sim->pending_live == 0)) {
+    if (!sim->heap.count || (auto_stop && sim->pending_live == 0)) {
       result = HS_RUN_DRAINED;
       break;
     }
-    if (top->time_ns > limit) {
+    if (hs_heap_top_time(&sim->heap) > limit) {
       result = HS_RUN_END_TIME;
       break;
     }

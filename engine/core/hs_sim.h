@@ -90,5 +90,8 @@ void hs_sim_stream(const hs_sim *sim, hs_rng *r, const char *name, size_t name_l
 
 static inline hs_time_ns hs_sim_now(const hs_sim *sim) { return sim->now_ns; }
 static inline uint32_t hs_sim_pending(const hs_sim *sim) { return sim->heap.count; }
+/* When a queued event fires; HS_TIME_NEVER for one that is not queued (never scheduled,
+ * fired, cancelled, or set aside while its entity is paused: it fires when it resumes). */
+hs_time_ns hs_sim_event_time(const hs_sim *sim, const hs_event *ev);
 
 #endif

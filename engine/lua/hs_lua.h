@@ -76,6 +76,7 @@ typedef struct hs_lentity {
 /* A pending-able Lua event. User values: 1 type, 2 target, 3 payload, 4 sim while pending. */
 typedef struct hs_levent {
   hs_event ev;
+  hs_time_ns time_ns; /* its time (an hs_event keeps none of its own while queued) */
   uint32_t anchor;
   hs_lsim *owner;
   int is_timer; /* a sim:timer callback rather than an hs.Event */

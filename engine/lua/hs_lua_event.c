@@ -47,7 +47,7 @@ static void event_fire(hs_sim *sim, hs_event *ev) {
     lua_getfield(L, -1, "handle_event");
     if (!lua_isfunction(L, -1) && !luaL_getmetafield(L, -1, "__call")) {
       lua_pushfstring(L, "happysim: event '%s' at t=%f: entity '%s' has no handle_event method", ev->type,
-                      hs_time_to_s(ev->time_ns), ev->target ? ev->target->name : "?");
+                      hs_time_to_s(sim->now_ns), ev->target ? ev->target->name : "?");
       hs_sim_fail(ls, L);
       lua_settop(L, top);
       return;
@@ -72,7 +72,7 @@ int hs_l_event_new(lua_State *L) {
   hs_levent *le = lua_newuserdatauv(L, sizeof *le, 4); /* index 2 */
   memset(le, 0, sizeof *le);
   hs_event_init(&le->ev, event_fire, NULL, "Event");
-  le->ev.time_ns = hs_time_from_s(t);
+  le->time_ns = hs_time_from_s(t);
   hs_event_set_daemon(&le->ev, daemon);
   luaL_setmetatable(L, HS_EVENT_MT);
   int tt = lua_getfield(L, 1, "type");
@@ -100,14 +100,14 @@ int hs_levent_schedule(lua_State *L, int sim_idx, int ev_idx) {
   hs_levent *le = check_event(L, ev_idx);
   if (hs_event_pending(&le->ev) && le->owner && !le->owner->sim.closed)
     return luaL_error(L, "schedule: event '%s' is already scheduled", le->ev.type);
-  if (le->ev.time_ns < ls->sim.now_ns)
+  if (le->time_ns < ls->sim.now_ns)
     return luaL_error(L, "schedule: event '%s' time %f is before now (%f)", le->ev.type,
-                      hs_time_to_s(le->ev.time_ns), hs_time_to_s(ls->sim.now_ns));
+                      hs_time_to_s(le->time_ns), hs_time_to_s(ls->sim.now_ns));
   if (lua_getiuservalue(L, ev_idx, UV_TARGET) == LUA_TTABLE)
     le->ev.target = hs_entity_register(L, sim_idx, lua_gettop(L));
   lua_pop(L, 1);
   le->ev.flags &= ~(uint32_t)HS_EVENT_PENDING; /* left set by a closed simulation */
-  int rc = hs_sim_schedule_at(&ls->sim, &le->ev, le->ev.time_ns);
+  int rc = hs_sim_schedule_at(&ls->sim, &le->ev, le->time_ns);
   if (rc != HS_OK) return luaL_error(L, "schedule: %s", hs_strerror(rc));
   le->owner = ls;
   le->anchor = hs_anchor_acquire(ls);
@@ -173,7 +173,7 @@ static int l_event_index(lua_State *L) {
   if (lua_type(L, 2) != LUA_TSTRING) return 0; /* x[1] is nil, not x["1"] */
   const char *k = lua_tostring(L, 2);
   if (strcmp(k, "time") == 0)
-    lua_pushnumber(L, hs_time_to_s(le->ev.time_ns));
+    lua_pushnumber(L, hs_time_to_s(le->time_ns));
   else if (strcmp(k, "type") == 0 && le->is_timer)
     lua_pushliteral(L, "Timer");
   else if (strcmp(k, "type") == 0)
@@ -198,7 +198,7 @@ static int l_event_index(lua_State *L) {
 static int l_event_tostring(lua_State *L) {
   hs_levent *le = check_event(L, 1);
   lua_pushfstring(L, "%s %s at %fs%s", le->is_timer ? "Timer" : "Event", le->ev.type,
-                  hs_time_to_s(le->ev.time_ns), event_is_pending(le) ? " (pending)" : "");
+                  hs_time_to_s(le->time_ns), event_is_pending(le) ? " (pending)" : "");
   return 1;
 }
 
@@ -214,16 +214,17 @@ static void timer_fire(hs_sim *sim, hs_event *ev) {
   lua_pushcfunction(L, hs_l_traceback);
   lua_getiuservalue(L, ti, UV_FN);
   if (lua_pcall(L, 0, 1, top + 2) != LUA_OK) {
-    lua_pushfstring(L, "happysim: error at t=%f in timer callback: %s", hs_time_to_s(ev->time_ns),
+    lua_pushfstring(L, "happysim: error at t=%f in timer callback: %s", hs_time_to_s(sim->now_ns),
                     lua_tostring(L, -1));
     lua_remove(L, -2);
     unanchor(L, ls, le, ls->anchors_idx, ti);
     hs_sim_fail(ls, L);
   } else if (lua_type(L, -1) == LUA_TNUMBER && hs_time_s_valid(lua_tonumber(L, -1))) {
-    hs_sim_schedule_after(&ls->sim, ev, hs_time_from_s(lua_tonumber(L, -1))); /* periodic: keep the anchor */
+    if (hs_sim_schedule_after(&ls->sim, ev, hs_time_from_s(lua_tonumber(L, -1))) == HS_OK) /* periodic: keep the anchor */
+      le->time_ns = hs_sim_event_time(&ls->sim, ev);
   } else if (!lua_isnil(L, -1)) {
     lua_pushfstring(L, "happysim: timer callback at t=%f returned %s; return nothing or a delay >= 0 in seconds",
-                    hs_time_to_s(ev->time_ns), lua_tostring(L, -1) ? lua_tostring(L, -1) : hs_typename_of(L, -1));
+                    hs_time_to_s(sim->now_ns), lua_tostring(L, -1) ? lua_tostring(L, -1) : hs_typename_of(L, -1));
     unanchor(L, ls, le, ls->anchors_idx, ti);
     hs_sim_fail(ls, L);
   } else {
@@ -254,6 +255,7 @@ int hs_l_timer(lua_State *L) {
   lua_setiuservalue(L, 4, UV_FN);
   int rc = hs_sim_schedule_after(&ls->sim, &le->ev, hs_time_from_s(dt));
   if (rc != HS_OK) luaL_argerror(L, 2, lua_pushfstring(L, "delay %f is out of range", dt));
+  le->time_ns = hs_sim_event_time(&ls->sim, &le->ev);
   le->owner = ls;
   le->anchor = hs_anchor_acquire(ls);
   hs_push_uv_table(L, 1, "anchors");

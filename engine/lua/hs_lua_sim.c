@@ -304,14 +304,14 @@ static void trace_hook(hs_sim *sim, const hs_event *ev, void *ud) {
   lua_getiuservalue(L, 2, 1); /* the sim is at index 2 of run_protected's frame */
   lua_getfield(L, -1, "trace");
   lua_remove(L, -2);
-  lua_pushnumber(L, hs_time_to_s(ev->time_ns));
+  lua_pushnumber(L, hs_time_to_s(sim->now_ns));
   lua_pushstring(L, ev->type ? ev->type : "?");
   if (ev->target)
     lua_pushstring(L, ev->target->name);
   else
     lua_pushnil(L);
   if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-    lua_pushfstring(L, "happysim: error in trace function at t=%f: %s", hs_time_to_s(ev->time_ns),
+    lua_pushfstring(L, "happysim: error in trace function at t=%f: %s", hs_time_to_s(sim->now_ns),
                     luaL_tolstring(L, -1, NULL));
     lua_remove(L, -2);
     lua_remove(L, -2);

@@ -31,7 +31,7 @@ typedef enum hs_message_state {
 } hs_message_state;
 
 struct hs_message {
-  hs_event ev; /* ev.time_ns: arrival time once in flight; ev.target == dst */
+  hs_event ev; /* in flight: queued at its arrival time (hs_sim_event_time); ev.target == dst */
   hs_net *net;
   hs_link *link; /* the (src, dst) record; its counters include this message */
   hs_entity *src;

@@ -231,7 +231,7 @@ int main(int argc, char **argv) {
     if (c->pending >= 1000000) {
       printf("memory            pending=%-8u  sizeof(hs_event)=%zu + heap slot=%zu = %zu B/event;"
              "  peak RSS delta=%.1f B/event (%.1f MB)\n",
-             c->pending, sizeof(hs_event), sizeof(hs_event *), sizeof(hs_event) + sizeof(hs_event *),
+             c->pending, sizeof(hs_event), sizeof(hs_heap_slot), sizeof(hs_event) + sizeof(hs_heap_slot),
              (double)e.rss_delta / c->pending, (double)e.rss_delta / 1e6);
     }
     printf("                  (checks: trace_hash=%016llx  bare sum=%016llx)\n",

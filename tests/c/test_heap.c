@@ -1,8 +1,8 @@
 /*
  * test_heap.c - the 4-ary event heap against a brute-force reference.
  *
- * Every operation is followed by a full check of the heap property and of each
- * event's heap_index; pops are compared with the minimum of a plain array that
+ * Every operation is followed by a full check of the heap property, of each slot's time
+ * and of each event's heap_index; pops are compared with the minimum of a plain array that
  * holds the same events. Seeds are fixed, and printed on failure.
  */
 #include <setjmp.h>
@@ -15,8 +15,17 @@
 
 #include "happysim.h"
 
+/* A test event: the heap keeps its time in the slot; the test keeps it here too. */
+typedef struct tev {
+  hs_event ev;
+  hs_time_ns t;
+} tev;
+
+static tev *TEV(const hs_event *ev) { return HS_CONTAINER_OF(ev, tev, ev); }
+static hs_time_ns T(const hs_event *ev) { return TEV(ev)->t; }
+
 static bool before(const hs_event *a, const hs_event *b) {
-  return a->time_ns < b->time_ns || (a->time_ns == b->time_ns && a->seq < b->seq);
+  return T(a) < T(b) || (T(a) == T(b) && a->seq < b->seq);
 }
 
 static int cmp_events(const void *pa, const void *pb) {
@@ -24,28 +33,39 @@ static int cmp_events(const void *pa, const void *pb) {
   return before(a, b) ? -1 : before(b, a) ? 1 : 0;
 }
 
-/* Checks the heap property for every slot and that each event knows its slot. */
+/* Checks the heap property for every slot, each slot's time, and that each event knows its slot. */
 static void check_heap(const hs_heap *h) {
   assert_true(h->count <= h->capacity);
   for (uint32_t i = 0; i < h->count; i++) {
-    const hs_event *ev = h->items[i];
+    const hs_event *ev = h->items[i].ev;
     assert_non_null(ev);
     assert_int_equal(ev->heap_index, i);
+    assert_true(h->items[i].time == T(ev));
+    assert_true(hs_heap_time_of(h, ev) == T(ev));
     if (i > 0) {
-      const hs_event *parent = h->items[(i - 1) / 4];
+      const hs_event *parent = h->items[(i - 1) / 4].ev;
       if (before(ev, parent))
-        fail_msg("slot %u (t=%lld seq=%llu) is before its parent slot %u (t=%lld seq=%llu)", i,
-                 (long long)ev->time_ns, (unsigned long long)ev->seq, (i - 1) / 4,
-                 (long long)parent->time_ns, (unsigned long long)parent->seq);
+        fail_msg("slot %u (t=%lld seq=%llu) is before its parent slot %u (t=%lld seq=%llu)", i, (long long)T(ev),
+                 (unsigned long long)ev->seq, (i - 1) / 4, (long long)T(parent), (unsigned long long)parent->seq);
     }
   }
 }
 
-static hs_event *new_events(size_t n) {
-  hs_event *evs = calloc(n, sizeof *evs);
+static tev *new_events(size_t n) {
+  tev *evs = calloc(n, sizeof *evs);
   assert_non_null(evs);
-  for (size_t i = 0; i < n; i++) hs_event_init(&evs[i], NULL, NULL, "heap");
+  for (size_t i = 0; i < n; i++) hs_event_init(&evs[i].ev, NULL, NULL, "heap");
   return evs;
+}
+
+static int push(hs_heap *h, tev *e) { return hs_heap_push(h, &e->ev, e->t); }
+
+/* Pops, checking that the time given back is the event's. */
+static hs_event *pop(hs_heap *h) {
+  hs_time_ns t = -12345;
+  hs_event *ev = hs_heap_pop(h, &t);
+  if (ev) assert_true(t == T(ev));
+  return ev;
 }
 
 static void test_empty_heap(void **state) {
@@ -53,7 +73,7 @@ static void test_empty_heap(void **state) {
   hs_heap h;
   hs_heap_init(&h);
   assert_null(hs_heap_top(&h));
-  assert_null(hs_heap_pop(&h));
+  assert_null(pop(&h));
   assert_int_equal(h.count, 0);
   hs_heap_free(&h);
   hs_heap_free(&h); /* free is idempotent: it re-initialises */
@@ -64,19 +84,21 @@ static void test_single_event(void **state) {
   (void)state;
   hs_heap h;
   hs_heap_init(&h);
-  hs_event ev;
-  hs_event_init(&ev, NULL, NULL, "one");
-  ev.time_ns = 7;
-  assert_int_equal(hs_heap_push(&h, &ev), HS_OK);
-  assert_int_equal(ev.heap_index, 0);
-  assert_ptr_equal(hs_heap_top(&h), &ev);
-  hs_heap_remove(&h, &ev);
+  tev e;
+  hs_event_init(&e.ev, NULL, NULL, "one");
+  e.t = 7;
+  assert_int_equal(push(&h, &e), HS_OK);
+  assert_int_equal(e.ev.heap_index, 0);
+  assert_ptr_equal(hs_heap_top(&h), &e.ev);
+  assert_true(hs_heap_top_time(&h) == 7);
+  hs_heap_remove(&h, &e.ev);
   assert_int_equal(h.count, 0);
-  assert_int_equal(ev.heap_index, UINT32_MAX);
-  assert_int_equal(hs_heap_push(&h, &ev), HS_OK);
-  assert_ptr_equal(hs_heap_pop(&h), &ev);
-  assert_int_equal(ev.heap_index, UINT32_MAX);
-  assert_null(hs_heap_pop(&h));
+  assert_int_equal(e.ev.heap_index, UINT32_MAX);
+  assert_true(hs_heap_top_time(&h) == HS_TIME_NEVER);
+  assert_int_equal(push(&h, &e), HS_OK);
+  assert_ptr_equal(pop(&h), &e.ev);
+  assert_int_equal(e.ev.heap_index, UINT32_MAX);
+  assert_null(pop(&h));
   hs_heap_free(&h);
 }
 
@@ -88,16 +110,16 @@ static void test_pop_order_matches_sort(void **state) {
   const uint64_t seed = 42;
   hs_rng rng;
   hs_rng_seed(&rng, seed, "heap-sort", 9);
-  hs_event *evs = new_events(N);
+  tev *evs = new_events(N);
   hs_event **ref = malloc(N * sizeof *ref);
   assert_non_null(ref);
   hs_heap h;
   hs_heap_init(&h);
   for (uint32_t i = 0; i < N; i++) {
-    evs[i].time_ns = (hs_time_ns)hs_rng_below(&rng, 500); /* ~10 events per time */
-    evs[i].seq = hs_rng_next(&rng);                       /* unique with overwhelming odds */
-    ref[i] = &evs[i];
-    assert_int_equal(hs_heap_push(&h, &evs[i]), HS_OK);
+    evs[i].t = (hs_time_ns)hs_rng_below(&rng, 500); /* ~10 events per time */
+    evs[i].ev.seq = hs_rng_next(&rng);                       /* unique with overwhelming odds */
+    ref[i] = &evs[i].ev;
+    assert_int_equal(push(&h, &evs[i]), HS_OK);
     if (i % 97 == 0) check_heap(&h);
   }
   check_heap(&h);
@@ -105,11 +127,11 @@ static void test_pop_order_matches_sort(void **state) {
   qsort(ref, N, sizeof *ref, cmp_events);
   for (uint32_t i = 0; i < N; i++) {
     assert_ptr_equal(hs_heap_top(&h), ref[i]);
-    hs_event *ev = hs_heap_pop(&h);
+    hs_event *ev = pop(&h);
     if (ev != ref[i])
       fail_msg("seed %llu: pop %u gave t=%lld seq=%llu, expected t=%lld seq=%llu",
-               (unsigned long long)seed, i, (long long)ev->time_ns, (unsigned long long)ev->seq,
-               (long long)ref[i]->time_ns, (unsigned long long)ref[i]->seq);
+               (unsigned long long)seed, i, (long long)T(ev), (unsigned long long)ev->seq,
+               (long long)T(ref[i]), (unsigned long long)ref[i]->seq);
     assert_int_equal(ev->heap_index, UINT32_MAX);
     if (i % 97 == 0) check_heap(&h);
   }
@@ -123,18 +145,18 @@ static void test_pop_order_matches_sort(void **state) {
 static void test_equal_times_order_by_seq(void **state) {
   (void)state;
   enum { N = 300 };
-  hs_event *evs = new_events(N);
+  tev *evs = new_events(N);
   hs_heap h;
   hs_heap_init(&h);
   /* Push in a scrambled order: i * 7 mod N visits every slot since gcd(7, 300) = 1. */
   for (uint32_t k = 0; k < N; k++) {
     uint32_t i = (k * 7) % N;
-    evs[i].time_ns = 1000;
-    evs[i].seq = i;
-    assert_int_equal(hs_heap_push(&h, &evs[i]), HS_OK);
+    evs[i].t = 1000;
+    evs[i].ev.seq = i;
+    assert_int_equal(push(&h, &evs[i]), HS_OK);
   }
   check_heap(&h);
-  for (uint32_t i = 0; i < N; i++) assert_int_equal(hs_heap_pop(&h)->seq, i);
+  for (uint32_t i = 0; i < N; i++) assert_int_equal(pop(&h)->seq, i);
   hs_heap_free(&h);
   free(evs);
 }
@@ -147,7 +169,7 @@ static void test_random_push_pop_remove(void **state) {
   const uint64_t seed = 7;
   hs_rng rng;
   hs_rng_seed(&rng, seed, "heap-mix", 8);
-  hs_event *evs = new_events(N);
+  tev *evs = new_events(N);
   hs_event **in = malloc(N * sizeof *in); /* the reference: events in the heap */
   uint32_t *free_ids = malloc(N * sizeof *free_ids);
   assert_non_null(in);
@@ -164,24 +186,24 @@ static void test_random_push_pop_remove(void **state) {
     uint64_t push_odds = op < OPS * 5 / 12 ? 7 : op < OPS * 9 / 12 ? 5 : 2;
     uint64_t dice = hs_rng_below(&rng, 10);
     if (n_in == 0 || (dice < push_odds && n_free > 0)) { /* push */
-      hs_event *ev = &evs[free_ids[--n_free]];
-      ev->time_ns = (hs_time_ns)hs_rng_below(&rng, 1000);
+      hs_event *ev = &evs[free_ids[--n_free]].ev;
+      TEV(ev)->t = (hs_time_ns)hs_rng_below(&rng, 1000);
       ev->seq = seq++;
-      assert_int_equal(hs_heap_push(&h, ev), HS_OK);
+      assert_int_equal(push(&h, TEV(ev)), HS_OK);
       in[n_in++] = ev;
       pushes++;
     } else if (dice < push_odds + (10 - push_odds) / 2) { /* pop: the reference minimum */
       uint32_t best = 0;
       for (uint32_t i = 1; i < n_in; i++)
         if (before(in[i], in[best])) best = i;
-      hs_event *ev = hs_heap_pop(&h);
+      hs_event *ev = pop(&h);
       if (ev != in[best])
         fail_msg("seed %llu op %u: pop gave t=%lld seq=%llu, expected t=%lld seq=%llu",
-                 (unsigned long long)seed, op, (long long)ev->time_ns, (unsigned long long)ev->seq,
-                 (long long)in[best]->time_ns, (unsigned long long)in[best]->seq);
+                 (unsigned long long)seed, op, (long long)T(ev), (unsigned long long)ev->seq,
+                 (long long)T(in[best]), (unsigned long long)in[best]->seq);
       assert_int_equal(ev->heap_index, UINT32_MAX);
       in[best] = in[--n_in];
-      free_ids[n_free++] = (uint32_t)(ev - evs);
+      free_ids[n_free++] = (uint32_t)(TEV(ev) - evs);
       pops++;
     } else { /* remove an arbitrary event (a cancellation) */
       uint32_t k = (uint32_t)hs_rng_below(&rng, n_in);
@@ -189,7 +211,7 @@ static void test_random_push_pop_remove(void **state) {
       hs_heap_remove(&h, ev);
       assert_int_equal(ev->heap_index, UINT32_MAX);
       in[k] = in[--n_in];
-      free_ids[n_free++] = (uint32_t)(ev - evs);
+      free_ids[n_free++] = (uint32_t)(TEV(ev) - evs);
       removes++;
     }
     assert_int_equal(h.count, n_in);
@@ -201,7 +223,7 @@ static void test_random_push_pop_remove(void **state) {
   assert_true(max_count > 1500);
   /* Drain what is left in order. */
   qsort(in, n_in, sizeof *in, cmp_events);
-  for (uint32_t i = 0; i < n_in; i++) assert_ptr_equal(hs_heap_pop(&h), in[i]);
+  for (uint32_t i = 0; i < n_in; i++) assert_ptr_equal(pop(&h), in[i]);
   assert_int_equal(h.count, 0);
   hs_heap_free(&h);
   free(free_ids);
@@ -214,26 +236,26 @@ static void test_random_push_pop_remove(void **state) {
 static void test_remove_paths(void **state) {
   (void)state;
   enum { N = 200 };
-  hs_event *evs = new_events(N);
+  tev *evs = new_events(N);
   hs_heap h;
   hs_heap_init(&h);
   for (uint32_t i = 0; i < N; i++) {
-    evs[i].time_ns = i;
-    evs[i].seq = i;
-    assert_int_equal(hs_heap_push(&h, &evs[i]), HS_OK);
+    evs[i].t = i;
+    evs[i].ev.seq = i;
+    assert_int_equal(push(&h, &evs[i]), HS_OK);
   }
   /* Pushed in sorted order: each lands in slot i. */
-  for (uint32_t i = 0; i < N; i++) assert_int_equal(evs[i].heap_index, i);
+  for (uint32_t i = 0; i < N; i++) assert_int_equal(evs[i].ev.heap_index, i);
 
-  hs_heap_remove(&h, &evs[N - 1]); /* the last slot */
+  hs_heap_remove(&h, &evs[N - 1].ev); /* the last slot */
   check_heap(&h);
-  hs_heap_remove(&h, &evs[0]); /* the top */
+  hs_heap_remove(&h, &evs[0].ev); /* the top */
   check_heap(&h);
-  assert_ptr_equal(hs_heap_top(&h), &evs[1]);
+  assert_ptr_equal(hs_heap_top(&h), &evs[1].ev);
 
-  hs_event *prev = hs_heap_pop(&h);
+  hs_event *prev = pop(&h);
   while (h.count) {
-    hs_event *ev = hs_heap_pop(&h);
+    hs_event *ev = pop(&h);
     assert_true(before(prev, ev));
     prev = ev;
   }
@@ -247,23 +269,23 @@ static void test_remove_paths(void **state) {
   hs_time_ns t[M];
   for (uint32_t i = 0; i < M; i++) {
     t[i] = i == 0 ? 0 : i == 2 ? 100 : i == 4 ? 1 : t[(i - 1) / 4] + 1;
-    evs[i].time_ns = t[i];
-    evs[i].seq = i;
-    assert_int_equal(hs_heap_push(&h, &evs[i]), HS_OK);
-    assert_int_equal(evs[i].heap_index, i);
+    evs[i].t = t[i];
+    evs[i].ev.seq = i;
+    assert_int_equal(push(&h, &evs[i]), HS_OK);
+    assert_int_equal(evs[i].ev.heap_index, i);
   }
   check_heap(&h);
-  assert_int_equal(evs[20].time_ns, 2);
-  assert_int_equal(evs[9].time_ns, 101);
-  hs_heap_remove(&h, &evs[9]);
+  assert_int_equal(evs[20].t, 2);
+  assert_int_equal(evs[9].t, 101);
+  hs_heap_remove(&h, &evs[9].ev);
   check_heap(&h);
-  assert_int_equal(evs[9].heap_index, UINT32_MAX);
-  assert_int_equal(evs[20].heap_index, 2); /* rose past slot 2's old occupant */
-  prev = hs_heap_pop(&h);
+  assert_int_equal(evs[9].ev.heap_index, UINT32_MAX);
+  assert_int_equal(evs[20].ev.heap_index, 2); /* rose past slot 2's old occupant */
+  prev = pop(&h);
   while (h.count) {
-    hs_event *ev = hs_heap_pop(&h);
+    hs_event *ev = pop(&h);
     assert_true(before(prev, ev));
-    assert_true(ev != &evs[9]);
+    assert_true(ev != &evs[9].ev);
     prev = ev;
   }
   hs_heap_free(&h);
@@ -273,25 +295,25 @@ static void test_remove_paths(void **state) {
 /* Extreme times order correctly (no subtraction overflow in the comparison). */
 static void test_extreme_times(void **state) {
   (void)state;
-  hs_event a, b, c, d;
-  hs_event_init(&a, NULL, NULL, "a");
-  hs_event_init(&b, NULL, NULL, "b");
-  hs_event_init(&c, NULL, NULL, "c");
-  hs_event_init(&d, NULL, NULL, "d");
-  a.time_ns = HS_TIME_NEVER, a.seq = 0;
-  b.time_ns = 0, b.seq = UINT64_MAX;
-  c.time_ns = HS_TIME_NEVER, c.seq = UINT64_MAX;
-  d.time_ns = INT64_MIN, d.seq = 5;
+  tev a, b, c, d;
+  hs_event_init(&a.ev, NULL, NULL, "a");
+  hs_event_init(&b.ev, NULL, NULL, "b");
+  hs_event_init(&c.ev, NULL, NULL, "c");
+  hs_event_init(&d.ev, NULL, NULL, "d");
+  a.t = HS_TIME_NEVER, a.ev.seq = 0;
+  b.t = 0, b.ev.seq = UINT64_MAX;
+  c.t = HS_TIME_NEVER, c.ev.seq = UINT64_MAX;
+  d.t = INT64_MIN, d.ev.seq = 5;
   hs_heap h;
   hs_heap_init(&h);
-  assert_int_equal(hs_heap_push(&h, &a), HS_OK);
-  assert_int_equal(hs_heap_push(&h, &c), HS_OK);
-  assert_int_equal(hs_heap_push(&h, &b), HS_OK);
-  assert_int_equal(hs_heap_push(&h, &d), HS_OK);
-  assert_ptr_equal(hs_heap_pop(&h), &d);
-  assert_ptr_equal(hs_heap_pop(&h), &b);
-  assert_ptr_equal(hs_heap_pop(&h), &a);
-  assert_ptr_equal(hs_heap_pop(&h), &c);
+  assert_int_equal(push(&h, &a), HS_OK);
+  assert_int_equal(push(&h, &c), HS_OK);
+  assert_int_equal(push(&h, &b), HS_OK);
+  assert_int_equal(push(&h, &d), HS_OK);
+  assert_ptr_equal(pop(&h), &d.ev);
+  assert_ptr_equal(pop(&h), &b.ev);
+  assert_ptr_equal(pop(&h), &a.ev);
+  assert_ptr_equal(pop(&h), &c.ev);
   hs_heap_free(&h);
 }
 
