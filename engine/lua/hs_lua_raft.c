@@ -221,6 +221,18 @@ static int take_pending(lua_State *L, lraft *r, uint64_t tag) {
   return t;
 }
 
+/* The thread to settle request `tag` on, with its pending value pushed; NULL when there is
+ * no thread or no such request (already settled). */
+static lua_State *pending_of(lraft *r, uint64_t tag) {
+  lua_State *L = thread_of(r);
+  if (!L) return NULL;
+  if (take_pending(L, r, tag) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  return L;
+}
+
 static const char *leader_name(lraft *r) {
   uint32_t id = hs_raft_leader(r->node.raft);
   hs_entity *e = id && id < r->node.peer_cap ? r->node.peers[id] : NULL;
@@ -301,12 +313,8 @@ static void settle(lua_State *L, lraft *r, int ok, int nvalues) {
 
 static void hook_resolved(void *ud, uint64_t tag, uint64_t index, hs_value result, const char *err) {
   lraft *r = ud;
-  lua_State *L = thread_of(r);
+  lua_State *L = pending_of(r, tag);
   if (!L) return;
-  if (take_pending(L, r, tag) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return;
-  }
   if (err) {
     hs_push_error(L, err == hs_raft_session_expired_msg ? "session_expired" : "apply_failed", err);
     settle(L, r, 0, 1);
@@ -319,12 +327,8 @@ static void hook_resolved(void *ud, uint64_t tag, uint64_t index, hs_value resul
 
 static void hook_lost(void *ud, uint64_t tag, uint64_t index, int reason) {
   lraft *r = ud;
-  lua_State *L = thread_of(r);
+  lua_State *L = pending_of(r, tag);
   if (!L) return;
-  if (take_pending(L, r, tag) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return;
-  }
   char msg[128];
   snprintf(msg, sizeof msg, "entry %llu on '%s': %s", (unsigned long long)index, r->base.e.name, hs_raft_strerror(reason));
   push_raft_error(L, r, reason_code(reason), msg);
@@ -333,12 +337,8 @@ static void hook_lost(void *ud, uint64_t tag, uint64_t index, int reason) {
 
 static void hook_read_done(void *ud, uint64_t req, uint64_t read_index, int status) {
   lraft *r = ud;
-  lua_State *L = thread_of(r);
+  lua_State *L = pending_of(r, req);
   if (!L) return;
-  if (take_pending(L, r, req) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return;
-  }
   if (status != HS_OK) {
     push_raft_error(L, r, status == HS_RAFT_ECRASHED ? "crashed" : "not_leader", hs_raft_strerror(status));
     settle(L, r, 0, 1);
@@ -365,12 +365,8 @@ static void push_id_name(lua_State *L, lraft *r, uint32_t id);
 /* A leadership transfer started here ended: resolve with (leader name, term) or reject. */
 static void hook_transfer_done(void *ud, uint64_t tag, int status) {
   lraft *r = ud;
-  lua_State *L = thread_of(r);
+  lua_State *L = pending_of(r, tag);
   if (!L) return;
-  if (take_pending(L, r, tag) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return;
-  }
   if (status != HS_OK) {
     char msg[128];
     snprintf(msg, sizeof msg, "transfer_leadership on '%s': %s", r->base.e.name, hs_raft_strerror(status));
