@@ -11,8 +11,9 @@
 --
 -- Crash and restart: entity:crash() stops its processes and drops what is sent to it;
 -- entity:restart() brings it back with its volatile state lost: the instance is rebuilt
--- from its constructor options (init runs again), then the fields the class lists in
--- `durable` get their values from before the crash, then on_restart() runs.
+-- from its constructor options (init runs again), then gets back the functions set on it
+-- (methods are code, not state: `e.handle_event = f` survives a crash) and the fields the
+-- class lists in `durable`, with their values from before the crash; then on_restart() runs.
 --
 -- Pause and resume: entity:pause() freezes it (what comes due for it waits, in order),
 -- entity:resume() lets it go on where it was; entity.paused says which.
@@ -105,6 +106,9 @@ function Entity:restart()
   if not core.restart(sim, self) then return false end
   local class = getmetatable(self).__class
   local keep = { name = rawget(self, "name"), sim = sim, _opts = rawget(self, "_opts") }
+  for k, v in pairs(self) do
+    if type(v) == "function" then keep[k] = v end -- its methods
+  end
   for _, field in ipairs(class.durable or {}) do keep[field] = rawget(self, field) end
   for k in pairs(self) do rawset(self, k, nil) end
   rawset(self, "name", keep.name)

@@ -515,6 +515,22 @@ describe("crash, restart and pause", function()
     assert.is_number(id)
   end)
 
+  it("restart keeps the functions set on the instance: methods are code, not state", function()
+    local sim = hs.Simulation{ seed = 5 }
+    local got = {}
+    local e = hs.Entity{ name = "plain" }
+    e.handle_event = function(self, ev) got[#got + 1] = ev.payload end -- assigned after construction
+    e.counter = 41
+    sim:register(e)
+    sim:schedule(hs.Event{ time = 1, type = "M", target = e, payload = "before" })
+    sim:timer(2, function() e:crash() end)
+    sim:timer(3, function() e:restart() end)
+    sim:schedule(hs.Event{ time = 4, type = "M", target = e, payload = "after" })
+    sim:run()
+    assert.same({ "before", "after" }, got)
+    assert.is_nil(e.counter) -- state set after construction is volatile
+  end)
+
   it("messages that arrive after a restart are delivered", function()
     local sim, net, w, c = setup()
     sim:timer(0.0, function() w:crash() end)
