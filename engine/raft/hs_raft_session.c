@@ -13,16 +13,16 @@ typedef struct applied_req {
   bool is_err;
 } applied_req;
 
-/* The window is a ring in the order requests were applied: when it is full the oldest is
- * forgotten and raises the floor. Any order of forgetting is safe (an id at or below the
- * floor is never applied again); oldest-first suits clients whose ids grow. */
+/* When the window is full, the lowest id is forgotten and becomes the floor. Forgetting in
+ * any order would be safe (an id at or below the floor is never applied again), but the
+ * lowest id keeps the floor as low as it can be, so a request that reordering delayed past
+ * later ones of the same client is still applied rather than refused. */
 struct hs_raft_session {
   char *client;
   size_t client_len;
   uint64_t hash;
   uint64_t floor; /* the highest id forgotten (0: none yet) */
   uint32_t count; /* remembered requests, at most HS_RAFT_SESSION_WINDOW */
-  uint32_t oldest; /* ring position of the oldest once the window is full */
   applied_req window[HS_RAFT_SESSION_WINDOW];
 };
 
@@ -152,7 +152,7 @@ hs_raft_session_verdict hs_raft_sessions_check(hs_raft_sessions *s, const hs_raf
   return c->request_id <= x->floor ? HS_RAFT_SESSION_EXPIRED : HS_RAFT_SESSION_NEW;
 }
 
-/* Stores an outcome in x's window, forgetting the oldest when it is full (its buffer is
+/* Stores an outcome in x's window, forgetting the lowest id when it is full (its buffer is
  * reused: a steady client allocates nothing per request). */
 static int remember(hs_raft_session *x, uint64_t id, const uint8_t *bytes, size_t len, bool is_err) {
   if (len > UINT32_MAX) return HS_ENOMEM;
@@ -161,7 +161,9 @@ static int remember(hs_raft_session *x, uint64_t id, const uint8_t *bytes, size_
     slot = &x->window[x->count];
     *slot = (applied_req){0};
   } else {
-    slot = &x->window[x->oldest];
+    slot = &x->window[0];
+    for (uint32_t k = 1; k < x->count; k++)
+      if (x->window[k].id < slot->id) slot = &x->window[k];
   }
   if (!slot->bytes || slot->cap < len) {
     uint8_t *buf = realloc(slot->bytes, len ? len : 1);
@@ -169,12 +171,10 @@ static int remember(hs_raft_session *x, uint64_t id, const uint8_t *bytes, size_
     slot->bytes = buf;
     slot->cap = len ? (uint32_t)len : 1;
   }
-  if (x->count < HS_RAFT_SESSION_WINDOW) {
+  if (x->count < HS_RAFT_SESSION_WINDOW)
     x->count++;
-  } else {
-    if (slot->id > x->floor) x->floor = slot->id;
-    x->oldest = (x->oldest + 1) % HS_RAFT_SESSION_WINDOW;
-  }
+  else if (slot->id > x->floor)
+    x->floor = slot->id;
   if (len) memcpy(slot->bytes, bytes, len);
   slot->id = id;
   slot->len = (uint32_t)len;
@@ -192,7 +192,7 @@ int hs_raft_sessions_record(hs_raft_sessions *s, const hs_raft_session_cmd *c, c
 
 /* ---- snapshots -----------------------------------------------------------------------------
  * HS_RAFT_SESSION_TAG, then as hs_values: the session count; per session its client, floor
- * and window count, then per request (oldest first) its id, whether it failed and its bytes;
+ * and window count, then per request (in window order) its id, whether it failed and its bytes;
  * then whether the state machine's state is empty (a boolean) and its snapshot bytes. */
 
 const uint8_t *hs_raft_sessions_snapshot(hs_raft_sessions *s, const uint8_t *sm, size_t sm_len, size_t *len) {
@@ -210,8 +210,8 @@ const uint8_t *hs_raft_sessions_snapshot(hs_raft_sessions *s, const uint8_t *sm,
     hs_buf_put_string(b, x->client, x->client_len);
     hs_buf_put_int(b, (int64_t)x->floor);
     hs_buf_put_int(b, x->count);
-    for (uint32_t k = 0; k < x->count; k++) { /* oldest first: a restored window forgets in the same order */
-      const applied_req *a = &x->window[(x->oldest + k) % HS_RAFT_SESSION_WINDOW];
+    for (uint32_t k = 0; k < x->count; k++) { /* in place order: a restored window is laid out alike */
+      const applied_req *a = &x->window[k];
       hs_buf_put_int(b, (int64_t)a->id);
       hs_buf_put_bool(b, a->is_err);
       hs_buf_put_string(b, (const char *)a->bytes, a->len);

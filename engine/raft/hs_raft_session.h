@@ -9,9 +9,10 @@
  * table (it is part of the state machine's state, so it is rebuilt by replaying the log and
  * travels in snapshots):
  *   - a request id seen before: not applied again; the request gets the first result;
- *   - an id older than the client's window (the HS_RAFT_SESSION_WINDOW ids it applied
- *     last) and not in it: not applied, and the outcome is reported as unknown
- *     (HS_RAFT_SESSION_EXPIRED), since it may have been applied and forgotten;
+ *   - an id at or below the client's floor (the highest id its window forgot: the window
+ *     keeps the HS_RAFT_SESSION_WINDOW highest ids applied) and not in the window: not
+ *     applied, and the outcome is reported as unknown (HS_RAFT_SESSION_EXPIRED), since it
+ *     may have been applied and forgotten;
  *   - otherwise applied, and its result remembered.
  * Ids need not be consecutive, and a client may have requests in flight concurrently;
  * the window bounds the memory per client.

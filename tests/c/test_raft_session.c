@@ -98,7 +98,7 @@ static void test_duplicates_are_answered_not_applied(void **state) {
   hs_raft_sessions_free(&s);
 }
 
-static void test_window_forgets_the_oldest(void **state) {
+static void test_window_keeps_the_highest_ids(void **state) {
   (void)state;
   hs_raft_sessions s;
   hs_raft_sessions_init(&s);
@@ -118,6 +118,32 @@ static void test_window_forgets_the_oldest(void **state) {
   envelope(&b, "a", oldest_kept * 2, 0);
   assert_int_equal(HS_RAFT_SESSION_DUPLICATE, apply(&s, &b, &r));
   assert_int_equal((int64_t)oldest_kept, r);
+  hs_buf_free(&b);
+  hs_raft_sessions_free(&s);
+}
+
+/* A high id applied early is not what the window forgets first: the lowest is, so the floor
+ * stays low and a request delayed past later ones is still applied, not refused. */
+static void test_window_forgets_the_lowest_id(void **state) {
+  (void)state;
+  hs_raft_sessions s;
+  hs_raft_sessions_init(&s);
+  hs_buf b;
+  hs_buf_init(&b);
+  int64_t r = 0;
+  envelope(&b, "a", 100, 100);
+  assert_int_equal(HS_RAFT_SESSION_NEW, apply(&s, &b, &r));
+  for (uint64_t id = 1; id <= HS_RAFT_SESSION_WINDOW; id++) { /* the last one forgets id 1 */
+    envelope(&b, "a", id, (int64_t)id);
+    assert_int_equal(HS_RAFT_SESSION_NEW, apply(&s, &b, &r));
+  }
+  envelope(&b, "a", 50, 50); /* never seen, above the floor (1) */
+  assert_int_equal(HS_RAFT_SESSION_NEW, apply(&s, &b, &r));
+  envelope(&b, "a", 100, 0);
+  assert_int_equal(HS_RAFT_SESSION_DUPLICATE, apply(&s, &b, &r));
+  assert_int_equal(100, r);
+  envelope(&b, "a", 1, 0);
+  assert_int_equal(HS_RAFT_SESSION_EXPIRED, apply(&s, &b, &r));
   hs_buf_free(&b);
   hs_raft_sessions_free(&s);
 }
@@ -158,6 +184,22 @@ static void test_snapshots_round_trip(void **state) {
   const uint8_t *snap2 = hs_raft_sessions_snapshot(&t, sm, sizeof sm, &len2);
   assert_int_equal(len, len2);
   assert_memory_equal(copy, snap2, len);
+  /* and go on alike: the same requests (windows filling up and forgetting) keep them equal */
+  for (int i = 0; i < 300; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "c%d", i % 7);
+    envelope(&b, name, (uint64_t)(1000 - i), i); /* descending ids: forgetting in earnest */
+    int64_t r1 = 0, r2 = 0;
+    assert_int_equal(apply(&s, &b, &r1), apply(&t, &b, &r2));
+    assert_int_equal(r1, r2);
+  }
+  const uint8_t *a1 = hs_raft_sessions_snapshot(&s, sm, sizeof sm, &len);
+  uint8_t *copy1 = malloc(len);
+  memcpy(copy1, a1, len);
+  const uint8_t *a2 = hs_raft_sessions_snapshot(&t, sm, sizeof sm, &len2);
+  assert_int_equal(len, len2);
+  assert_memory_equal(copy1, a2, len);
+  free(copy1);
   /* an empty state machine stays empty (NULL) */
   snap = hs_raft_sessions_snapshot(&s, NULL, 0, &len);
   assert_non_null(snap);
@@ -220,7 +262,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_envelopes),
       cmocka_unit_test(test_duplicates_are_answered_not_applied),
-      cmocka_unit_test(test_window_forgets_the_oldest),
+      cmocka_unit_test(test_window_keeps_the_highest_ids),
+      cmocka_unit_test(test_window_forgets_the_lowest_id),
       cmocka_unit_test(test_snapshots_round_trip),
       cmocka_unit_test(test_malformed_snapshots_are_refused),
   };
