@@ -37,6 +37,7 @@ typedef struct hs_lsim {
   int threads_idx; /* absolute stack indices of U's tables on L while running */
   int anchors_idx;
   int joins_idx;
+  int list_idx;
   int failed; /* an error stopped the run; the message sits in U.error */
   hs_lproc **procs; /* process pool, stable pointers */
   uint32_t proc_count;

@@ -77,6 +77,10 @@ static void push_net_object(lua_State *L, hs_lnet *ln) {
 static void push_state(lua_State *L, int idx) { lua_getiuservalue(L, idx, 2); }
 
 void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e) {
+  if (L == ls->L) { /* running: U.list sits on the stack (a delivery's hot path) */
+    lua_rawgeti(L, ls->list_idx, (lua_Integer)e->id + 1);
+    return;
+  }
   hs_push_sim(L, ls);
   lua_getiuservalue(L, -1, 1);
   lua_getfield(L, -1, "list");
@@ -113,6 +117,8 @@ static hs_lnet *bind(lua_State *L, int net_idx, int sim_idx) {
   lua_pop(L, 2);
   lua_pushvalue(L, sim_idx);
   lua_setiuservalue(L, net_idx, 1);
+  hs_push_uv_table(L, sim_idx, "entities"); /* user value 3: finds Lua entities' C side fast */
+  lua_setiuservalue(L, net_idx, 3);
   hs_push_uv_table(L, sim_idx, "networks"); /* the simulation anchors its networks */
   lua_pushvalue(L, net_idx);
   lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
@@ -144,6 +150,16 @@ static hs_entity *check_node_as(lua_State *L, int net_idx, int arg, int report) 
     t = lua_type(L, arg);
   }
   if (t == LUA_TTABLE) {
+    if (ln->owner) { /* a registered entity (the usual case): its proxy in U.entities */
+      lua_getiuservalue(L, net_idx, 3);
+      lua_pushvalue(L, arg);
+      if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+        hs_entity *e = lua_touserdata(L, -1);
+        lua_pop(L, 2);
+        return e;
+      }
+      lua_pop(L, 2);
+    }
     if (!ln->owner) {
       if (lua_getfield(L, arg, "sim") == LUA_TNIL)
         luaL_argerror(L, report, "entity is not registered with a simulation (sim:register(entity) first, or "
@@ -193,7 +209,7 @@ static int l_net_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, net_options);
-  hs_lnet *ln = lua_newuserdatauv(L, sizeof *ln, 2); /* 2 */
+  hs_lnet *ln = lua_newuserdatauv(L, sizeof *ln, 3); /* 2: 1 sim, 2 state, 3 the sim's U.entities */
   memset(ln, 0, sizeof *ln);
   ln->net.closed = true; /* harmless to collect until bound */
   hs_blob_pool_init(&ln->pool);
@@ -733,7 +749,11 @@ static int l_traffic_matrix(lua_State *L) {
   return 1;
 }
 
+/* __index, with the methods table as upvalue 1: methods first (net:send is a hot path). */
 static int l_net_index(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   hs_lnet *ln = luaL_checkudata(L, 1, HS_NET_MT);
   const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL; /* net[1] is not net["1"] */
   if (k && strcmp(k, "stats") == 0) {
@@ -758,10 +778,7 @@ static int l_net_index(lua_State *L) {
     lua_getfield(L, -1, "default_link");
     return 1;
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "methods");
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
+  lua_pushnil(L);
   return 1;
 }
 
@@ -814,10 +831,13 @@ static int l_net_methods(lua_State *L) {
 
 void hs_net_open(lua_State *L) {
   luaL_newmetatable(L, HS_NET_MT);
-  static const luaL_Reg meta[] = {{"__index", l_net_index}, {"__gc", l_net_gc}, {"__tostring", l_net_tostring}, {NULL, NULL}};
+  static const luaL_Reg meta[] = {{"__gc", l_net_gc}, {"__tostring", l_net_tostring}, {NULL, NULL}};
   luaL_setfuncs(L, meta, 0);
-  luaL_newlib(L, net_methods);
-  lua_setfield(L, -2, "methods");
+  luaL_newlib(L, net_methods); /* network.lua adds its methods here too (core.network_methods) */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "methods");
+  lua_pushcclosure(L, l_net_index, 1);
+  lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   lua_newtable(L);
   lua_createtable(L, 0, 1);

@@ -146,6 +146,8 @@ static int run_protected(lua_State *L) {
   ls->anchors_idx = lua_gettop(L);
   hs_push_uv_table(L, 2, "joins");
   ls->joins_idx = lua_gettop(L);
+  hs_push_uv_table(L, 2, "list");
+  ls->list_idx = lua_gettop(L);
   ls->L = L;
   switch (a->mode) {
   case MODE_RUN: a->result = hs_sim_run(&ls->sim); break;
