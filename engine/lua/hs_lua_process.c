@@ -194,12 +194,21 @@ static void proc_wake_fire(hs_sim *sim, hs_event *ev) {
   proc_resume(hs_lsim_of(sim), p);
 }
 
+/* Keeps what the process does, for error messages (truncated; no snprintf: this runs for
+ * every message a Lua entity handles). */
+static void set_what(hs_lproc *p, const char *what) {
+  size_t n = what ? strlen(what) : 0;
+  if (n >= sizeof p->what) n = sizeof p->what - 1;
+  if (n) memcpy(p->what, what, n);
+  p->what[n] = 0;
+}
+
 void hs_proc_start_now(lua_State *L, int sim_idx, int nargs, const char *what, hs_entity *entity) {
   hs_lsim *ls = lua_touserdata(L, sim_idx);
   hs_lproc *p = proc_acquire(L, sim_idx, ls);
   p->entity = entity;
   p->returns_events = 1;
-  snprintf(p->what, sizeof p->what, "%s", what);
+  set_what(p, what);
   lua_xmove(L, p->co, nargs + 1);
   p->nargs = nargs;
   proc_resume(ls, p);
@@ -214,7 +223,7 @@ int hs_l_spawn(lua_State *L) {
   luaL_checktype(L, 5, LUA_TFUNCTION);
   int nargs = lua_gettop(L) - 5;
   hs_lproc *p = proc_acquire(L, 1, ls);
-  snprintf(p->what, sizeof p->what, "%s", name);
+  set_what(p, name);
   if (!lua_isnil(L, 3)) {
     hs_push_uv_table(L, 1, "joins");
     lua_pushvalue(L, 3);
