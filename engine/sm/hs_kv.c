@@ -220,11 +220,16 @@ const char *hs_kv_apply(hs_kv *kv, hs_value cmd, hs_buf *out) {
   return NULL;
 }
 
+/* The canonical order of a map's pairs (hs_lua_value.c): by the bytes of the encoded keys,
+ * here a string tag, the length as u32 little-endian, then the key's bytes. So a snapshot is
+ * byte for byte what encoding the same table from Lua gives. */
 static int cmp_entry(const void *a, const void *b) {
   const hs_kv_entry *x = *(const hs_kv_entry *const *)a, *y = *(const hs_kv_entry *const *)b;
-  size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-  int c = memcmp(x->key, y->key, n);
-  return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+  for (int i = 0; i < 4; i++) { /* the length, least significant byte first */
+    unsigned bx = (unsigned)(x->key_len >> (8 * i)) & 0xff, by = (unsigned)(y->key_len >> (8 * i)) & 0xff;
+    if (bx != by) return bx < by ? -1 : 1;
+  }
+  return memcmp(x->key, y->key, x->key_len); /* equal lengths */
 }
 
 void hs_kv_snapshot(const hs_kv *kv, hs_buf *out) {

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "happysim.h"
+#include "sm/hs_kv.h"
 
 static hs_value view(const hs_buf *b) { return (hs_value){b->data, b->len}; }
 
@@ -95,11 +96,64 @@ static void test_truncated_input_is_rejected(void **state) {
   hs_buf_free(&b);
 }
 
+/* A KV snapshot writes its pairs in the canonical order of hs_lua_value.c (by the encoded
+ * keys' bytes: string tag, u32 little-endian length, bytes), whatever the insertion order. */
+static void test_kv_snapshot_is_canonical(void **state) {
+  (void)state;
+  hs_kv kv;
+  hs_kv_init(&kv);
+  hs_buf cmd, out;
+  hs_buf_init(&cmd);
+  hs_buf_init(&out);
+  const char *keys[] = {"zz", "a", "b", "aaa", "k10", "k9", "", "x", "yy", "longer-key-300"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    hs_buf_reset(&cmd);
+    hs_buf_put_table(&cmd, 0, 3);
+    hs_buf_put_string(&cmd, "op", 2);
+    hs_buf_put_string(&cmd, "set", 3);
+    hs_buf_put_string(&cmd, "key", 3);
+    hs_buf_put_string(&cmd, keys[i], strlen(keys[i]));
+    hs_buf_put_string(&cmd, "value", 5);
+    hs_buf_put_int(&cmd, (int64_t)i);
+    hs_buf_reset(&out);
+    assert_null(hs_kv_apply(&kv, view(&cmd), &out));
+  }
+  hs_buf snap;
+  hs_buf_init(&snap);
+  hs_kv_snapshot(&kv, &snap);
+  uint32_t narr = 0, nmap = 0;
+  assert_true(hs_value_table(view(&snap), &narr, &nmap));
+  assert_int_equal(10, nmap);
+  size_t off = 9; /* the table header */
+  const uint8_t *prev = NULL;
+  size_t prev_len = 0;
+  for (uint32_t i = 0; i < nmap; i++) {
+    hs_value k = {snap.data + off, snap.len - off};
+    size_t klen = hs_value_size(k);
+    assert_true(klen > 0);
+    if (prev) {
+      size_t n = prev_len < klen ? prev_len : klen;
+      int c = memcmp(prev, k.p, n);
+      assert_true(c < 0 || (c == 0 && prev_len < klen));
+    }
+    prev = k.p;
+    prev_len = klen;
+    hs_value v = {k.p + klen, snap.len - off - klen};
+    off += klen + hs_value_size(v);
+  }
+  assert_int_equal(snap.len, off);
+  hs_buf_free(&snap);
+  hs_buf_free(&cmd);
+  hs_buf_free(&out);
+  hs_kv_free(&kv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_scalars),
       cmocka_unit_test(test_tables),
       cmocka_unit_test(test_truncated_input_is_rejected),
+      cmocka_unit_test(test_kv_snapshot_is_canonical),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
