@@ -811,6 +811,8 @@ static void push_stats(lua_State *L, lraft *r) {
   lua_setfield(L, -2, "duplicate_commands");
   lua_pushinteger(L, (lua_Integer)r->node.expired);
   lua_setfield(L, -2, "expired_commands");
+  lua_pushinteger(L, (lua_Integer)r->node.malformed);
+  lua_setfield(L, -2, "malformed_messages");
   lua_pushboolean(L, s.crashed);
   lua_setfield(L, -2, "crashed");
 }

@@ -192,8 +192,8 @@ typedef struct hs_raft_msg {
  * encode returns the bytes written, or 0 when cap is too small. */
 size_t hs_raft_msg_encoded_size(const hs_raft_msg *m);
 size_t hs_raft_msg_encode(const hs_raft_msg *m, uint8_t *out, size_t cap);
-/* Number of entries in an encoded message (0 when malformed): the size of the array to give
- * to hs_raft_msg_decode. */
+/* Number of entries in an encoded message (0 when malformed, or when the count cannot fit in
+ * len bytes): the size of the array to give to hs_raft_msg_decode. */
 uint32_t hs_raft_msg_decode_count(const uint8_t *buf, size_t len);
 /* Decodes without copying: m's data pointers point into buf, its entries into `entries`
  * (max_entries slots). HS_OK, or HS_EINVAL for a malformed buffer or too few slots. */

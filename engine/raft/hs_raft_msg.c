@@ -225,7 +225,10 @@ size_t hs_raft_msg_encode(const hs_raft_msg *m, uint8_t *out, size_t cap) {
 
 uint32_t hs_raft_msg_decode_count(const uint8_t *buf, size_t len) {
   if (len < MSG_HEADER || buf[0] != MSG_VERSION) return 0;
-  return msg_get32(buf + 68);
+  uint32_t n = msg_get32(buf + 68);
+  /* each entry takes ENTRY_HEADER bytes at least: a larger count is a lie (and a caller that
+   * sizes its array by it must not be made to allocate gigabytes) */
+  return n <= (len - MSG_HEADER) / ENTRY_HEADER ? n : 0;
 }
 
 int hs_raft_msg_decode(hs_raft_msg *m, const uint8_t *buf, size_t len, hs_raft_entry *entries,

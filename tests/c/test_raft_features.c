@@ -755,6 +755,14 @@ static void test_msg_codec_roundtrip(void **s) {
   for (size_t cut = 0; cut < size; cut++) assert_rc(hs_raft_msg_decode(&d, buf, cut, de, 3), HS_EINVAL);
   buf[1] = HS_RAFT_MSG_TYPE_COUNT;
   assert_rc(hs_raft_msg_decode(&d, buf, size, de, 3), HS_EINVAL);
+  buf[1] = HS_RAFT_MSG_APP;
+  /* a count that cannot fit in the bytes is malformed, not an allocation size */
+  uint32_t lies[] = {0x7fffffffu, 0xffffffffu, 1000};
+  for (size_t k = 0; k < 3; k++) {
+    for (int i = 0; i < 4; i++) buf[68 + i] = (uint8_t)(lies[k] >> (8 * i));
+    assert_u64(hs_raft_msg_decode_count(buf, size), 0);
+    assert_rc(hs_raft_msg_decode(&d, buf, size, de, 3), HS_EINVAL);
+  }
   free(buf);
   assert_string_equal(hs_raft_msg_type_name(HS_RAFT_MSG_HEARTBEAT_RESP), "heartbeat_resp");
   assert_string_equal(hs_raft_role_name(HS_RAFT_PRE_CANDIDATE), "pre_candidate");

@@ -1234,6 +1234,36 @@ describe("RaftNode exact interleavings (net:intercept)", function()
   end)
 end)
 
+describe("RaftNode and garbage", function()
+  it("ignores malformed protocol messages from anyone, counts them, and keeps working", function()
+    local c = cluster{ n = 3 }
+    local l = wait_leader(c)
+    local evil = network_client(c)
+    local r = c.sim:random("garbage")
+    local types = { "RequestVote", "PreVote", "AppendEntries", "AppendEntriesResponse", "Heartbeat",
+                    "InstallSnapshot", "TimeoutNow", "submit", "read" }
+    c.sim:spawn(function()
+      for i = 1, 3000 do
+        local bytes = {}
+        for j = 1, r:random(0, 120) do bytes[j] = string.char(r:random(0, 255)) end
+        -- a protocol header with a lying entry count, now and then
+        if i % 7 == 0 then bytes = { "\1\4\0\0", string.rep("\0", 64), "\255\255\255\127", string.rep("\0", 12) } end
+        local payload = i % 3 == 0 and { table.concat(bytes), i } or table.concat(bytes)
+        c.net:send(evil, c.nodes[r:random(1, 3)], types[r:random(1, #types)], payload)
+        if i % 100 == 0 then hs.sleep(0.001) end
+      end
+    end)
+    c.sim:run_until(c.sim.now + 1)
+    local malformed = 0
+    for _, n in ipairs(c.nodes) do malformed = malformed + n.stats.malformed_messages end
+    assert.is_true(malformed > 100, "malformed messages counted: " .. malformed)
+    local l2 = wait_leader(c)
+    commit(c, l2, set("still", "working"))
+    wait_applied(c, l2.commit_index)
+    assert_agree(c)
+  end)
+end)
+
 describe("RaftNode between runs (regressions)", function()
   it("a constructor that raises leaves no half-built node registered", function()
     local sim = hs.Simulation{ seed = 1 }
