@@ -93,6 +93,8 @@ lua_Integer hs_opt_integer(lua_State *L, int arg, lua_Integer dflt);
 double hs_field_seconds(lua_State *L, int tidx, int arg, const char *field, double dflt, int required);
 int hs_field_boolean(lua_State *L, int tidx, int arg, const char *field, int dflt);
 const char *hs_typename_of(lua_State *L, int idx);
+/* Raises "<running C function's name>: <what> is closed" (use after close). */
+int hs_closed_error(lua_State *L, const char *what);
 double hs_now_s(void); /* wall clock, for run summaries only */
 void hs_check_options(lua_State *L, int tidx, int arg, const char *const *known);
 

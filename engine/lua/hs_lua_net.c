@@ -55,7 +55,8 @@ static void blob_release(void *ud, void *payload) { hs_blob_free(&((hs_lnet *)ud
 
 static hs_lnet *check_net(lua_State *L, int idx) {
   hs_lnet *ln = luaL_checkudata(L, idx, HS_NET_MT);
-  if (ln->owner && (ln->net.closed || ln->owner->sim.closed)) luaL_error(L, "Network: use after close");
+  if (ln->owner && (ln->net.closed || ln->owner->sim.closed))
+    hs_closed_error(L, ln->net.closed ? "the network" : "the network's simulation");
   return ln;
 }
 

@@ -11,7 +11,7 @@ hs_lsim *hs_lsim_of(hs_sim *sim) { return HS_CONTAINER_OF(sim, hs_lsim, sim); }
 
 hs_lsim *hs_check_sim(lua_State *L, int idx) {
   hs_lsim *ls = luaL_checkudata(L, idx, HS_SIM_MT);
-  if (ls->sim.closed) luaL_error(L, "Simulation: use after close");
+  if (ls->sim.closed) hs_closed_error(L, "the simulation");
   return ls;
 }
 

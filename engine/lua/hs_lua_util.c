@@ -6,6 +6,13 @@
 #include "hs_lua.h"
 
 /* The type name for messages: a metatable's __name (happysim.Event ...) or the basic type. */
+int hs_closed_error(lua_State *L, const char *what) {
+  lua_Debug ar;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name) /* "_partition": net:partition's C half */
+    return luaL_error(L, "%s: %s is closed", ar.name + (ar.name[0] == '_' && ar.name[1]), what);
+  return luaL_error(L, "%s is closed", what); /* called where no name is known (pcall(f, ...)) */
+}
+
 const char *hs_typename_of(lua_State *L, int idx) {
   int t = luaL_getmetafield(L, idx, "__name");
   if (t == LUA_TSTRING) {

@@ -82,6 +82,10 @@ end
 function Entity:random(suffix)
   local sim = rawget(self, "sim")
   if not sim then error("random: entity '" .. tostring(self.name) .. "' is not registered with a simulation", 2) end
+  if sim.closed then error("random: the simulation is closed", 2) end
+  if suffix ~= nil and type(suffix) ~= "string" and type(suffix) ~= "number" then
+    error("bad argument #1 to 'random' (string expected, got " .. type(suffix) .. ")", 2)
+  end
   return sim:random(suffix and (self.name .. ":" .. suffix) or self.name)
 end
 
@@ -90,6 +94,7 @@ local function sim_of(self, fname)
   if not sim then
     error(fname .. ": entity '" .. tostring(rawget(self, "name")) .. "' is not registered with a simulation", 3)
   end
+  if sim.closed then error(fname .. ": the simulation is closed", 3) end
   return sim
 end
 

@@ -32,11 +32,13 @@ Process.__index = function(self, key)
   return Process[key]
 end
 
+-- Called in tail position by sim:spawn and sim:after: error level 2 is their caller.
 local function start(sim, delay, fn, ...)
   if type(fn) ~= "function" then
     error("bad argument #" .. (delay and 2 or 1) .. " to '" .. (delay and "after" or "spawn") ..
-      "' (function expected, got " .. type(fn) .. ")", 3)
+      "' (function expected, got " .. type(fn) .. ")", 2)
   end
+  if sim.closed then error((delay and "after" or "spawn") .. ": the simulation is closed", 2) end
   local join = future.new()
   local info = debug.getinfo(fn, "S")
   local name = info and (info.short_src .. ":" .. info.linedefined) or "process"

@@ -132,11 +132,44 @@ describe("bad arguments", function()
     assert.is_false(ev.pending)
     assert.is_false(ev:cancel())
     for _, m in ipairs{ "run", "step", "summary", "stop", "random", "trace" } do
-      raises("Simulation: use after close", sim[m], sim)
+      raises("the simulation is closed", sim[m], sim)
     end
-    raises("Simulation: use after close", sim.run_until, sim, 1)
-    raises("Simulation: use after close", sim.schedule, sim, ev)
-    raises("Simulation: use after close", sim.spawn, sim, print)
+    raises("the simulation is closed", sim.run_until, sim, 1)
+    raises("the simulation is closed", sim.schedule, sim, ev)
+    raises("spawn: the simulation is closed", sim.spawn, sim, print)
+  end)
+
+  it("use after close names the function, at the caller's line", function()
+    local sim = hs.Simulation{}
+    local net = hs.Network{ sim = sim, default_link = hs.datacenter_network() }
+    local e = hs.Entity{ name = "e", handle_event = function() end }
+    sim:register(e)
+    local line = debug.getinfo(1, "l").currentline
+    sim:close()
+    local cases = {
+      { function() sim:run_until(1) end, "run_until: the simulation is closed" },
+      { function() sim:after(1, print) end, "after: the simulation is closed" },
+      { function() sim:timer(1, print) end, "timer: the simulation is closed" },
+      { function() e:crash() end, "crash: the simulation is closed" },
+      { function() e:random() end, "random: the simulation is closed" },
+      { function() net:send(e, e, "x", 1) end, "send: the network's simulation is closed" },
+      { function() net:partition({ e }, {}) end, "partition: the network's simulation is closed" },
+    }
+    for i, c in ipairs(cases) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok)
+      assert.matches("bad_arguments_spec.lua:" .. (line + 2 + i) .. ": " .. c[2], err, 1, true)
+    end
+  end)
+
+  it("Entity:random takes a string or number suffix", function()
+    local sim = hs.Simulation{}
+    local e = hs.Entity{ name = "e", handle_event = function() end }
+    sim:register(e)
+    raises("bad argument #1 to 'random' (string expected, got boolean)", e.random, e, true)
+    raises("bad argument #1 to 'random' (string expected, got table)", e.random, e, {})
+    assert.equal(sim:random("e:x"), e:random("x")) -- the entity's named stream
+    assert.is_number(e:random(7):random())
   end)
 end)
 
