@@ -100,7 +100,10 @@ hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx) {
 /* sim:register(entity or network) -> it */
 int hs_l_register(lua_State *L) {
   hs_check_sim(L, 1);
-  if (!lua_isuserdata(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  int c_entity = lua_type(L, 2) == LUA_TUSERDATA && luaL_getmetafield(L, 2, "__hs_centity") != LUA_TNIL;
+  if (c_entity) lua_pop(L, 1);
+  if (!c_entity && !lua_istable(L, 2) && !luaL_testudata(L, 2, HS_NET_MT))
+    luaL_argerror(L, 2, lua_pushfstring(L, "entity expected (a table, a C entity or a Network), got %s", hs_typename_of(L, 2)));
   lua_settop(L, 2);
   hs_entity_register(L, 1, 2);
   return 1;
