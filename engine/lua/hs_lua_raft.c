@@ -233,17 +233,25 @@ static lua_State *pending_of(lraft *r, uint64_t tag) {
   return L;
 }
 
-static const char *leader_name(lraft *r) {
-  uint32_t id = hs_raft_leader(r->node.raft);
+/* The name of raft id `id`, NULL when unknown. */
+static const char *id_name(lraft *r, uint32_t id) {
   hs_entity *e = id && id < r->node.peer_cap ? r->node.peers[id] : NULL;
   return e ? e->name : NULL;
 }
 
+static const char *leader_name(lraft *r) { return id_name(r, hs_raft_leader(r->node.raft)); }
+
+/* An error value; not_leader carries the leader this node knows, transferring the node that
+ * leadership is going to: where a client should ask next. */
 static void push_raft_error(lua_State *L, lraft *r, const char *code, const char *message) {
   hs_push_error(L, code, message);
-  const char *leader = leader_name(r);
-  if (leader && strcmp(code, "not_leader") == 0) {
-    lua_pushstring(L, leader);
+  const char *hint = NULL;
+  if (strcmp(code, "not_leader") == 0)
+    hint = leader_name(r);
+  else if (strcmp(code, "transferring") == 0)
+    hint = id_name(r, hs_raft_transfer_target(r->node.raft));
+  if (hint) {
+    lua_pushstring(L, hint);
     lua_setfield(L, -2, "leader");
   }
 }
@@ -767,9 +775,9 @@ static int l_transfer_leadership(lua_State *L) {
 /* ---- fields --------------------------------------------------------------------------- */
 
 static void push_id_name(lua_State *L, lraft *r, uint32_t id) {
-  hs_entity *e = id && id < r->node.peer_cap ? r->node.peers[id] : NULL;
-  if (e)
-    lua_pushstring(L, e->name);
+  const char *name = id_name(r, id);
+  if (name)
+    lua_pushstring(L, name);
   else
     lua_pushnil(L);
 }

@@ -768,6 +768,7 @@ describe("RaftNode leadership transfer", function()
     local f = l:transfer_leadership(target.name)
     local _, err = settle(c, l:submit(set("x", 2)))
     assert.equal("transferring", err.code)
+    assert.equal(target.name, err.leader) -- where to ask next
     local name, new_term = settle(c, f)
     assert.equal(target.name, name)
     assert.equal(term + 1, new_term)
