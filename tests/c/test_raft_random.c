@@ -29,7 +29,8 @@ static topts world_opts(uint64_t seed) {
 static void test_random_seeds_keep_invariants(void **s) {
   (void)s;
   assert_false(hs_raft_unsafe_build());
-  uint64_t proposals = 0, applied = 0, lost = 0, crashes = 0, partitions = 0, confs = 0, committed = 0, reads = 0;
+  uint64_t proposals = 0, applied = 0, lost = 0, crashes = 0, partitions = 0, confs = 0, committed = 0, reads = 0,
+           transfers = 0;
   for (uint64_t seed = 1; seed <= SEEDS; seed++) {
     wworld *w = malloc(sizeof *w);
     topts o = world_opts(seed);
@@ -56,16 +57,17 @@ static void test_random_seeds_keep_invariants(void **s) {
     confs += w->conf_changes;
     committed += w->max_committed;
     reads += w->reads_ok;
+    transfers += w->transfers;
     w_free(w);
     free(w);
   }
   print_message("%d seeds: %llu proposals (%llu applied as proposed, %llu lost), %llu entries committed, "
-                "%llu reads served, %llu crashes, %llu partitions, %llu membership changes\n",
+                "%llu reads served, %llu crashes, %llu partitions, %llu membership changes, %llu leadership transfers\n",
                 SEEDS, (unsigned long long)proposals, (unsigned long long)applied, (unsigned long long)lost,
                 (unsigned long long)committed, (unsigned long long)reads, (unsigned long long)crashes, (unsigned long long)partitions,
-                (unsigned long long)confs);
+                (unsigned long long)confs, (unsigned long long)transfers);
   assert_true(applied > proposals / 2);
-  assert_true(lost > 0 && crashes > 0 && confs > 0 && reads > 0);
+  assert_true(lost > 0 && crashes > 0 && confs > 0 && reads > 0 && transfers > 0);
 }
 
 /* The same seed gives the same run. */

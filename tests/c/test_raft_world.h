@@ -57,7 +57,7 @@ typedef struct wworld {
   bool chaos;
   bool churn; /* leader-churn actions instead of the general mix */
   double action_mean_ms;
-  uint64_t proposals, applied_mine, lost, crashes, partitions, conf_changes, reads_ok;
+  uint64_t proposals, applied_mine, lost, crashes, partitions, conf_changes, reads_ok, transfers;
 } wworld;
 
 static wworld *W_of(tnet *net) { return net->world; }
@@ -386,6 +386,10 @@ static void w_action(wworld *w) {
     uint64_t tag = w_new_tag(w, id);
     if (hs_raft_propose_conf(l, net->now, op, target, tag, NULL) == HS_OK) w->conf_changes++;
     else w->req_state[id][tag] = 0;
+  } else if (dice < 90) { /* a leadership transfer to anyone (itself, a crashed node, a non-member too) */
+    if (!(id = w_pick(w, 3))) return;
+    uint32_t target = (uint32_t)hs_rng_below(&w->rng, W_NODES) + 1;
+    if (hs_raft_transfer_leadership(R(net, id), net->now, target, ++w->next_tag) == HS_OK) w->transfers++;
   }
 }
 
@@ -517,8 +521,17 @@ static bool w_run(wworld *w, hs_time_ns chaos_ns) {
                    (unsigned long long)index);
     return false;
   }
-  /* settle, then every member must have resolved every proposal it accepted */
+  /* settle, then every member must have resolved every proposal it accepted, and every
+   * leadership transfer it started must have ended exactly once */
   w_run_until(w, net->now + 2000 * MS);
+  for (uint32_t i = 1; i <= W_NODES; i++) {
+    hs_raft_stats st;
+    hs_raft_get_stats(R(net, i), &st);
+    if (hs_raft_transfer_target(R(net, i)) != HS_RAFT_NONE || st.transfers_started != tn(net, i)->transfers_ended)
+      tnet_violation(net, "node %u: %llu transfers started, %llu ended, target %u", i,
+                     (unsigned long long)st.transfers_started, (unsigned long long)tn(net, i)->transfers_ended,
+                     hs_raft_transfer_target(R(net, i)));
+  }
   const hs_raft_conf *c = hs_raft_conf_get(R(net, leader), NULL);
   for (uint32_t i = 0; i < c->n_voters + c->n_learners; i++) {
     uint32_t id = i < c->n_voters ? c->voters[i] : c->learners[i - c->n_voters];
