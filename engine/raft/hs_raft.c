@@ -406,11 +406,22 @@ static bool node_from_leader(hs_raft_msg_type t) {
  *     term than the majority, and this is how the stale leader learns it), and a stale
  *     pre-vote is denied.
  */
+/* Every term and index of m within HS_RAFT_MAX_COUNTER, its entries' indexes included. */
+static bool node_counters_sane(const hs_raft_msg *m) {
+  const uint64_t max = HS_RAFT_MAX_COUNTER;
+  if (m->term > max || m->index > max - m->n_entries || m->log_term > max || m->commit > max ||
+      m->hint_index > max || m->hint_term > max)
+    return false;
+  for (uint32_t i = 0; i < m->n_entries; i++)
+    if (m->entries[i].term > max) return false;
+  return true;
+}
+
 int hs_raft_step(hs_raft *r, const hs_raft_msg *m, hs_time_ns now) {
   int rc = node_check_live(r);
   if (rc) return rc;
   if (!m || m->to != r->id || m->from == HS_RAFT_NONE || m->from == r->id ||
-      (unsigned)m->type >= HS_RAFT_MSG_TYPE_COUNT || (m->n_entries && !m->entries))
+      (unsigned)m->type >= HS_RAFT_MSG_TYPE_COUNT || (m->n_entries && !m->entries) || !node_counters_sane(m))
     return HS_EINVAL;
   r->now = now;
   hs_raft_msg_type t = m->type;

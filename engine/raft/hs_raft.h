@@ -57,6 +57,9 @@
 #define HS_RAFT_NONE 0u
 /* Largest number of members (voters + learners) of a configuration. */
 #define HS_RAFT_MAX_NODES 64u
+/* Terms and indexes in messages are at most this: no arithmetic on them can overflow (a
+ * message beyond it is malformed; no real run comes near 2^62). */
+#define HS_RAFT_MAX_COUNTER ((uint64_t)1 << 62)
 
 /* Error codes of the Raft core, beside HS_OK, HS_EINVAL and HS_ENOMEM. The codes from
  * HS_RAFT_ETRUNCATED on are also the reasons given to proposal_lost and read_done. */
@@ -324,7 +327,8 @@ int hs_raft_restart(hs_raft *r, hs_time_ns now);
 /* ---- Inputs ------------------------------------------------------------------------------- */
 
 /* Handles one message addressed to this node. HS_OK (also for messages ignored as stale),
- * HS_EINVAL (not addressed to this node, malformed), HS_RAFT_ECRASHED, HS_ENOMEM. */
+ * HS_EINVAL (not addressed to this node, malformed: a term or index beyond
+ * HS_RAFT_MAX_COUNTER ...), HS_RAFT_ECRASHED, HS_ENOMEM. */
 int hs_raft_step(hs_raft *r, const hs_raft_msg *m, hs_time_ns now);
 /* Does whatever is due at now: an election, a heartbeat round, a check-quorum. */
 int hs_raft_tick(hs_raft *r, hs_time_ns now);

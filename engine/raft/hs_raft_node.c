@@ -223,7 +223,7 @@ void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
     n->malformed++;
     return;
   }
-  hs_raft_step(n->raft, &msg, now_of(n));
+  if (hs_raft_step(n->raft, &msg, now_of(n)) == HS_EINVAL) n->malformed++;
 }
 
 void hs_raft_node_on_crash(hs_raft_node *n) { hs_raft_crash(n->raft); }

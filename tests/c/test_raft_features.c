@@ -824,6 +824,26 @@ static void test_api_errors(void **s) {
   m.to = 1;
   m.from = 1;
   assert_rc(hs_raft_step(r, &m, 0), HS_EINVAL);
+  m.from = 2;
+  /* terms and indexes beyond HS_RAFT_MAX_COUNTER are malformed: nothing can overflow later
+   * (an InstallSnapshot at index 2^64 - 1 followed by an AppendEntries wrapped to index 0) */
+  const uint64_t max = HS_RAFT_MAX_COUNTER;
+  hs_raft_msg snap = {.type = HS_RAFT_MSG_SNAP, .from = 2, .to = 1, .term = 1, .index = UINT64_MAX, .log_term = 1};
+  assert_rc(hs_raft_step(r, &snap, 0), HS_EINVAL);
+  assert_u64(hs_raft_snapshot(r, NULL, NULL, NULL), 0);
+  hs_raft_entry one = {.index = max + 1, .term = 1, .type = HS_RAFT_ENTRY_NORMAL};
+  hs_raft_msg app = {.type = HS_RAFT_MSG_APP, .from = 2, .to = 1, .term = 1, .index = max, .log_term = 1,
+                     .entries = &one, .n_entries = 1};
+  assert_rc(hs_raft_step(r, &app, 0), HS_EINVAL); /* its entry would be at max + 1 */
+  app.index = max - 1;
+  one.index = max;
+  assert_rc(hs_raft_step(r, &app, 0), HS_OK); /* at the limit: fine (rejected as not matching) */
+  m.term = max + 1;
+  assert_rc(hs_raft_step(r, &m, 0), HS_EINVAL);
+  assert_u64(hs_raft_term(r), 1);
+  m.term = 1;
+  m.commit = UINT64_MAX;
+  assert_rc(hs_raft_step(r, &m, 0), HS_EINVAL);
   assert_rc(hs_raft_restart(r, 0), HS_RAFT_ESTATE); /* not crashed */
   hs_raft_crash(r);
   assert_rc(tn_propose(&net, 1, "x", 1, NULL), HS_RAFT_ECRASHED);
