@@ -334,15 +334,17 @@ static void node_transfer_end(hs_raft *r, int status) {
   if (r->transfer_to == HS_RAFT_NONE) return;
   uint64_t tag = r->transfer_tag;
   r->transfer_to = HS_RAFT_NONE;
-  r->transfer_sent = false;
   if (status == HS_OK) r->stats.transfers_done++;
   if (r->cb.transfer_done) r->cb.transfer_done(r->ud, tag, status);
 }
 
+/* A TimeoutNow that arrives after the target's election began is stale there (an older term)
+ * and changes nothing, so resending one that may have been lost is safe. */
 void hs_raft_transfer_progress(hs_raft *r, const hs_raft_peer *p) {
-  if (r->role != HS_RAFT_LEADER || p->id != r->transfer_to || r->transfer_sent) return;
+  if (r->role != HS_RAFT_LEADER || p->id != r->transfer_to) return;
   if (p->match < hs_raft_log_last(&r->log)) return;
-  r->transfer_sent = true; /* once: a second TimeoutNow would start a needless election */
+  if (r->transfer_sent_ns != INT64_MIN && r->now < r->transfer_sent_ns + r->hb_interval) return;
+  r->transfer_sent_ns = r->now;
   hs_raft_msg m = {.type = HS_RAFT_MSG_TIMEOUT_NOW, .to = p->id, .term = r->term};
   hs_raft_send(r, &m);
 }
@@ -359,7 +361,7 @@ int hs_raft_transfer_leadership(hs_raft *r, hs_time_ns now, uint32_t target, uin
   r->transfer_to = target;
   r->transfer_tag = tag;
   r->transfer_term = r->term;
-  r->transfer_sent = false;
+  r->transfer_sent_ns = INT64_MIN;
   r->transfer_deadline = now + r->et_max;
   if (target == r->id) {
     node_transfer_end(r, HS_OK); /* it leads already */

@@ -134,9 +134,10 @@ struct hs_raft {
   uint64_t read_seq;
 
   /* a leadership transfer started here (transfer_to != HS_RAFT_NONE): refuse proposals while
-   * leader; TimeoutNow sent once the target's log matches; ends as transfer_done says */
+   * leader; TimeoutNow sent once the target's log matches (again at most once per heartbeat
+   * interval, in case it was lost); ends as transfer_done says */
   uint32_t transfer_to;
-  bool transfer_sent;
+  hs_time_ns transfer_sent_ns; /* INT64_MIN: not sent yet */
   uint64_t transfer_tag, transfer_term;
   hs_time_ns transfer_deadline;
 

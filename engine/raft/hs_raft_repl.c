@@ -491,4 +491,5 @@ void hs_raft_repl_on_heartbeat_resp(hs_raft *r, const hs_raft_msg *m) {
     break;
   }
   if (p->match < hs_raft_log_last(&r->log)) hs_raft_repl_send_append(r, p, p->mode == HS_RAFT_PR_PROBE);
+  hs_raft_transfer_progress(r, p); /* a TimeoutNow that may have been lost goes again */
 }

@@ -956,6 +956,32 @@ static void test_transfer_times_out_and_leader_serves_again(void **s) {
   tnet_free(&net);
 }
 
+/* A TimeoutNow lost on the way goes again with the next heartbeat round (at most once per
+ * heartbeat interval), and the transfer completes instead of timing out. */
+static void test_transfer_resends_a_lost_timeout_now(void **s) {
+  (void)s;
+  tnet net;
+  tnet_init(&net);
+  topts o = topts_full();
+  tn_cluster(&net, 3, &o);
+  elect(&net, 1);
+  assert_rc(hs_raft_transfer_leadership(R(&net, 1), net.now, 3, 21), HS_OK);
+  tdec lost;
+  tq_expect(&net, 1, 3, HS_RAFT_MSG_TIMEOUT_NOW, &lost); /* dropped */
+  tdec_free(&lost);
+  tq_deliver_all(&net);
+  assert_role(R(&net, 1), HS_RAFT_LEADER);
+  for (int i = 0; i < 40 && tn(&net, 1)->transfers_ended == 0; i++) {
+    tnet_advance(&net, o.hb / 2);
+    tq_deliver_all(&net);
+  }
+  assert_u64(tn(&net, 1)->transfers_ended, 1);
+  assert_rc(tn(&net, 1)->transfer_status, HS_OK);
+  assert_role(R(&net, 3), HS_RAFT_LEADER);
+  tnet_check(&net);
+  tnet_free(&net);
+}
+
 /* A crash ends a transfer in progress with ECRASHED; a stale TimeoutNow (an older term) is
  * ignored, and one from the current leader makes a follower campaign without pre-vote. */
 static void test_transfer_crash_and_stale_timeout_now(void **s) {
@@ -1009,6 +1035,7 @@ int main(void) {
       cmocka_unit_test(test_transfer_catches_the_target_up_first),
       cmocka_unit_test(test_transfer_times_out_and_leader_serves_again),
       cmocka_unit_test(test_transfer_crash_and_stale_timeout_now),
+      cmocka_unit_test(test_transfer_resends_a_lost_timeout_now),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
