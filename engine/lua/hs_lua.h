@@ -126,7 +126,6 @@ int hs_l_now(lua_State *L);
 int hs_l_current_process(lua_State *L);
 int hs_l_park(lua_State *L);
 int hs_l_waker(lua_State *L);
-int hs_l_wake(lua_State *L);
 int hs_l_spawn(lua_State *L);
 int hs_l_kill(lua_State *L);
 int hs_l_process_state(lua_State *L);

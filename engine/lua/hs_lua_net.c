@@ -160,8 +160,7 @@ static hs_entity *check_node_as(lua_State *L, int net_idx, int arg, int report) 
         return e;
       }
       lua_pop(L, 2);
-    }
-    if (!ln->owner) {
+    } else {
       if (lua_getfield(L, arg, "sim") == LUA_TNIL)
         luaL_argerror(L, report, "entity is not registered with a simulation (sim:register(entity) first, or "
                               "create the network with hs.Network{ sim = sim })");

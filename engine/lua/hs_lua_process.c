@@ -344,26 +344,12 @@ int hs_l_waker(lua_State *L) {
   return 1;
 }
 
-/* core.park(): suspends the running process until core.wake. */
+/* core.park(): suspends the running process until its waker (core.waker) runs. */
 int hs_l_park(lua_State *L) {
   check_in_process(L, "hs.await");
   lua_settop(L, 0);
   lua_pushlightuserdata(L, &park_token);
   return lua_yield(L, 1);
-}
-
-/* core.wake(sim, slot, gen) -> true if a parked process will resume at the current time. */
-int hs_l_wake(lua_State *L) {
-  hs_lsim *ls = luaL_checkudata(L, 1, HS_SIM_MT);
-  if (ls->sim.closed) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  hs_lproc *p = find_proc(L, ls);
-  int ok = p && p->state == PROC_PARKED && hs_sim_schedule_after(&ls->sim, &p->wake, 0) == HS_OK;
-  if (ok) p->state = PROC_SLEEPING;
-  lua_pushboolean(L, ok);
-  return 1;
 }
 
 void hs_proc_free_all(hs_lsim *ls) {

@@ -262,6 +262,7 @@ static const char *reason_code(int reason) {
   case HS_RAFT_ETRUNCATED: return "lost";
   case HS_RAFT_ECRASHED: return "crashed";
   case HS_RAFT_ETRANSFER: return "transferring";
+  case HS_RAFT_EBUSY: return "busy";
   case HS_RAFT_ETIMEOUT: return "timeout";
   case HS_RAFT_ELEADERSHIP: return "leadership_lost";
   case HS_EINVAL: return "invalid";
@@ -716,7 +717,11 @@ static int l_campaign(lua_State *L) {
   return 1;
 }
 
-static int change_membership(lua_State *L, hs_raft_conf_op op, const char *fname) {
+enum { MEMBER_TRANSFER = -1 }; /* member_request's op for a leadership transfer */
+
+/* A request about the member at argument 2 (a RaftNode or a name): a membership change `op`,
+ * or a leadership transfer to it. Returns its Future; a refusal rejects it at once. */
+static int member_request(lua_State *L, int op, const char *fname) {
   lraft *r = check_started(L, fname);
   luaL_checkany(L, 2);
   uint32_t id = member_id(L, r, 2);
@@ -725,12 +730,14 @@ static int change_membership(lua_State *L, hs_raft_conf_op op, const char *fname
   lua_pushvalue(L, 3);
   uint64_t tag = add_pending_arg1(L, r);
   lcall saved = enter(r, L);
-  int rc = hs_raft_propose_conf(r->node.raft, r->base.e.sim->now_ns, op, id, tag, NULL);
+  hs_time_ns now = r->base.e.sim->now_ns;
+  int rc = op == MEMBER_TRANSFER ? hs_raft_transfer_leadership(r->node.raft, now, id, tag)
+                                 : hs_raft_propose_conf(r->node.raft, now, (hs_raft_conf_op)op, id, tag, NULL);
   leave(r, L, saved);
   if (rc != HS_OK && take_pending(L, r, tag) != LUA_TNIL) {
-    char msg[96];
+    char msg[128];
     snprintf(msg, sizeof msg, "%s on '%s': %s", fname, r->base.e.name, hs_raft_strerror(rc));
-    push_raft_error(L, r, rc == HS_RAFT_EBUSY ? "busy" : rc == HS_EINVAL ? "invalid" : reason_code(rc), msg);
+    push_raft_error(L, r, reason_code(rc), msg);
     settle(L, r, 0, 1);
   }
   lua_settop(L, 4);
@@ -742,35 +749,16 @@ static int l_add_member(lua_State *L) {
   int learner = 0;
   if (lua_istable(L, 3)) learner = hs_field_boolean(L, 3, 3, "learner", 0);
   lua_settop(L, 2);
-  return change_membership(L, learner ? HS_RAFT_CONF_ADD_LEARNER : HS_RAFT_CONF_ADD_VOTER, "add_member");
+  return member_request(L, learner ? HS_RAFT_CONF_ADD_LEARNER : HS_RAFT_CONF_ADD_VOTER, "add_member");
 }
 
-static int l_remove_member(lua_State *L) { return change_membership(L, HS_RAFT_CONF_REMOVE, "remove_member"); }
+static int l_remove_member(lua_State *L) { return member_request(L, HS_RAFT_CONF_REMOVE, "remove_member"); }
 
 /* node:transfer_leadership(node_or_name) -> Future resolving to (leader name, term) once this
  * node learns that the target leads; rejected with not_leader, transferring (one at a time),
  * invalid (not a voter), timeout (not done within an election timeout), leadership_lost
  * (another node won) or crashed. Proposals are refused with transferring meanwhile. */
-static int l_transfer_leadership(lua_State *L) {
-  lraft *r = check_started(L, "transfer_leadership");
-  luaL_checkany(L, 2);
-  uint32_t id = member_id(L, r, 2);
-  lua_settop(L, 2);
-  push_pending_future(L); /* 3, 4 */
-  lua_pushvalue(L, 3);
-  uint64_t tag = add_pending_arg1(L, r);
-  lcall saved = enter(r, L);
-  int rc = hs_raft_transfer_leadership(r->node.raft, r->base.e.sim->now_ns, id, tag);
-  leave(r, L, saved);
-  if (rc != HS_OK && take_pending(L, r, tag) != LUA_TNIL) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "transfer_leadership on '%s': %s", r->base.e.name, hs_raft_strerror(rc));
-    push_raft_error(L, r, reason_code(rc), msg);
-    settle(L, r, 0, 1);
-  }
-  lua_settop(L, 4);
-  return 1;
-}
+static int l_transfer_leadership(lua_State *L) { return member_request(L, MEMBER_TRANSFER, "transfer_leadership"); }
 
 /* ---- fields --------------------------------------------------------------------------- */
 
