@@ -51,6 +51,7 @@ typedef struct hs_lsim {
   uint32_t entity_seq; /* for generated entity names */
   double wall_seconds; /* wall time spent inside run/run_until/step */
   uint64_t events_dropped; /* events that found their target entity crashed */
+  int batch; /* > 0 while Simulation{} or sim:add registers a list: networks finish after it */
 } hs_lsim;
 
 enum hs_proc_state { PROC_IDLE, PROC_STARTING, PROC_RUNNING, PROC_SLEEPING, PROC_PARKED };
@@ -91,6 +92,7 @@ const char *hs_check_string(lua_State *L, int arg, size_t *len);
 lua_Integer hs_check_integer(lua_State *L, int arg);
 lua_Integer hs_opt_integer(lua_State *L, int arg, lua_Integer dflt);
 double hs_field_seconds(lua_State *L, int tidx, int arg, const char *field, double dflt, int required);
+double hs_field_positive_seconds(lua_State *L, int tidx, int arg, const char *field, double dflt);
 int hs_field_boolean(lua_State *L, int tidx, int arg, const char *field, int dflt);
 const char *hs_typename_of(lua_State *L, int idx);
 /* Raises "<running C function's name>: <what> is closed" (use after close). */
@@ -135,6 +137,7 @@ int hs_l_schedule_returned_protected(lua_State *L);
 void hs_entity_open(lua_State *L);
 hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx);
 int hs_l_register(lua_State *L);
+int hs_l_add(lua_State *L);
 int hs_l_crash(lua_State *L);
 int hs_l_restart(lua_State *L);
 int hs_l_is_crashed(lua_State *L);
@@ -168,7 +171,18 @@ void hs_push_link(lua_State *L, const hs_link_params *p, const char *name);
 /* hs_lua_net.c: hs.Network */
 void hs_net_open(lua_State *L);
 extern const luaL_Reg hs_net_funcs[];
+/* Binds the Network at net_idx to the simulation at sim_idx (no-op when bound to it),
+ * attaching the nodes built on it before (in the order they were built); then, unless the
+ * simulation is registering a batch, finishes it (hs_lnet_finish). */
 int hs_lnet_bind(lua_State *L, int net_idx, int sim_idx);
+/* Does what a network was asked before it was attached: its links (in the order asked),
+ * then node:start() of the nodes started before. Idempotent. For every network of the
+ * simulation at sim_idx. */
+void hs_lnet_finish_all(lua_State *L, int sim_idx);
+/* Keeps the detached node at node_idx pending on the unattached network at net_idx. */
+void hs_lnet_add_pending(lua_State *L, int net_idx, int node_idx);
+/* Remembers that the detached node at node_idx was started: it starts once attached. */
+void hs_lnet_defer_start(lua_State *L, int net_idx, int node_idx);
 
 /* Pushes an error value { code =, message = } (with hs.Error's metatable when registered). */
 void hs_push_error(lua_State *L, const char *code, const char *message);

@@ -31,7 +31,9 @@ static void list_entity(lua_State *L, int sim_idx, const hs_entity *e, int vidx)
   lua_pop(L, 1);
 }
 
-/* A C entity (or a Network, which gets bound) given where an entity is expected. */
+/* A C entity (or a Network, which gets bound) given where an entity is expected. A detached
+ * C entity is attached: with its network when it has one (which attaches every node pending
+ * on that network, in the order they were built), else on its own. */
 static hs_entity *register_userdata(lua_State *L, int sim_idx, int idx) {
   if (luaL_testudata(L, idx, HS_NET_MT)) {
     hs_lnet_bind(L, idx, sim_idx);
@@ -40,6 +42,7 @@ static hs_entity *register_userdata(lua_State *L, int sim_idx, int idx) {
   if (luaL_getmetafield(L, idx, "__hs_centity") != LUA_TNIL) {
     lua_pop(L, 1);
     hs_lua_centity *ce = lua_touserdata(L, idx);
+    hs_lua_attach_with_network(L, idx, sim_idx);
     if (ce->closed) luaL_error(L, "%s '%s': use after close", ce->cls->name, ce->e.name);
     if (ce->e.sim != &((hs_lsim *)lua_touserdata(L, sim_idx))->sim)
       luaL_error(L, "entity '%s' belongs to another simulation", ce->e.name);
@@ -107,6 +110,35 @@ int hs_l_register(lua_State *L) {
   lua_settop(L, 2);
   hs_entity_register(L, 1, 2);
   return 1;
+}
+
+/* Registers arguments 2.. with the simulation at 1 (run protected by hs_l_add). */
+static int add_all(lua_State *L) {
+  for (int i = 2; i <= lua_gettop(L); i++) hs_entity_register(L, 1, i);
+  return 0;
+}
+
+/* sim:add(x, ...) -> x, ...: registers entities, protocol nodes and networks built before the
+ * simulation (API.md 5.1), in the order given; then what the networks were asked to do
+ * before they were attached (links, node:start()) is done. */
+int hs_l_add(lua_State *L) {
+  hs_lsim *ls = hs_check_sim(L, 1);
+  int n = lua_gettop(L);
+  if (n < 2) return luaL_argerror(L, 2, "entity, node or network expected, got no value");
+  for (int i = 2; i <= n; i++) {
+    int c_entity = lua_type(L, i) == LUA_TUSERDATA && luaL_getmetafield(L, i, "__hs_centity") != LUA_TNIL;
+    if (c_entity) lua_pop(L, 1);
+    if (!c_entity && !lua_istable(L, i) && !luaL_testudata(L, i, HS_NET_MT))
+      luaL_argerror(L, i, lua_pushfstring(L, "entity, node or network expected, got %s", hs_typename_of(L, i)));
+  }
+  lua_pushcfunction(L, add_all);
+  for (int i = 1; i <= n; i++) lua_pushvalue(L, i);
+  ls->batch++;
+  int rc = lua_pcall(L, n, 0, 0);
+  ls->batch--;
+  if (rc != LUA_OK) return lua_error(L);
+  hs_lnet_finish_all(L, 1);
+  return n - 1;
 }
 
 /* The entity argument at arg of a crash/restart call (registering a Lua entity if needed). */
@@ -193,6 +225,7 @@ static int centity_crash_restart(lua_State *L, int crash) {
   lua_pop(L, 1);
   hs_lua_centity *ce = lua_touserdata(L, 1);
   if (ce->closed) return luaL_error(L, "%s '%s': use after close", ce->cls->name, ce->e.name);
+  if (ce->detached) return hs_lua_detached_error(L, ce, NULL);
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 1); /* the simulation */
   lua_insert(L, 1);
@@ -208,6 +241,7 @@ static int centity_pause_resume(lua_State *L, int pause) {
   lua_pop(L, 1);
   hs_lua_centity *ce = lua_touserdata(L, 1);
   if (ce->closed) return luaL_error(L, "%s '%s': use after close", ce->cls->name, ce->e.name);
+  if (ce->detached) return hs_lua_detached_error(L, ce, NULL);
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 1); /* the simulation */
   lua_insert(L, 1);
@@ -248,6 +282,17 @@ static int centity_index(lua_State *L) {
       lua_pushcfunction(L, k[0] == 'p' ? centity_pause : centity_resume);
       return 1;
     }
+    if (strcmp(k, "attached") == 0) {
+      lua_pushboolean(L, !ce->detached);
+      return 1;
+    }
+    if (ce->detached) { /* built before its simulation: nothing else to read yet */
+      if (strcmp(k, "now") == 0 || strcmp(k, "sim") == 0) {
+        lua_pushnil(L);
+        return 1;
+      }
+      if (cls->get_field) return hs_lua_detached_error(L, ce, k);
+    }
     if (strcmp(k, "now") == 0 && !ce->closed) {
       lua_pushnumber(L, hs_time_to_s(ce->e.sim->now_ns));
       return 1;
@@ -272,35 +317,23 @@ static int centity_newindex(lua_State *L) {
 
 static int centity_gc(lua_State *L) {
   hs_lua_centity *ce = lua_touserdata(L, 1);
-  if (!ce->closed && ce->cls->finalize) ce->cls->finalize(ce);
+  if (!ce->closed && !ce->detached && ce->cls->finalize) ce->cls->finalize(ce);
   ce->closed = 1;
   return 0;
 }
 
 static int centity_tostring(lua_State *L) {
   hs_lua_centity *ce = lua_touserdata(L, 1);
-  lua_pushfstring(L, "%s '%s'", ce->cls->name, ce->e.name);
+  lua_pushfstring(L, ce->detached ? "%s '%s' (not attached)" : "%s '%s'", ce->cls->name, ce->e.name ? ce->e.name : "?");
   return 1;
 }
 
-void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, const char *name) {
-  sim_idx = lua_absindex(L, sim_idx);
-  hs_lsim *ls = hs_check_sim(L, sim_idx);
-  char generated[32];
-  if (!name) {
-    snprintf(generated, sizeof generated, "%s-%u", cls->name, ++ls->entity_seq);
-    name = generated;
-  }
+/* Allocates the userdata of a C entity of class cls with its metatable; closed until built. */
+static hs_lua_centity *alloc_centity(lua_State *L, const hs_lua_class *cls) {
   hs_lua_centity *ce = lua_newuserdatauv(L, cls->size, 2 + cls->user_values);
   memset(ce, 0, cls->size);
   ce->closed = 1; /* harmless to collect until fully built */
   ce->cls = cls;
-  int ud = lua_gettop(L);
-  lua_pushvalue(L, sim_idx);
-  lua_setiuservalue(L, ud, 1);
-  lua_pushstring(L, name);
-  ce->e.name = lua_tostring(L, -1);
-  lua_setiuservalue(L, ud, 2);
   char mt[96];
   snprintf(mt, sizeof mt, "happysim.%s", cls->name);
   if (luaL_newmetatable(L, mt)) {
@@ -314,9 +347,29 @@ void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, con
     if (cls->methods) luaL_setfuncs(L, cls->methods, 0);
     lua_setfield(L, -2, "methods");
   }
-  lua_setmetatable(L, ud);
-  claim_name(L, sim_idx, name, ud);
-  hs_entity_init(&ce->e, cls->vt, ce->e.name);
+  lua_setmetatable(L, -2);
+  return ce;
+}
+
+/* Sets the name (user value 2) of the C entity at ud; generated from the class when NULL. */
+static void name_centity(lua_State *L, int ud, hs_lua_centity *ce, hs_lsim *ls, const char *name) {
+  char generated[32];
+  if (!name) {
+    snprintf(generated, sizeof generated, "%s-%u", ce->cls->name, ++ls->entity_seq);
+    name = generated;
+  }
+  lua_pushstring(L, name);
+  ce->e.name = lua_tostring(L, -1);
+  lua_setiuservalue(L, ud, 2);
+}
+
+/* Registers the C entity at ud (named already) with the simulation at sim_idx. */
+static void register_centity(lua_State *L, int ud, hs_lua_centity *ce, int sim_idx) {
+  hs_lsim *ls = lua_touserdata(L, sim_idx);
+  lua_pushvalue(L, sim_idx);
+  lua_setiuservalue(L, ud, 1);
+  claim_name(L, sim_idx, ce->e.name, ud);
+  hs_entity_init(&ce->e, ce->cls->vt, ce->e.name);
   if (hs_sim_register(&ls->sim, &ce->e) != HS_OK) luaL_error(L, "out of memory");
   hs_push_uv_table(L, sim_idx, "entities");
   lua_pushvalue(L, ud);
@@ -324,8 +377,70 @@ void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, con
   lua_rawset(L, -3);
   lua_pop(L, 1);
   list_entity(L, sim_idx, &ce->e, ud);
+}
+
+void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, const char *name) {
+  sim_idx = lua_absindex(L, sim_idx);
+  hs_lsim *ls = hs_check_sim(L, sim_idx);
+  hs_lua_centity *ce = alloc_centity(L, cls);
+  int ud = lua_gettop(L);
+  name_centity(L, ud, ce, ls, name);
+  register_centity(L, ud, ce, sim_idx);
   ce->closed = 0;
   return ce;
+}
+
+void *hs_lua_new_detached_centity(lua_State *L, int net_idx, const hs_lua_class *cls, const char *name) {
+  net_idx = lua_absindex(L, net_idx);
+  hs_lua_centity *ce = alloc_centity(L, cls);
+  int ud = lua_gettop(L);
+  if (name) {
+    lua_pushstring(L, name);
+    ce->e.name = lua_tostring(L, -1);
+    lua_setiuservalue(L, ud, 2);
+  }
+  lua_pushvalue(L, net_idx);
+  lua_setiuservalue(L, ud, 1);
+  hs_lnet_add_pending(L, net_idx, ud);
+  ce->detached = 1;
+  ce->closed = 0;
+  return ce;
+}
+
+void hs_lua_attach_with_network(lua_State *L, int idx, int sim_idx) {
+  hs_lua_centity *ce = lua_touserdata(L, idx);
+  if (!ce->detached) return;
+  idx = lua_absindex(L, idx);
+  lua_getiuservalue(L, idx, 1); /* its network, if any */
+  if (luaL_testudata(L, -1, HS_NET_MT)) hs_lnet_bind(L, lua_gettop(L), sim_idx);
+  lua_pop(L, 1);
+  hs_lua_attach_centity(L, idx, sim_idx); /* no-op when the network attached it */
+}
+
+void hs_lua_attach_centity(lua_State *L, int idx, int sim_idx) {
+  idx = lua_absindex(L, idx);
+  sim_idx = lua_absindex(L, sim_idx);
+  hs_lua_centity *ce = lua_touserdata(L, idx);
+  if (!ce->detached) return;
+  hs_lsim *ls = hs_check_sim(L, sim_idx);
+  ce->closed = 1; /* until the class has done its part */
+  ce->detached = 0;
+  if (!ce->e.name) name_centity(L, idx, ce, ls, NULL);
+  register_centity(L, idx, ce, sim_idx);
+  if (ce->cls->attach) ce->cls->attach(L, ce, idx, sim_idx);
+  ce->closed = 0;
+}
+
+int hs_lua_detached_error(lua_State *L, const hs_lua_centity *ce, const char *field) {
+  lua_Debug ar;
+  const char *fname = NULL;
+  if (!field && lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name) fname = ar.name;
+  const char *name = ce->e.name ? ce->e.name : "?";
+  lua_pushfstring(L, "%s '%s' is not attached to a simulation yet (list it in hs.Simulation{ entities = {...} } "
+                     "or call sim:add(node))", ce->cls->name, name);
+  if (field) return luaL_error(L, "%s: field '%s' is not available: %s", ce->cls->name, field, lua_tostring(L, -1));
+  if (fname) return luaL_error(L, "%s: %s", fname, lua_tostring(L, -1));
+  return luaL_error(L, "%s", lua_tostring(L, -1));
 }
 
 void *hs_lua_check_centity(lua_State *L, int idx, const hs_lua_class *cls) {
@@ -333,6 +448,7 @@ void *hs_lua_check_centity(lua_State *L, int idx, const hs_lua_class *cls) {
   snprintf(mt, sizeof mt, "happysim.%s", cls->name);
   hs_lua_centity *ce = luaL_checkudata(L, idx, mt);
   if (ce->closed) luaL_error(L, "%s '%s': use after close", cls->name, ce->e.name);
+  if (ce->detached) hs_lua_detached_error(L, ce, NULL);
   hs_lsim *ls = hs_lsim_of(ce->e.sim);
   if (ls->sim.closed) luaL_error(L, "%s '%s': its simulation is closed", cls->name, ce->e.name);
   return ce;

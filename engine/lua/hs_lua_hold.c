@@ -73,7 +73,7 @@ static void finalize(void *self) {
 }
 
 static const luaL_Reg methods[] = {{"start", l_start}, {"stop", l_stop}, {NULL, NULL}};
-static const hs_lua_class hold_class = {"HoldModel", sizeof(lhold), &hold_vt, methods, get_field, finalize, 0};
+static const hs_lua_class hold_class = {"HoldModel", sizeof(lhold), &hold_vt, methods, get_field, finalize, 0, NULL};
 
 static const char *const options[] = {"sim", "name", "pending", "mean", NULL};
 

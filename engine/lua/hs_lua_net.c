@@ -3,8 +3,12 @@
  * held messages and statistics, over the C network (engine/net).
  *
  * A Network may be created without a simulation; it binds to the simulation of the
- * first entity it is given (or to Simulation{ entities = { net } }). The simulation then
- * anchors it. User values: 1 the Simulation, 2 a table { filter =, requests = {}, error = }.
+ * first entity it is given (or to Simulation{ entities = { net } }, sim:add(net)). The
+ * simulation then anchors it. Until then it keeps what it is given: protocol nodes built on
+ * it (state.pending, attached with it, in the order they were built), links asked for
+ * (state.deferred: { method, nargs, args... }, done in order once attached) and nodes
+ * started (state.starts). User values: 1 the Simulation, 2 a table { name =, default_link =,
+ * filter =, requests = {}, error =, pending =, deferred =, starts = }, 3 the sim's U.entities.
  */
 #include <string.h>
 
@@ -53,6 +57,15 @@ static void blob_release(void *ud, void *payload) { hs_blob_free(&((hs_lnet *)ud
 
 /* ---- objects ------------------------------------------------------------------------ */
 
+/* The name of the network at idx (its state keeps it until bound). */
+static const char *net_name(lua_State *L, int idx) {
+  lua_getiuservalue(L, idx, 2);
+  lua_getfield(L, -1, "name");
+  const char *name = lua_tostring(L, -1);
+  lua_pop(L, 2); /* the state table keeps the string alive */
+  return name ? name : "network";
+}
+
 static hs_lnet *check_net(lua_State *L, int idx) {
   hs_lnet *ln = luaL_checkudata(L, idx, HS_NET_MT);
   if (ln->owner && (ln->net.closed || ln->owner->sim.closed))
@@ -62,9 +75,14 @@ static hs_lnet *check_net(lua_State *L, int idx) {
 
 hs_lnet *hs_check_bound_net(lua_State *L, int idx) {
   hs_lnet *ln = check_net(L, idx);
-  if (!ln->owner)
-    luaL_error(L, "Network is not attached to a simulation yet: create it with hs.Network{ sim = sim }, "
-                  "or add it to hs.Simulation{ entities = { net } }");
+  if (!ln->owner) {
+    lua_Debug ar;
+    const char *fname = lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name ? ar.name : "Network";
+    if (fname[0] == '_' && fname[1]) fname++; /* "_partition": net:partition's C half */
+    luaL_error(L, "%s: network '%s' is not attached to a simulation yet (add it to hs.Simulation{ entities = "
+                  "{ net, ... } } or call sim:add(net); or create it with hs.Network{ sim = sim })",
+               fname, net_name(L, idx));
+  }
   return ln;
 }
 
@@ -93,6 +111,8 @@ void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e) {
 /* ---- binding to a simulation ----------------------------------------------------------- */
 
 static hs_verdict filter_cb(void *ud, hs_message *m);
+static void attach_pending(lua_State *L, int net_idx, int sim_idx);
+static void finish(lua_State *L, int net_idx);
 
 /* Binds the network at net_idx to the simulation at sim_idx (no-op if bound to it). */
 static hs_lnet *bind(lua_State *L, int net_idx, int sim_idx) {
@@ -124,6 +144,8 @@ static hs_lnet *bind(lua_State *L, int net_idx, int sim_idx) {
   lua_pushvalue(L, net_idx);
   lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
   lua_pop(L, 1);
+  attach_pending(L, net_idx, sim_idx);
+  if (!ls->batch) finish(L, net_idx);
   return ln;
 }
 
@@ -131,6 +153,181 @@ static hs_lnet *bind(lua_State *L, int net_idx, int sim_idx) {
 int hs_lnet_bind(lua_State *L, int net_idx, int sim_idx) {
   bind(L, lua_absindex(L, net_idx), lua_absindex(L, sim_idx));
   return 0;
+}
+
+/* Appends the value at idx to the list state[field] of the network at net_idx. */
+static void state_append(lua_State *L, int net_idx, const char *field, int idx) {
+  idx = lua_absindex(L, idx);
+  push_state(L, net_idx);
+  if (lua_getfield(L, -1, field) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, field);
+  }
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  lua_pop(L, 2);
+}
+
+/* Pushes the list state[field] of the network at net_idx (or nil) and clears the field. */
+static int state_take(lua_State *L, int net_idx, const char *field) {
+  push_state(L, net_idx);
+  int t = lua_getfield(L, -1, field);
+  lua_pushnil(L);
+  lua_setfield(L, -3, field);
+  lua_remove(L, -2);
+  return t;
+}
+
+void hs_lnet_add_pending(lua_State *L, int net_idx, int node_idx) { state_append(L, net_idx, "pending", node_idx); }
+
+void hs_lnet_defer_start(lua_State *L, int net_idx, int node_idx) { state_append(L, net_idx, "starts", node_idx); }
+
+/* Attaches the nodes built on the network before it was bound, in the order they were built. */
+static void attach_pending(lua_State *L, int net_idx, int sim_idx) {
+  if (state_take(L, net_idx, "pending") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  int list = lua_gettop(L);
+  lua_Integer n = luaL_len(L, list);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    hs_lua_attach_centity(L, -1, sim_idx);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Calls, for each item of the list state[field], fn(item) as a Lua call; clears the list first. */
+static void replay(lua_State *L, int net_idx, const char *field, void (*fn)(lua_State *L, int net_idx, int item)) {
+  if (state_take(L, net_idx, field) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  int list = lua_gettop(L);
+  lua_Integer n = luaL_len(L, list);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    fn(L, net_idx, lua_gettop(L));
+    lua_settop(L, list);
+  }
+  lua_pop(L, 1);
+}
+
+/* A deferred link call { method, nargs, args... }: method(net, args...). */
+static void replay_link(lua_State *L, int net_idx, int item) {
+  lua_rawgeti(L, item, 1);
+  lua_pushvalue(L, net_idx);
+  lua_rawgeti(L, item, 2);
+  int nargs = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  for (int i = 1; i <= nargs; i++) lua_rawgeti(L, item, 2 + i);
+  lua_call(L, 1 + nargs, 0);
+}
+
+/* A node started before it was attached: node:start() now. */
+static void replay_start(lua_State *L, int net_idx, int item) {
+  (void)net_idx;
+  lua_getfield(L, item, "start");
+  lua_pushvalue(L, item);
+  lua_call(L, 1, 0);
+}
+
+static void finish(lua_State *L, int net_idx) {
+  replay(L, net_idx, "deferred", replay_link);
+  replay(L, net_idx, "starts", replay_start);
+}
+
+void hs_lnet_finish_all(lua_State *L, int sim_idx) {
+  sim_idx = lua_absindex(L, sim_idx);
+  hs_push_uv_table(L, sim_idx, "networks");
+  int nets = lua_gettop(L);
+  for (lua_Integer i = 1; i <= (lua_Integer)luaL_len(L, nets); i++) {
+    lua_rawgeti(L, nets, i);
+    finish(L, lua_gettop(L));
+    lua_settop(L, nets);
+  }
+  lua_pop(L, 1);
+}
+
+/* Whether the node argument at idx can attach the unbound network now: an entity that has a
+ * simulation (a registered Lua entity, an attached C entity). */
+static int binds_now(lua_State *L, int idx) {
+  if (lua_istable(L, idx)) {
+    int has = lua_getfield(L, idx, "sim") != LUA_TNIL;
+    lua_pop(L, 1);
+    return has;
+  }
+  if (lua_type(L, idx) == LUA_TUSERDATA && luaL_getmetafield(L, idx, "__hs_centity") != LUA_TNIL) {
+    lua_pop(L, 1);
+    return !((hs_lua_centity *)lua_touserdata(L, idx))->detached;
+  }
+  return 0;
+}
+
+/* Raises unless the value at idx can name a node (an entity table, a C entity or a name). */
+static void check_node_arg(lua_State *L, int idx, int report) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TSTRING || t == LUA_TTABLE) return;
+  if (t == LUA_TUSERDATA && luaL_getmetafield(L, idx, "__hs_centity") != LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_argerror(L, report, lua_pushfstring(L, "node expected (an entity or its name), got %s", hs_typename_of(L, idx)));
+}
+
+/*
+ * For a link method called on a network not attached yet, whose node arguments (args
+ * first..last; a list at `list` when nonzero) cannot attach it: checks the arguments and
+ * keeps the call, to be made when the network is attached. Returns 1 when kept, 0 when the
+ * call should go on now (the network is attached, or one of its nodes attaches it).
+ */
+static int defer_link(lua_State *L, lua_CFunction method, int first, int last, int list) {
+  hs_lnet *ln = lua_touserdata(L, 1);
+  if (ln->owner) return 0;
+  if (list) {
+    luaL_checktype(L, list, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, list);
+    luaL_argcheck(L, n < 100000, list, "too many nodes");
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_geti(L, list, i);
+      check_node_arg(L, -1, list);
+      int now = binds_now(L, -1);
+      lua_pop(L, 1);
+      if (now) return 0;
+    }
+  }
+  for (int i = first; i <= last; i++) {
+    if (i == list) continue;
+    check_node_arg(L, i, i);
+    if (binds_now(L, i)) return 0;
+  }
+  int top = lua_gettop(L);
+  lua_createtable(L, top + 1, 0);
+  lua_pushcfunction(L, method);
+  lua_rawseti(L, -2, 1);
+  lua_pushinteger(L, top - 1);
+  lua_rawseti(L, -2, 2);
+  for (int i = 2; i <= top; i++) {
+    lua_pushvalue(L, i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  state_append(L, 1, "deferred", -1);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* Sets entity.network on a Lua entity table at idx that has none: an entity linked into a
+ * network knows it (self.network:request(...) in its handlers). */
+static void adopt(lua_State *L, int net_idx, int idx) {
+  if (!lua_istable(L, idx)) return;
+  if (lua_getfield(L, idx, "network") == LUA_TNIL) {
+    lua_pushvalue(L, net_idx);
+    lua_setfield(L, idx, "network");
+  }
+  lua_pop(L, 1);
 }
 
 /* Resolves the node (entity table, C entity, or name) at stack index arg to its hs_entity,
@@ -141,7 +338,9 @@ static hs_entity *check_node_as(lua_State *L, int net_idx, int arg, int report) 
   arg = lua_absindex(L, arg);
   int t = lua_type(L, arg);
   if (t == LUA_TSTRING) {
-    if (!ln->owner) luaL_argerror(L, report, "node names need a network attached to a simulation");
+    if (!ln->owner)
+      luaL_argerror(L, report, "node names need a network attached to a simulation (hs.Simulation{ entities = "
+                               "{ net, ... } } or sim:add(net))");
     lua_getiuservalue(L, net_idx, 1);
     hs_push_uv_table(L, lua_gettop(L), "names");
     if (lua_getfield(L, -1, lua_tostring(L, arg)) == LUA_TNIL)
@@ -176,6 +375,12 @@ static hs_entity *check_node_as(lua_State *L, int net_idx, int arg, int report) 
     lua_pop(L, 1);
     hs_lua_centity *ce = lua_touserdata(L, arg);
     if (ce->closed) luaL_argerror(L, report, "entity is closed");
+    if (ce->detached) {
+      if (!ln->owner) luaL_argerror(L, report, "node is not attached to a simulation yet");
+      lua_getiuservalue(L, net_idx, 1);
+      hs_lua_attach_with_network(L, arg, lua_gettop(L));
+      lua_pop(L, 1);
+    }
     if (!ln->owner) {
       lua_getiuservalue(L, arg, 1);
       bind(L, net_idx, lua_gettop(L));
@@ -243,24 +448,37 @@ static int l_net_new(lua_State *L) {
 
 /* ---- links -------------------------------------------------------------------------- */
 
+/* net:add_link(a, b, link); kept until the network is attached when it is not yet */
 static int l_add_link(lua_State *L) {
   check_net(L, 1);
+  lua_settop(L, 4);
+  hs_check_link(L, 4);
+  if (defer_link(L, l_add_link, 2, 3, 0)) return 0;
   hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
   hs_lnet *ln = lua_touserdata(L, 1);
   check_rc(L, hs_net_add_link(&ln->net, a, b, hs_check_link(L, 4), NULL), "add_link");
+  adopt(L, 1, 2);
+  adopt(L, 1, 3);
   return 0;
 }
 
 static int l_add_bidirectional_link(lua_State *L) {
   check_net(L, 1);
+  lua_settop(L, 4);
+  hs_check_link(L, 4);
+  if (defer_link(L, l_add_bidirectional_link, 2, 3, 0)) return 0;
   hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
   hs_lnet *ln = lua_touserdata(L, 1);
   check_rc(L, hs_net_add_bidirectional_link(&ln->net, a, b, hs_check_link(L, 4)), "add_bidirectional_link");
+  adopt(L, 1, 2);
+  adopt(L, 1, 3);
   return 0;
 }
 
 static int l_remove_link(lua_State *L) {
   check_net(L, 1);
+  lua_settop(L, 3);
+  if (defer_link(L, l_remove_link, 2, 3, 0)) return 0;
   hs_entity *a = check_node(L, 1, 2), *b = check_node(L, 1, 3);
   hs_lnet *ln = lua_touserdata(L, 1);
   check_rc(L, hs_net_remove_link(&ln->net, a, b), "remove_link");
@@ -271,6 +489,9 @@ static int l_remove_link(lua_State *L) {
 static int l_connect_all(lua_State *L) {
   check_net(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 3);
+  if (!lua_isnil(L, 3)) hs_check_link(L, 3);
+  if (defer_link(L, l_connect_all, 2, 2, 2)) return 0;
   lua_Integer n = luaL_len(L, 2);
   luaL_argcheck(L, n < 100000, 2, "too many nodes");
   hs_entity **nodes = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *nodes, 0);
@@ -290,6 +511,11 @@ static int l_connect_all(lua_State *L) {
     p = hs_check_link(L, 3);
   }
   check_rc(L, hs_net_connect_all(&ln->net, nodes, (size_t)n, p), "connect_all");
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, 2, i);
+    adopt(L, 1, lua_gettop(L));
+    lua_settop(L, scratch);
+  }
   return 0;
 }
 

@@ -31,8 +31,11 @@ typedef struct lraft {
   uint64_t next_tag;
   hs_buf cmd, snap;
   int started;
+  int start_deferred; /* node:start() called while detached: done when attached */
   char sm_error[160];
   int unsafe_local_reads; /* TEST-ONLY, UNSAFE: reads answered from the local state machine */
+  hs_raft_config opts; /* the options, checked at construction (ids and rng set at attach) */
+  int join;
 } lraft;
 
 typedef struct lchecker {
@@ -561,6 +564,7 @@ static void client_request(lraft *r, hs_message *m) {
 static lraft *check_raft(lua_State *L, int idx) {
   lraft *r = luaL_checkudata(L, idx, "happysim.RaftNode");
   if (r->base.closed) luaL_error(L, "RaftNode '%s': use after close", r->base.e.name);
+  if (r->base.detached) hs_lua_detached_error(L, &r->base, NULL);
   if (r->base.e.sim->closed) luaL_error(L, "RaftNode '%s': its simulation is closed", r->base.e.name);
   return r;
 }
@@ -680,7 +684,17 @@ static uint32_t member_id(lua_State *L, lraft *r, int arg) {
 
 /* node:start(): resolves the peers and arms the election timer. */
 static int l_start(lua_State *L) {
-  lraft *r = check_raft(L, 1);
+  lraft *r = luaL_checkudata(L, 1, "happysim.RaftNode");
+  if (r->base.detached && !r->base.closed) { /* built before its simulation: starts once attached */
+    if (r->start_deferred) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
+    r->start_deferred = 1;
+    lua_settop(L, 1);
+    lua_getiuservalue(L, 1, 1); /* 2: its network */
+    hs_lnet_defer_start(L, 2, 1);
+    lua_settop(L, 1);
+    return 1;
+  }
+  r = check_raft(L, 1);
   if (r->started) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, HS_CENTITY_UV); /* 2 */
@@ -901,7 +915,8 @@ static const luaL_Reg methods[] = {{"start", l_start},
                                    {"transfer_leadership", l_transfer_leadership},
                                    {NULL, NULL}};
 
-static const hs_lua_class raft_class = {"RaftNode", sizeof(lraft), &raft_vt, methods, get_field, finalize, 1};
+static void attach(lua_State *L, void *self, int self_idx, int sim_idx);
+static const hs_lua_class raft_class = {"RaftNode", sizeof(lraft), &raft_vt, methods, get_field, finalize, 1, attach};
 
 /* ---- construction ----------------------------------------------------------------------- */
 
@@ -970,7 +985,79 @@ static void check_peers(lua_State *L, int idx, const char *self) {
   lua_pop(L, 1);
 }
 
-/* hs.RaftNode{ name =, network =, peers = { names or nodes }, state_machine =, ... } */
+/* The part of construction that needs the simulation (at sim_idx): member ids, the protocol
+ * core, the checker. Runs at once for a node built on an attached network, else when its
+ * network is attached (hs_lua_centity.h). The node is at self_idx. */
+static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
+  lraft *r = self;
+  int top = lua_gettop(L);
+  hs_lsim *ls = hs_check_sim(L, sim_idx);
+  lua_getiuservalue(L, self_idx, HS_CENTITY_UV); /* top+1: state */
+  int state = top + 1;
+  if (lua_getfield(L, state, "checker") != LUA_TNIL) {
+    lchecker *c = lua_touserdata(L, -1);
+    if (c->ls && c->ls != ls) luaL_error(L, "RaftNode '%s': its checker watches nodes of another simulation", r->base.e.name);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, state, "peers"); /* top+2: the peers option (nodes or names), or nil */
+  int peers = top + 2;
+  lua_newtable(L); /* top+3: peer names */
+  uint32_t voters[HS_RAFT_MAX_NODES];
+  uint32_t nv = 0;
+  if (!r->join) voters[nv++] = member_id(L, r, self_idx);
+  lua_Integer np = lua_istable(L, peers) ? luaL_len(L, peers) : 0;
+  for (lua_Integer i = 1; i <= np; i++) {
+    lua_geti(L, peers, i);
+    const char *pname = peer_name(L, -1); /* checked by check_peers */
+    uint32_t id = member_id(L, r, -1);
+    lua_pop(L, 1);
+    if (strcmp(pname, r->base.e.name) == 0) continue; /* the node itself may be listed */
+    int dup = 0;
+    for (uint32_t j = 0; j < nv; j++) dup |= voters[j] == id;
+    if (dup) continue;
+    if (nv == HS_RAFT_MAX_NODES) luaL_error(L, "RaftNode '%s': too many peers", r->base.e.name);
+    if (!r->join) voters[nv++] = id;
+    lua_pushstring(L, pname);
+    lua_rawseti(L, top + 3, (lua_Integer)luaL_len(L, top + 3) + 1);
+  }
+  lua_setfield(L, state, "peers"); /* from now on: the peers' names */
+  lua_getfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY);
+  lua_pushvalue(L, state);
+  lua_rawsetp(L, -2, r);
+  lua_pop(L, 1);
+
+  hs_raft_config cfg = r->opts;
+  cfg.id = member_id(L, r, self_idx);
+  cfg.voters = voters;
+  cfg.n_voters = nv;
+  char stream[160];
+  snprintf(stream, sizeof stream, "raft:%s", r->base.e.name);
+  hs_sim_stream(r->base.e.sim, &cfg.rng, stream, strlen(stream));
+  hs_sm_ops sm;
+  lua_getfield(L, state, "sm");
+  if (hs_is_kv(L, -1)) {
+    r->kv = hs_check_kv(L, -1);
+    sm = (hs_sm_ops){kv_apply, kv_snapshot, kv_restore, kv_query, r};
+  } else {
+    sm = (hs_sm_ops){lua_apply, lua_snapshot, lua_restore, lua_query, r};
+  }
+  lua_pop(L, 1);
+  hs_raft_node_hooks hooks = {.resolved = hook_resolved,
+                              .lost = hook_lost,
+                              .read_done = hook_read_done,
+                              .role_changed = hook_role_changed,
+                              .transfer_done = hook_transfer_done,
+                              .resolve_peer = hook_resolve_peer,
+                              .ud = r};
+  int rc = hs_raft_node_init(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &cfg, &sm, &hooks);
+  if (rc != HS_OK) luaL_error(L, "RaftNode: %s", hs_raft_strerror(rc));
+  if (lua_getfield(L, state, "checker") != LUA_TNIL) checker_watch_node(L, lua_gettop(L), r);
+  lua_settop(L, top);
+}
+
+/* hs.RaftNode{ name =, network =, peers = { names or nodes }, state_machine =, ... }
+ * On a network not attached to a simulation yet, the node is built detached: every option
+ * is checked now, and the rest is done when the network is attached (API.md 5.1). */
 /* unsafe_local_reads = true is TEST-ONLY and UNSAFE: node:read() and "read" requests are answered
  * at once from the local state machine by whichever node gets them, leader or not, without
  * ReadIndex, so reads may be stale (not linearizable). It exists so that scenarios can show the
@@ -983,28 +1070,36 @@ static int l_raft_new(lua_State *L) {
     luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
   hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
   if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
-  hs_check_bound_net(L, 2);
-  lua_getiuservalue(L, 2, 1); /* 3: sim */
+  if (ln->owner) {
+    hs_check_bound_net(L, 2); /* raises when it or its simulation is closed */
+    lua_getiuservalue(L, 2, 1); /* 3: sim */
+  } else {
+    lua_pushnil(L); /* 3: no simulation yet */
+  }
   const char *name = NULL;
   if (lua_getfield(L, 1, "name") != LUA_TNIL) { /* 4 */
     if (lua_type(L, 4) != LUA_TSTRING) luaL_argerror(L, 1, "field 'name' must be a string");
     name = lua_tostring(L, 4);
   }
-  double tmin = hs_field_seconds(L, 1, 1, "election_timeout_min", 1.5, 0);
-  double tmax = hs_field_seconds(L, 1, 1, "election_timeout_max", 3.0, 0);
-  double hb = hs_field_seconds(L, 1, 1, "heartbeat_interval", 0.5, 0);
-  if (!(tmin > 0)) luaL_argerror(L, 1, "field 'election_timeout_min' must be a positive number");
+  double tmin = hs_field_positive_seconds(L, 1, 1, "election_timeout_min", 1.5);
+  double tmax = hs_field_positive_seconds(L, 1, 1, "election_timeout_max", 3.0);
+  double hb = hs_field_positive_seconds(L, 1, 1, "heartbeat_interval", 0.5);
   if (!(tmax > tmin))
     luaL_argerror(L, 1, "field 'election_timeout_max' must be greater than 'election_timeout_min'");
   if (!(hb > 0) || !(hb < tmin))
     luaL_argerror(L, 1, "field 'heartbeat_interval' must be positive and below 'election_timeout_min'");
-  int pre_vote = hs_field_boolean(L, 1, 1, "pre_vote", 1);
-  int check_quorum = hs_field_boolean(L, 1, 1, "check_quorum", 1);
+  hs_raft_config cfg;
+  hs_raft_config_init(&cfg);
+  cfg.election_timeout_min_ns = hs_time_from_s(tmin);
+  cfg.election_timeout_max_ns = hs_time_from_s(tmax);
+  cfg.heartbeat_interval_ns = hs_time_from_s(hb);
+  cfg.pre_vote = hs_field_boolean(L, 1, 1, "pre_vote", 1);
+  cfg.check_quorum = hs_field_boolean(L, 1, 1, "check_quorum", 1);
   int join = hs_field_boolean(L, 1, 1, "join", 0);
   int unsafe_reads = hs_field_boolean(L, 1, 1, "unsafe_local_reads", 0); /* test-only */
-  lua_Integer snap = field_count(L, "snapshot_threshold", 0, 0, (lua_Integer)1 << 40);
-  lua_Integer batch = field_count(L, "max_entries_per_message", 64, 1, 1 << 20);
-  lua_Integer inflight = field_count(L, "max_inflight", 32, 1, 1 << 16);
+  cfg.snapshot_threshold = (uint64_t)field_count(L, "snapshot_threshold", 0, 0, (lua_Integer)1 << 40);
+  cfg.max_msg_entries = (uint32_t)field_count(L, "max_entries_per_message", 64, 1, 1 << 20);
+  cfg.max_inflight = (uint32_t)field_count(L, "max_inflight", 32, 1, 1 << 16);
   lua_getfield(L, 1, "peers"); /* 5 */
   if (!lua_isnil(L, 5) && !lua_istable(L, 5)) luaL_argerror(L, 1, "field 'peers' must be a list of nodes or names");
   check_peers(L, 5, name);
@@ -1012,7 +1107,8 @@ static int l_raft_new(lua_State *L) {
     lchecker *c = luaL_testudata(L, -1, HS_CHECKER_MT);
     if (!c)
       luaL_argerror(L, 1, lua_pushfstring(L, "field 'checker' must be an hs.RaftChecker, got %s", hs_typename_of(L, -1)));
-    if (c->ls && c->ls != hs_check_sim(L, 3)) luaL_argerror(L, 1, "field 'checker' watches nodes of another simulation");
+    if (c->ls && ln->owner && c->ls != hs_check_sim(L, 3))
+      luaL_argerror(L, 1, "field 'checker' watches nodes of another simulation");
   }
   lua_pop(L, 1);
   lua_getfield(L, 1, "state_machine"); /* 6 */
@@ -1026,16 +1122,21 @@ static int l_raft_new(lua_State *L) {
   }
   lua_settop(L, 6);
 
-  lraft *r = hs_lua_new_centity(L, 3, &raft_class, name); /* 7 */
+  lraft *r = ln->owner ? hs_lua_new_centity(L, 3, &raft_class, name)
+                       : hs_lua_new_detached_centity(L, 2, &raft_class, name); /* 7 */
+  int closed = r->base.closed;
+  r->base.closed = 1; /* until built: harmless to collect */
   r->ln = ln;
   r->unsafe_local_reads = unsafe_reads;
+  r->opts = cfg;
+  r->join = join;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   r->main = lua_tothread(L, -1);
   lua_pop(L, 1);
   hs_buf_init(&r->cmd);
   hs_buf_init(&r->snap);
   /* the state table */
-  lua_createtable(L, 0, 6); /* 8 */
+  lua_createtable(L, 0, 8); /* 8 */
   lua_pushvalue(L, 6);
   lua_setfield(L, 8, "sm");
   lua_newtable(L);
@@ -1044,74 +1145,23 @@ static int l_raft_new(lua_State *L) {
   lua_setfield(L, 8, "history");
   lua_pushvalue(L, 2);
   lua_setfield(L, 8, "network");
+  lua_pushvalue(L, 5);
+  lua_setfield(L, 8, "peers"); /* the option until attach turns it into names */
+  lua_getfield(L, 1, "checker");
+  lua_setfield(L, 8, "checker"); /* watched from attach on */
   lua_getglobal(L, "require");
   lua_pushliteral(L, "happysim.future");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "new");
   lua_setfield(L, 8, "new_future");
   lua_pop(L, 1);
-  lua_newtable(L); /* 9: peer names */
-  uint32_t voters[HS_RAFT_MAX_NODES];
-  uint32_t nv = 0;
-  if (!join) voters[nv++] = member_id(L, r, 7);
-  lua_Integer np = lua_istable(L, 5) ? luaL_len(L, 5) : 0;
-  for (lua_Integer i = 1; i <= np; i++) {
-    lua_geti(L, 5, i);
-    const char *pname = peer_name(L, -1); /* checked by check_peers */
-    uint32_t id = member_id(L, r, -1);
-    lua_pop(L, 1);
-    if (strcmp(pname, r->base.e.name) == 0) continue; /* the node itself may be listed */
-    int dup = 0;
-    for (uint32_t j = 0; j < nv; j++) dup |= voters[j] == id;
-    if (dup) continue;
-    if (nv == HS_RAFT_MAX_NODES) luaL_argerror(L, 1, "too many peers");
-    if (!join) voters[nv++] = id;
-    lua_pushstring(L, pname);
-    lua_rawseti(L, 9, (lua_Integer)luaL_len(L, 9) + 1);
-  }
-  lua_setfield(L, 8, "peers");
-  lua_getfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY);
-  lua_pushvalue(L, 8);
-  lua_rawsetp(L, -2, r);
-  lua_pop(L, 1);
   lua_setiuservalue(L, 7, HS_CENTITY_UV);
-
-  hs_raft_config cfg;
-  hs_raft_config_init(&cfg);
-  cfg.id = member_id(L, r, 7);
-  cfg.voters = voters;
-  cfg.n_voters = nv;
-  cfg.election_timeout_min_ns = hs_time_from_s(tmin);
-  cfg.election_timeout_max_ns = hs_time_from_s(tmax);
-  cfg.heartbeat_interval_ns = hs_time_from_s(hb);
-  cfg.pre_vote = pre_vote;
-  cfg.check_quorum = check_quorum;
-  cfg.snapshot_threshold = (uint64_t)snap;
-  cfg.max_msg_entries = (uint32_t)batch;
-  cfg.max_inflight = (uint32_t)inflight;
-  char stream[160];
-  snprintf(stream, sizeof stream, "raft:%s", r->base.e.name);
-  hs_sim_stream(r->base.e.sim, &cfg.rng, stream, strlen(stream));
-  hs_sm_ops sm;
-  if (hs_is_kv(L, 6)) {
-    r->kv = hs_check_kv(L, 6);
-    sm = (hs_sm_ops){kv_apply, kv_snapshot, kv_restore, kv_query, r};
-  } else {
-    sm = (hs_sm_ops){lua_apply, lua_snapshot, lua_restore, lua_query, r};
-  }
-  hs_raft_node_hooks hooks = {.resolved = hook_resolved,
-                              .lost = hook_lost,
-                              .read_done = hook_read_done,
-                              .role_changed = hook_role_changed,
-                              .transfer_done = hook_transfer_done,
-                              .resolve_peer = hook_resolve_peer,
-                              .ud = r};
-  int rc = hs_raft_node_init(&r->node, &r->base.e, &ln->net, &ln->pool, &cfg, &sm, &hooks);
-  if (rc != HS_OK) {
+  r->base.closed = closed;
+  if (ln->owner) {
     r->base.closed = 1;
-    return luaL_error(L, "RaftNode: %s", hs_raft_strerror(rc));
+    attach(L, r, 7, 3);
+    r->base.closed = 0;
   }
-  if (lua_getfield(L, 1, "checker") != LUA_TNIL) checker_watch_node(L, lua_gettop(L), r);
   lua_settop(L, 7);
   return 1;
 }

@@ -104,11 +104,14 @@ static int l_sim_new(lua_State *L) {
   if (lua_getfield(L, 1, "entities") != LUA_TNIL) {
     if (!lua_istable(L, -1)) luaL_argerror(L, 1, "field 'entities' must be a list of entities");
     lua_Integer n = luaL_len(L, -1);
+    ls->batch++; /* links and starts asked before the networks were attached wait for all */
     for (lua_Integer i = 1; i <= n; i++) {
       lua_geti(L, -1, i);
       hs_entity_register(L, 2, lua_gettop(L));
       lua_pop(L, 1);
     }
+    ls->batch--;
+    hs_lnet_finish_all(L, 2);
   }
   lua_pop(L, 1);
   if (lua_getfield(L, 1, "faults") != LUA_TNIL) { /* a FaultSchedule installs itself */
@@ -415,7 +418,8 @@ static int l_newindex(lua_State *L) {
 static const luaL_Reg sim_methods[] = {
     {"run", l_run},         {"run_until", l_run_until}, {"step", l_step},   {"stop", l_stop},
     {"summary", l_summary}, {"schedule", l_schedule},   {"trace", l_trace}, {"close", l_close},
-    {"timer", hs_l_timer},  {"random", hs_l_stream},    {"register", hs_l_register}, {NULL, NULL}};
+    {"timer", hs_l_timer},  {"random", hs_l_stream},    {"register", hs_l_register},
+    {"add", hs_l_add},      {NULL, NULL}};
 
 static const luaL_Reg sim_meta[] = {{"__index", l_index},       {"__newindex", l_newindex},
                                     {"__gc", l_gc},             {"__close", l_gc},

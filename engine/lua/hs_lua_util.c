@@ -63,7 +63,22 @@ double hs_field_seconds(lua_State *L, int tidx, int arg, const char *field, doub
   } else {
     s = lua_tonumber(L, -1);
     if (!hs_time_s_valid(s))
-      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a finite number of seconds >= 0, got %f", field, s));
+      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a finite number of seconds >= 0, got %s", field,
+                                            luaL_tolstring(L, -1, NULL)));
+  }
+  lua_pop(L, 1);
+  return s;
+}
+
+/* A duration field that must be > 0 (a timeout, an interval): seconds, dflt when absent. */
+double hs_field_positive_seconds(lua_State *L, int tidx, int arg, const char *field, double dflt) {
+  int t = lua_getfield(L, tidx, field);
+  double s = dflt;
+  if (t != LUA_TNIL) {
+    s = lua_tonumber(L, -1);
+    if (t != LUA_TNUMBER || !(s > 0) || !hs_time_s_valid(s))
+      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a positive number, got %s", field,
+                                            t == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : hs_typename_of(L, -1)));
   }
   lua_pop(L, 1);
   return s;

@@ -979,19 +979,20 @@ describe("RaftNode bad arguments", function()
   end)
 
   it("raises for NaN, negative, infinite and inconsistent times", function()
-    raises("field 'election_timeout_min' must be a finite number of seconds >= 0", function() node{ name = "a", election_timeout_min = 0 / 0 } end)
-    raises("field 'election_timeout_min' must be a finite number of seconds >= 0, got -1", function() node{ name = "a", election_timeout_min = -1 } end)
-    raises("field 'election_timeout_min' must be a number of seconds, got string", function() node{ name = "a", election_timeout_min = "1" } end)
-    raises("field 'election_timeout_min' must be a positive number", function() node{ name = "a", election_timeout_min = 0 } end)
-    raises("field 'election_timeout_max' must be a finite number", function() node{ name = "a", election_timeout_max = math.huge } end)
-    raises("field 'heartbeat_interval' must be a finite number", function() node{ name = "a", heartbeat_interval = -0.1 } end)
+    -- API.md 2: "field 'election_timeout_min' must be a positive number, got -1"
+    raises("field 'election_timeout_min' must be a positive number, got ", function() node{ name = "a", election_timeout_min = 0 / 0 } end)
+    raises("bad argument #1 to 'RaftNode' (field 'election_timeout_min' must be a positive number, got -1)", function() node{ name = "a", election_timeout_min = -1 } end)
+    raises("field 'election_timeout_min' must be a positive number, got string", function() node{ name = "a", election_timeout_min = "1" } end)
+    raises("field 'election_timeout_min' must be a positive number, got 0", function() node{ name = "a", election_timeout_min = 0 } end)
+    raises("field 'election_timeout_max' must be a positive number, got inf", function() node{ name = "a", election_timeout_max = math.huge } end)
+    raises("field 'heartbeat_interval' must be a positive number, got -0.1", function() node{ name = "a", heartbeat_interval = -0.1 } end)
     raises("field 'election_timeout_max' must be greater than 'election_timeout_min'",
       function() node{ name = "a", election_timeout_min = 2, election_timeout_max = 2 } end)
     raises("field 'election_timeout_max' must be greater than 'election_timeout_min'",
       function() node{ name = "a", election_timeout_min = 2, election_timeout_max = 1 } end)
     raises("field 'heartbeat_interval' must be positive and below 'election_timeout_min'",
       function() node{ name = "a", heartbeat_interval = 1.5 } end)
-    raises("field 'heartbeat_interval' must be positive and below 'election_timeout_min'",
+    raises("field 'heartbeat_interval' must be a positive number, got 0",
       function() node{ name = "a", heartbeat_interval = 0 } end)
   end)
 
