@@ -242,6 +242,8 @@ static int centity_pause_resume(lua_State *L, int pause) {
   hs_lua_centity *ce = lua_touserdata(L, 1);
   if (ce->closed) return luaL_error(L, "%s '%s': use after close", ce->cls->name, ce->e.name);
   if (ce->detached) return hs_lua_detached_error(L, ce, NULL);
+  if (pause && hs_entity_crashed(&ce->e))
+    return luaL_error(L, "pause: %s '%s' is crashed (restart it first)", ce->cls->name, ce->e.name);
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 1); /* the simulation */
   lua_insert(L, 1);

@@ -101,7 +101,8 @@ static int l_sim_new(lua_State *L) {
   lua_rawsetp(L, -2, ls);
   lua_pop(L, 1);
 
-  if (lua_getfield(L, 1, "entities") != LUA_TNIL) {
+  int entities_given = lua_getfield(L, 1, "entities") != LUA_TNIL;
+  if (entities_given) {
     if (!lua_istable(L, -1)) luaL_argerror(L, 1, "field 'entities' must be a list of entities");
     lua_Integer n = luaL_len(L, -1);
     ls->batch++; /* links and starts asked before the networks were attached wait for all */
@@ -119,7 +120,8 @@ static int l_sim_new(lua_State *L) {
       luaL_argerror(L, 1, "field 'faults' must be an hs.FaultSchedule");
     lua_pushvalue(L, -2);
     lua_pushvalue(L, 2);
-    lua_call(L, 2, 0);
+    lua_pushboolean(L, entities_given); /* their names must be known now */
+    lua_call(L, 3, 0);
   }
   lua_settop(L, 2);
   return 1;
@@ -338,23 +340,30 @@ static int l_trace(lua_State *L) {
 
 /* ---- lifetime ------------------------------------------------------------------ */
 
+/* Frees what the simulation holds; idempotent (the collector and __close may come after close). */
+static void close_sim(hs_lsim *ls) {
+  if (ls->sim.closed) return;
+  hs_sim_close(&ls->sim);
+  hs_proc_free_all(ls);
+  free(ls->free_anchors);
+  ls->free_anchors = NULL;
+  ls->free_anchor_count = ls->free_anchor_capacity = 0;
+}
+
+/* sim:close(): a second close is a use after close, and raises like any other. */
 static int l_close(lua_State *L) {
   hs_lsim *ls = luaL_checkudata(L, 1, HS_SIM_MT);
   if (ls->L) luaL_error(L, "close: the simulation is running");
-  if (!ls->sim.closed) {
-    hs_sim_close(&ls->sim);
-    hs_proc_free_all(ls);
-    free(ls->free_anchors);
-    ls->free_anchors = NULL;
-    ls->free_anchor_count = ls->free_anchor_capacity = 0;
-  }
+  if (ls->sim.closed) luaL_error(L, "close: the simulation is already closed");
+  close_sim(ls);
   return 0;
 }
 
 static int l_gc(lua_State *L) {
   hs_lsim *ls = luaL_checkudata(L, 1, HS_SIM_MT);
   ls->L = NULL;
-  return l_close(L);
+  close_sim(ls);
+  return 0;
 }
 
 static int l_tostring(lua_State *L) {
@@ -367,17 +376,23 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
-/* Fields: now, seed, end_time, pending, events_processed, closed, running; else methods. */
+/* Fields: now, seed, end_time, pending, events_processed, closed, running; else methods.
+ * After close only `closed` (and the methods, which raise) can be read. */
 static int l_index(lua_State *L) {
   hs_lsim *ls = luaL_checkudata(L, 1, HS_SIM_MT);
   const char *k = lua_tostring(L, 2);
   if (k && lua_type(L, 2) == LUA_TSTRING) {
-    if (strcmp(k, "now") == 0) {
-      lua_pushnumber(L, hs_time_to_s(ls->sim.now_ns));
-      return 1;
-    }
     if (strcmp(k, "closed") == 0) {
       lua_pushboolean(L, ls->sim.closed);
+      return 1;
+    }
+    if (ls->sim.closed) {
+      static const char *const fields[] = {"now", "seed", "end_time", "pending", "events_processed", "running", NULL};
+      for (const char *const *f = fields; *f; f++)
+        if (strcmp(k, *f) == 0) return luaL_error(L, "sim.%s: the simulation is closed", k);
+    }
+    if (strcmp(k, "now") == 0) {
+      lua_pushnumber(L, hs_time_to_s(ls->sim.now_ns));
       return 1;
     }
     if (strcmp(k, "seed") == 0) {
