@@ -2,6 +2,7 @@
 
 #include "core/hs_rng.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,4 +279,19 @@ const char *hs_kv_restore(hs_kv *kv, hs_value snap) {
   hs_kv_free(kv);
   *kv = fresh;
   return NULL;
+}
+
+/* Whether the encoded command is one hs_kv_apply takes (as apply checks it, without applying):
+ * NULL, or why not (written into buf). A leader checks a command with it before the command
+ * enters the replicated log. */
+const char *hs_kv_validate(hs_value cmd, char *buf, size_t n) {
+  kv_fields f;
+  command_fields(cmd, &f);
+  if (!f.ops) return "command must be a table with a string field 'op'";
+  if (!f.ks) return "command must have a string field 'key'";
+  if ((f.oplen == 3 && memcmp(f.ops, "set", 3) == 0) || (f.oplen == 3 && memcmp(f.ops, "cas", 3) == 0))
+    return f.has_value ? NULL : (f.ops[0] == 's' ? "set needs a field 'value'" : "cas needs a field 'value'");
+  if ((f.oplen == 3 && memcmp(f.ops, "get", 3) == 0) || (f.oplen == 6 && memcmp(f.ops, "delete", 6) == 0)) return NULL;
+  snprintf(buf, n, "unknown op '%.*s' (expected set, get, delete or cas)", (int)(f.oplen > 64 ? 64 : f.oplen), f.ops);
+  return buf;
 }

@@ -105,3 +105,99 @@ describe("misuse: network and faults", function()
     assert.equal(0, sim.now)
   end)
 end)
+
+describe("misuse: Raft", function()
+  -- A 3-node cluster with a leader, built world first.
+  local function cluster(opts)
+    opts = opts or {}
+    local net = hs.Network{ name = "net", default_link = hs.datacenter_network() }
+    local names = { "n1", "n2", "n3" }
+    local nodes = {}
+    for i, name in ipairs(names) do
+      nodes[i] = hs.RaftNode{ name = name, network = net, peers = names, state_machine = opts.sm and opts.sm() }
+      nodes[i]:start()
+    end
+    local sim = hs.Simulation{ seed = 3, entities = { net, nodes[1], nodes[2], nodes[3] } }
+    sim:run_until(10)
+    for _, n in ipairs(nodes) do if n.is_leader then return sim, n, nodes, net end end
+    error("no leader")
+  end
+
+  it("a command the state machine cannot apply is refused at submit, before it enters the log", function()
+    local _, leader = cluster()
+    local before = leader.log_length
+    local cases = {
+      { nil, "bad argument #1 to 'submit' (invalid command: command must be a table with a string field 'op')" },
+      { { foo = 1 }, "bad argument #1 to 'submit' (invalid command: command must be a table with a string field 'op')" },
+      { { op = "frobnicate", key = "k" },
+        "bad argument #1 to 'submit' (invalid command: unknown op 'frobnicate' (expected set, get, delete or cas))" },
+      { { op = "set", key = "k" }, "bad argument #1 to 'submit' (invalid command: set needs a field 'value')" },
+    }
+    for _, c in ipairs(cases) do
+      local err = error_of(function() local f = leader:submit(c[1]); return f end)
+      assert.matches(c[2], err, 1, true)
+      assert_at_caller(err)
+    end
+    assert.equal(before, leader.log_length)
+  end)
+
+  it("over the network the refusal is a reply, invalid_command, and nothing is appended", function()
+    local sim, leader, _, net = cluster()
+    local client = hs.Entity{ name = "client" }
+    sim:add(client)
+    local before = leader.log_length
+    local reply
+    sim:spawn(function() reply = hs.await(net:request(client, leader, "submit", { op = "frobnicate", key = "k" })) end)
+    sim:run_until(11)
+    assert.is_false(reply.ok)
+    assert.equal("invalid_command", reply.error.code)
+    assert.matches("unknown op 'frobnicate'", reply.error.message, 1, true)
+    assert.equal(before, leader.log_length)
+  end)
+
+  it("a Lua state machine says what it takes with validate(cmd)", function()
+    local function sm()
+      return { value = 0,
+        validate = function(_, cmd) if type(cmd) ~= "number" then return false, "numbers only" end return true end,
+        apply = function(self, cmd) self.value = self.value + cmd; return self.value end,
+        snapshot = function(self) return self.value end,
+        restore = function(self, v) self.value = v or 0 end }
+    end
+    local sim, leader = cluster{ sm = sm }
+    assert.matches("bad argument #1 to 'submit' (invalid command: numbers only)",
+                   error_of(function() local f = leader:submit("x"); return f end), 1, true)
+    local index
+    sim:spawn(function() index = hs.await(leader:submit(5)) end)
+    sim:run_until(11)
+    assert.is_true(index > 0)
+  end)
+
+  it("nodes that disagree on the cluster's members refuse to start", function()
+    local net = hs.Network{ name = "net" }
+    local n1 = hs.RaftNode{ name = "n1", network = net, peers = { "n2", "n3" } }
+    local n4 = hs.RaftNode{ name = "n4", network = net, peers = { "n1", "n2", "n3" } } -- n1 does not list n4
+    local n2 = hs.RaftNode{ name = "n2", network = net, peers = { "n1", "n3" } }
+    local n3 = hs.RaftNode{ name = "n3", network = net, peers = { "n1", "n2" } }
+    local sim = hs.Simulation{ entities = { net, n1, n2, n3, n4 } }
+    local err = error_of(function() n4:start() end)
+    assert.matches("start: RaftNode 'n4' and its peer 'n1' disagree on the cluster's members " ..
+                   "({ n1, n2, n3, n4 } and { n1, n2, n3 })", err, 1, true)
+    assert_at_caller(err)
+    local _ = sim
+  end)
+
+  it("membership changes and transfers name the node they cannot use", function()
+    local sim, leader = cluster()
+    local err = error_of(function() local f = leader:transfer_leadership("ghost"); return f end)
+    assert.matches("bad argument #1 to 'transfer_leadership' (unknown node 'ghost': no RaftNode of that name", err, 1, true)
+    assert_at_caller(err)
+    assert.matches("bad argument #1 to 'transfer_leadership' (RaftNode or node name expected, got number)",
+                   error_of(function() local f = leader:transfer_leadership(5); return f end), 1, true)
+    assert.matches("bad argument #1 to 'remove_member' (unknown node 'zzz'",
+                   error_of(function() local f = leader:remove_member("zzz"); return f end), 1, true)
+    local f = leader:add_member(leader.name)
+    sim:run_until(11)
+    assert.equal("invalid", f.error.code)
+    assert.equal(("add_member('%s') on '%s': is a voter already"):format(leader.name, leader.name), f.error.message)
+  end)
+end)
