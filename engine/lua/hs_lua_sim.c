@@ -387,7 +387,8 @@ static int l_index(lua_State *L) {
       return 1;
     }
     if (ls->sim.closed) {
-      static const char *const fields[] = {"now", "seed", "end_time", "pending", "events_processed", "running", NULL};
+      static const char *const fields[] = {"now",     "seed",     "end_time", "pending", "events_processed",
+                                           "running", "entities", NULL};
       for (const char *const *f = fields; *f; f++)
         if (strcmp(k, *f) == 0) return luaL_error(L, "sim.%s: the simulation is closed", k);
     }
@@ -418,6 +419,17 @@ static int l_index(lua_State *L) {
       lua_pushboolean(L, ls->L != NULL);
       return 1;
     }
+    if (strcmp(k, "entities") == 0) { /* a fresh table: name -> entity (a table or C entity) */
+      hs_push_uv_table(L, 1, "names");
+      lua_newtable(L);
+      lua_pushnil(L);
+      while (lua_next(L, -3)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+      }
+      return 1;
+    }
   }
   lua_getmetatable(L, 1);
   lua_getfield(L, -1, "methods");
@@ -430,11 +442,31 @@ static int l_newindex(lua_State *L) {
   return luaL_error(L, "Simulation: cannot set field '%s' (use the methods)", luaL_tolstring(L, 2, NULL));
 }
 
+/* sim:peek() -> time, type, target name of the event that comes next (nil when none): what
+ * sim:step(1) would process. For breakpoints (sim:break_on) and the REPL. */
+static int l_peek(lua_State *L) {
+  hs_lsim *ls = hs_check_sim(L, 1);
+  if (ls->sim.closed) return hs_closed_error(L, "the simulation");
+  hs_event *ev = hs_heap_top(&ls->sim.heap);
+  hs_time_ns t = hs_heap_top_time(&ls->sim.heap);
+  if (!ev || t > ls->sim.end_ns) return 0;
+  lua_pushnumber(L, hs_time_to_s(t));
+  if (ev->type)
+    lua_pushstring(L, ev->type);
+  else
+    lua_pushnil(L);
+  if (ev->target && ev->target->name)
+    lua_pushstring(L, ev->target->name);
+  else
+    lua_pushnil(L);
+  return 3;
+}
+
 static const luaL_Reg sim_methods[] = {
     {"run", l_run},         {"run_until", l_run_until}, {"step", l_step},   {"stop", l_stop},
     {"summary", l_summary}, {"schedule", l_schedule},   {"trace", l_trace}, {"close", l_close},
     {"timer", hs_l_timer},  {"random", hs_l_stream},    {"register", hs_l_register},
-    {"add", hs_l_add},      {NULL, NULL}};
+    {"add", hs_l_add},      {"entity", hs_l_entity_named}, {"peek", l_peek}, {NULL, NULL}};
 
 static const luaL_Reg sim_meta[] = {{"__index", l_index},       {"__newindex", l_newindex},
                                     {"__gc", l_gc},             {"__close", l_gc},

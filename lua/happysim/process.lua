@@ -40,19 +40,7 @@ local function valid_delay(dt)
   return type(dt) == "number" and dt >= 0 and dt <= MAX_DELAY -- false for NaN
 end
 
--- Calls fn(...) and re-raises its error, a string, at level 3 (the public function's caller)
--- under the name `public` instead of the C function's name.
-local function as_public(public, cname, fn, ...)
-  local res = table.pack(pcall(fn, ...))
-  if res[1] then return table.unpack(res, 2, res.n) end
-  local msg = res[2]
-  if type(msg) == "string" then
-    msg = msg:gsub("^[^\n]-process%.lua:%d+: ", ""):gsub("'" .. cname .. "'", "'" .. public .. "'")
-    if not msg:find("^bad argument") and not msg:find("^" .. public .. ":") then msg = public .. ": " .. msg end
-  end
-  error(msg, 3)
-end
-
+local as_public = errors.call_as
 -- Called in tail position by sim:spawn and sim:after: error level 2 is their caller.
 local function start(sim, delay, fn, ...)
   if type(fn) ~= "function" then
