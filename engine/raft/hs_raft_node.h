@@ -19,20 +19,7 @@
 #include "net/hs_net.h"
 #include "raft/hs_raft.h"
 #include "raft/hs_raft_session.h"
-
-/* A deterministic state machine driven by committed commands (encoded hs_values). */
-typedef struct hs_sm_ops {
-  /* Applies a command; writes the encoded result to out. NULL, or an error message (the
-   * command is then considered applied with no effect, and the request fails with it). */
-  const char *(*apply)(void *ud, hs_value cmd, hs_buf *out);
-  /* The encoded state (NULL: cannot snapshot). The bytes stay valid until the next call. */
-  const uint8_t *(*snapshot)(void *ud, size_t *len);
-  /* Replaces the state (data NULL: the empty initial state). */
-  void (*restore)(void *ud, const uint8_t *data, size_t len);
-  /* Answers a read-only query against the current state; NULL, or an error message. */
-  const char *(*query)(void *ud, hs_value q, hs_buf *out);
-  void *ud;
-} hs_sm_ops;
+#include "sm/hs_sm.h"
 
 /* What the node tells its owner. All optional. */
 typedef struct hs_raft_node_hooks {
