@@ -3,8 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER 9     /* kind + request id, as the Lua binding's payloads */
-#define STR_HEADER 5 /* hs_value string tag + u32 length */
+#include "net/hs_envelope.h"
+
+/* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
+ * length, then the hs_raft_msg encoding). */
+#define STR_HEADER 5
+#define HEADER (HS_ENVELOPE_SIZE + STR_HEADER)
 
 static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
     "RequestVote", "RequestVoteResponse", "PreVote",        "PreVoteResponse", "AppendEntries",
@@ -29,13 +33,14 @@ static void cb_send(void *ud, const hs_raft_msg *m) {
   hs_entity *to = peer(n, m->to);
   if (!to) return; /* unknown member: as if the message were lost */
   size_t size = hs_raft_msg_encoded_size(m);
-  if (size > UINT32_MAX - HEADER - STR_HEADER) return;
-  hs_blob *b = hs_blob_alloc(n->pool, HEADER + STR_HEADER + size);
+  if (size > UINT32_MAX - HEADER) return;
+  hs_blob *b = hs_blob_alloc(n->pool, HEADER + size);
   if (!b) return;
-  memset(b->data, 0, HEADER);
-  b->data[HEADER] = HS_V_STRING;
-  for (int i = 0; i < 4; i++) b->data[HEADER + 1 + i] = (uint8_t)(size >> (8 * i));
-  hs_raft_msg_encode(m, b->data + HEADER + STR_HEADER, size);
+  hs_envelope_encode(b->data, (hs_envelope){HS_ENVELOPE_PLAIN, 0});
+  uint8_t *str = b->data + HS_ENVELOPE_SIZE;
+  str[0] = HS_V_STRING;
+  for (int i = 0; i < 4; i++) str[1 + i] = (uint8_t)(size >> (8 * i));
+  hs_raft_msg_encode(m, b->data + HEADER, size);
   if (hs_net_send(n->net, n->self, to, wire_names[m->type], b, b->size, NULL) != HS_OK) hs_blob_free(n->pool, b);
 }
 
@@ -204,13 +209,15 @@ int hs_raft_node_start(hs_raft_node *n) { return hs_raft_start(n->raft, now_of(n
 
 bool hs_raft_node_is_protocol(const hs_message *m) {
   const hs_blob *b = m->payload;
-  return b && b->size >= HEADER + STR_HEADER && b->data[0] == 0 && b->data[HEADER] == HS_V_STRING;
+  hs_envelope e;
+  return b && b->size >= HEADER && hs_envelope_decode(b->data, b->size, &e) && e.kind == HS_ENVELOPE_PLAIN &&
+         b->data[HS_ENVELOPE_SIZE] == HS_V_STRING;
 }
 
 void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
   const hs_blob *b = m->payload;
-  const uint8_t *buf = b->data + HEADER + STR_HEADER;
-  size_t len = b->size - HEADER - STR_HEADER;
+  const uint8_t *buf = b->data + HEADER;
+  size_t len = b->size - HEADER;
   uint32_t count = hs_raft_msg_decode_count(buf, len);
   if (count > n->entries_cap) {
     hs_raft_entry *e = realloc(n->entries, count * sizeof *e);

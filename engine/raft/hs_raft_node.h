@@ -2,9 +2,9 @@
  * hs_raft_node.h - a Raft node as an entity of the simulator: the adapter between the
  * protocol core (hs_raft.h) and the engine's timers, the network and a state machine.
  *
- * The node's messages travel as network payload blobs: the 9-byte header of the Lua
- * binding's format (kind plain, request id 0) and an hs_value string holding the
- * hs_raft_msg encoding, so interception and traces see them like any other message.
+ * The node's messages travel as network payload blobs: a plain envelope (net/hs_envelope.h)
+ * and an hs_value string holding the hs_raft_msg encoding, so interception and traces see
+ * them like any other message.
  * Message types on the network are "RequestVote", "AppendEntries", ...
  *
  * The owner (the Lua binding, or a C test) embeds the node, gives it its entity, network,
