@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check/hs_lin.h"
+#include "lin/hs_lin.h"
 
 #define MAX_DEPTH 200
 

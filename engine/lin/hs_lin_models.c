@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check/hs_lin.h"
+#include "lin/hs_lin.h"
 
 enum kind { K_REGISTER, K_CAS_REGISTER, K_KV, K_KV_MAP, K_SET, K_COUNTER };
 
