@@ -16,9 +16,6 @@ static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
 
 static hs_time_ns now_of(const hs_raft_node *n) { return n->self->sim->now_ns; }
 
-void hs_raft_checker_note_role(hs_raft_checker *c, hs_raft_node *n, const hs_raft_role_event *ev);
-void hs_raft_checker_note_apply(hs_raft_checker *c, hs_raft_node *n, const hs_raft_entry *e);
-
 static hs_entity *peer(hs_raft_node *n, uint32_t id) {
   if (id < n->peer_cap && n->peers[id]) return n->peers[id];
   hs_entity *e = n->hooks.resolve_peer ? n->hooks.resolve_peer(n->hooks.ud, id) : NULL;
@@ -78,7 +75,7 @@ static const char *apply_session(hs_raft_node *n, const hs_raft_session_cmd *c) 
 
 static void cb_apply(void *ud, const hs_raft_entry *e, bool proposed_here, uint64_t tag) {
   hs_raft_node *n = ud;
-  if (n->checker) hs_raft_checker_note_apply(n->checker, n, e);
+  if (n->invariants) hs_raft_invariants_on_apply(n->invariants, n->raft, e, now_of(n));
   const char *err = NULL;
   hs_buf_reset(&n->result);
   if (e->type == HS_RAFT_ENTRY_NORMAL && n->sm.apply) {
@@ -126,7 +123,7 @@ static void cb_snapshot_restore(void *ud, uint64_t index, uint64_t term, const u
 
 static void cb_role_changed(void *ud, const hs_raft_role_event *ev) {
   hs_raft_node *n = ud;
-  if (n->checker) hs_raft_checker_note_role(n->checker, n, ev);
+  if (n->invariants) hs_raft_invariants_on_role(n->invariants, n->raft, ev);
   if (n->hooks.role_changed) n->hooks.role_changed(n->hooks.ud, ev);
 }
 
@@ -236,3 +233,10 @@ void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
 void hs_raft_node_on_crash(hs_raft_node *n) { hs_raft_crash(n->raft); }
 
 void hs_raft_node_on_restart(hs_raft_node *n) { hs_raft_restart(n->raft, now_of(n)); }
+
+int hs_raft_node_watch(hs_raft_node *n, hs_raft_invariants *inv) {
+  if (n->invariants) return HS_EBUSY;
+  int rc = hs_raft_invariants_watch(inv, n->raft, n->self->name);
+  if (rc == HS_OK) n->invariants = inv;
+  return rc;
+}

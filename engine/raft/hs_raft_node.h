@@ -18,6 +18,7 @@
 #include "core/hs_value.h"
 #include "net/hs_net.h"
 #include "raft/hs_raft.h"
+#include "raft/hs_raft_invariants.h"
 #include "raft/hs_raft_session.h"
 #include "sm/hs_sm.h"
 
@@ -36,8 +37,6 @@ typedef struct hs_raft_node_hooks {
   void *ud;
 } hs_raft_node_hooks;
 
-typedef struct hs_raft_checker hs_raft_checker;
-
 typedef struct hs_raft_node {
   hs_entity *self;
   hs_net *net;
@@ -48,7 +47,7 @@ typedef struct hs_raft_node {
   uint32_t peer_cap;
   hs_sm_ops sm;
   hs_raft_node_hooks hooks;
-  hs_raft_checker *checker; /* optional, shared by a cluster */
+  hs_raft_invariants *invariants; /* optional, shared by a cluster */
   hs_buf result;
   hs_raft_entry *entries; /* decode buffer */
   uint32_t entries_cap;
@@ -79,33 +78,8 @@ void hs_raft_node_on_restart(hs_raft_node *n);
 /* Whether the payload of m is a Raft protocol message (else it is a client's). */
 bool hs_raft_node_is_protocol(const hs_message *m);
 
-/* ---- Invariant checker ------------------------------------------------------------------
- * Shared by the nodes of a cluster; checks, as the run goes:
- *   election safety     at most one leader per term;
- *   state machine safety no two nodes apply different entries at one index;
- *   leader completeness  a new leader's log holds every entry committed before its term;
- *   log matching         (on every election, across live nodes) equal (index, term) means
- *                        equal entries and equal prefixes.
- * The first violation is kept (message, time) and reported through `on_violation`. */
-struct hs_raft_checker {
-  uint64_t *leader_of_term; /* term -> leader id (0: none seen) */
-  uint64_t terms_cap;
-  struct hs_raft_committed *committed; /* index -> (term, hash) */
-  uint64_t committed_cap;
-  hs_raft_node **nodes;
-  uint32_t node_count, node_cap;
-  char violation[256];
-  hs_time_ns violation_ns;
-  bool violated;
-  uint64_t checks; /* how many checks ran */
-  void (*on_violation)(void *ud, const char *message);
-  void *ud;
-};
-
-void hs_raft_checker_init(hs_raft_checker *c);
-void hs_raft_checker_free(hs_raft_checker *c);
-int hs_raft_checker_add(hs_raft_checker *c, hs_raft_node *n);
-/* Runs the whole-cluster checks now (log matching); returns false on a violation. */
-bool hs_raft_checker_check_all(hs_raft_checker *c, hs_time_ns now);
+/* Has inv watch this node's core (named after its entity), fed from its callbacks. A node
+ * is watched by one set of invariants at most. HS_OK, HS_EBUSY (watched already), HS_ENOMEM. */
+int hs_raft_node_watch(hs_raft_node *n, hs_raft_invariants *inv);
 
 #endif
