@@ -52,6 +52,8 @@ typedef struct hs_raft_node {
   hs_raft_entry *entries; /* decode buffer */
   uint32_t entries_cap;
   uint64_t malformed; /* messages (or snapshots) that failed to decode */
+  uint64_t applied;   /* the state machine's last applied index (checks the core's apply order) */
+  uint32_t in_core;   /* calls from this adapter into the core now running (0 or 1) */
   hs_raft_sessions sessions; /* client sessions: part of the state machine's state */
   uint64_t duplicates;       /* session commands applied before: answered, not re-applied */
   uint64_t expired;          /* session commands older than their client's window: refused */
