@@ -1,5 +1,5 @@
 /*
- * test_raft_world.h - a randomized, seeded world for the Raft core, with invariant checkers.
+ * test_raft_world.h - a randomized, seeded world for the Raft core, checked for Raft's invariants.
  *
  * Five nodes exchange messages through a timed network: each message gets a random latency
  * (so messages overtake one another), may be lost or duplicated, and is dropped on arrival if
