@@ -40,7 +40,7 @@ typedef struct lraft {
 } lraft;
 
 typedef struct lchecker {
-  hs_raft_checker c;
+  hs_raft_invariants c;
   hs_lsim *ls;
 } lchecker;
 
@@ -1319,9 +1319,9 @@ static int checker_watch_node(lua_State *L, int checker_idx, lraft *r) {
   lchecker *c = luaL_checkudata(L, checker_idx, HS_CHECKER_MT);
   hs_lsim *ls = hs_lsim_of(r->base.e.sim);
   if (c->ls && c->ls != ls) return luaL_error(L, "RaftChecker watches nodes of another simulation");
-  if (r->node.checker) return luaL_error(L, "RaftNode '%s' is already watched by a checker", r->base.e.name);
+  if (r->node.invariants) return luaL_error(L, "RaftNode '%s' is already watched by a checker", r->base.e.name);
   c->ls = ls;
-  if (hs_raft_checker_add(&c->c, &r->node) != HS_OK) return luaL_error(L, "out of memory");
+  if (hs_raft_node_watch(&r->node, &c->c) != HS_OK) return luaL_error(L, "out of memory");
   /* the node keeps its checker alive */
   hs_push_entity_object(L, ls, &r->base.e);
   lua_getiuservalue(L, -1, HS_CENTITY_UV);
@@ -1333,7 +1333,7 @@ static int checker_watch_node(lua_State *L, int checker_idx, lraft *r) {
 
 static int l_checker_new(lua_State *L) {
   lchecker *c = lua_newuserdatauv(L, sizeof *c, 0);
-  hs_raft_checker_init(&c->c);
+  hs_raft_invariants_init(&c->c);
   c->ls = NULL;
   c->c.on_violation = on_violation;
   c->c.ud = c;
@@ -1354,7 +1354,7 @@ static int l_checker_watch(lua_State *L) {
 static int l_checker_check(lua_State *L) {
   lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
   hs_time_ns now = c->ls ? c->ls->sim.now_ns : 0;
-  if (hs_raft_checker_check_all(&c->c, now)) {
+  if (hs_raft_invariants_check_all(&c->c, now)) {
     lua_pushboolean(L, 1);
     return 1;
   }
@@ -1388,7 +1388,7 @@ static int l_checker_index(lua_State *L) {
 
 static int l_checker_gc(lua_State *L) {
   lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
-  hs_raft_checker_free(&c->c);
+  hs_raft_invariants_free(&c->c);
   return 0;
 }
 

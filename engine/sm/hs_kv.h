@@ -1,5 +1,6 @@
 /*
- * hs_kv.h - the key-value state machine of seed 000 (KVStateMachine), in C.
+ * hs_kv.h - the key-value state machine of seed 000 (KVStateMachine), in C. The Lua binding
+ * drives it through the state-machine interface (sm/hs_sm.h).
  *
  * Commands and results are hs_value encodings (engine/core/hs_value.h):
  *   { op = "set",    key = k, value = v }             -> v
