@@ -97,6 +97,14 @@ hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx) {
   lua_setfield(L, tidx, "sim");
   list_entity(L, sim_idx, &le->e, tidx);
   lua_pop(L, 3);
+  /* entity:on_attach(sim), if it has one: what needs the simulation (timers, streams) starts now */
+  if (lua_getfield(L, tidx, "on_attach") == LUA_TFUNCTION) {
+    lua_pushvalue(L, tidx);
+    lua_pushvalue(L, sim_idx);
+    lua_call(L, 2, 0);
+  } else {
+    lua_pop(L, 1);
+  }
   return &le->e;
 }
 

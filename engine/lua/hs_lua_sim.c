@@ -552,11 +552,13 @@ int luaopen_happysim_core(lua_State *L) {
   hs_kv_open(L);
   hs_raft_open(L);
   hs_clock_open(L);
+  hs_crdt_open(L);
   luaL_newlib(L, core_funcs);
   hs_check_register(L); /* core.check: the linearizability checker */
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);
   luaL_setfuncs(L, hs_raft_funcs, 0);
+  luaL_setfuncs(L, hs_crdt_funcs, 0);
   lua_newtable(L);
   luaL_setfuncs(L, hs_dist_funcs, 0);
   lua_setfield(L, -2, "dist");

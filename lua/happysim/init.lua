@@ -54,6 +54,13 @@ local hs = {
   FaultSchedule = require("happysim.faults").FaultSchedule,
   faults = require("happysim.faults").faults,
 
+  -- CRDTs (engine/crdt)
+  GCounter = core.GCounter,
+  PNCounter = core.PNCounter,
+  LWWRegister = core.LWWRegister,
+  ORSet = core.ORSet,
+  CRDTStore = require("happysim.crdt_store"),
+
   -- clocks
   LamportClock = core.LamportClock,
   VectorClock = require("happysim.clock").VectorClock,
