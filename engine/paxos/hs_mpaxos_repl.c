@@ -342,9 +342,17 @@ static bool repl_from_leader(hs_mpaxos *mp, const hs_paxos_msg *m) {
   return true;
 }
 
-/* Phase 2b: the values of an Accept are accepted in its ballot (a slot known chosen keeps its
- * value: in a correct run the leader's is the same), persisted, then acknowledged. Slots beyond
- * the window are left for later. */
+/* Whether v is the value r holds: same origin, type and bytes. */
+static bool repl_same_value(const hs_mpaxos_log *l, const hs_mpaxos_rec *r, const hs_paxos_value *v) {
+  return hs_paxos_ballot_cmp(r->origin, v->origin) == 0 && r->type == (uint8_t)v->type && r->len == v->len &&
+         (!v->len || !memcmp(hs_mpaxos_log_data(l, r), v->data, v->len));
+}
+
+/* Phase 2b: the values of an Accept are accepted in its ballot, persisted, then acknowledged
+ * (slot..last, a prefix of the message). A slot known chosen keeps its value; a leader can only
+ * propose that same value there (an acceptor that knows a slot chosen has promised at least the
+ * ballot that chose it, and every higher ballot proposes the chosen value), so another one is
+ * a broken leader's and is not acknowledged. Slots beyond the window are left for later. */
 void hs_mpaxos_repl_on_accept(hs_mpaxos *mp, const hs_paxos_msg *m) {
   if (!repl_from_leader(mp, m)) return;
   uint64_t first = m->n_values ? m->values[0].slot : 0, last = 0;
@@ -353,6 +361,7 @@ void hs_mpaxos_repl_on_accept(hs_mpaxos *mp, const hs_paxos_msg *m) {
     if (v->slot > mp->commit && v->slot - mp->commit > mp->window) break;
     hs_mpaxos_rec *r = hs_mpaxos_log_get(&mp->log, v->slot);
     if (r && r->chosen) {
+      if (!repl_same_value(&mp->log, r, v)) break; /* a broken leader: never acknowledge it */
       r->ballot = m->ballot;
     } else if (hs_mpaxos_log_set(&mp->log, v->slot, m->ballot, v->origin, v->type, v->data, v->len)) {
       break; /* out of memory: acknowledge what was accepted */
@@ -380,9 +389,12 @@ void hs_mpaxos_repl_on_heartbeat(hs_mpaxos *mp, const hs_paxos_msg *m) {
   hs_mpaxos_send(mp, &resp);
 }
 
-/* Values a leader knows chosen. They are facts whoever sends them, so any ballot is taken; a
- * candidate or leader that hears of a newer ballot, or finds a slot it proposed chosen with
- * another value, has been overtaken and steps down first. */
+/* Values a leader knows chosen. They are facts whoever sends them, so any ballot is taken. A
+ * candidate or leader that hears of a newer ballot here, or finds a slot it proposed chosen with
+ * another value, has been overtaken and steps down first, so that it never announces its own
+ * proposal there as chosen. (A defence: a leader sends Chosen only to members that answered it,
+ * that is promised its ballot, so this cannot happen in a correct run; test_mpaxos_paper plays
+ * it by hand.) */
 void hs_mpaxos_repl_on_chosen(hs_mpaxos *mp, const hs_paxos_msg *m) {
   if (mp->role != HS_MPAXOS_FOLLOWER && hs_paxos_ballot_cmp(m->ballot, mp->ballot) > 0)
     hs_mpaxos_become_follower(mp, HS_PAXOS_NONE);
