@@ -137,7 +137,8 @@ static int elect_merge_own(hs_mpaxos *mp) {
 }
 
 /* A fresh ballot above every round seen, used or promised here, persisted (as this node's own
- * promise and its highest round) before the Prepare goes out. */
+ * promise and its highest round) before the Prepare goes out. Rounds never pass
+ * HS_PAXOS_MAX_COUNTER. */
 void hs_mpaxos_elect_start(hs_mpaxos *mp) {
   if (mp->role == HS_MPAXOS_LEADER) return;
   hs_mpaxos_role prev_role = mp->role;
@@ -145,6 +146,10 @@ void hs_mpaxos_elect_start(hs_mpaxos *mp) {
   uint64_t round = mp->seen_round;
   if (mp->max_round > round) round = mp->max_round;
   if (mp->promised.round > round) round = mp->promised.round;
+  if (round >= HS_PAXOS_MAX_COUNTER) { /* only a forged message gets rounds this far: no ballot left */
+    hs_mpaxos_arm_election(mp);
+    return;
+  }
   mp->ballot = (hs_paxos_ballot){round + 1, mp->id};
   mp->max_round = round + 1;
   mp->promised = mp->ballot;

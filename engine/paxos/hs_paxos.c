@@ -164,11 +164,16 @@ static void sd_learn(hs_paxos *p, const hs_paxos_value *v) {
 /* ---- Proposer ---------------------------------------------------------------------------------- */
 
 /* A fresh ballot above every round seen, used, or promised here; persisted before its Prepare
- * goes out, so a restarted node never reuses it. */
+ * goes out, so a restarted node never reuses it. Rounds never pass HS_PAXOS_MAX_COUNTER. */
 static void sd_start_round(hs_paxos *p) {
   uint64_t round = p->seen_round;
   if (p->max_round > round) round = p->max_round;
   if (p->promised.round > round) round = p->promised.round;
+  if (round >= HS_PAXOS_MAX_COUNTER) { /* only a forged message gets rounds this far: no ballot left */
+    p->phase = HS_PAXOS_BACKOFF;
+    p->round_at = p->now + p->retry_ns;
+    return;
+  }
   p->max_round = round + 1;
   p->ballot = (hs_paxos_ballot){round + 1, p->id};
   p->phase = HS_PAXOS_PHASE1;
