@@ -315,11 +315,11 @@ hs_time_ns hs_mpaxos_deadline(const hs_mpaxos *mp, hs_mpaxos_timer kind) {
   return kind == HS_MPAXOS_TIMER_ELECTION ? mp->election_at : mp->heartbeat_at;
 }
 
-/* Slots in a message stay within the window above the chosen prefix (a message that names a
- * slot far beyond could otherwise make the node allocate without bound): Accept values must be
- * consecutive; the per-type rules of hs_paxos_msg_sane hold. */
-static bool mp_shape_ok(const hs_mpaxos *mp, const hs_paxos_msg *m) {
-  (void)mp;
+/* What Multi-Paxos adds to hs_paxos_msg_sane: an Accept's values are consecutive slots (its
+ * answer acknowledges a range), and a Promise reports no slot below the one it covers. (Slots
+ * far beyond the chosen prefix are not malformed: each handler leaves what lies beyond the
+ * window, so no message makes the node allocate without bound.) */
+static bool mp_shape_ok(const hs_paxos_msg *m) {
   if (m->type == HS_PAXOS_MSG_ACCEPT)
     for (uint32_t i = 1; i < m->n_values; i++)
       if (m->values[i].slot != m->values[0].slot + i) return false;
@@ -330,7 +330,7 @@ static bool mp_shape_ok(const hs_mpaxos *mp, const hs_paxos_msg *m) {
 int hs_mpaxos_step(hs_mpaxos *mp, const hs_paxos_msg *m, hs_time_ns now) {
   int rc = mp_live(mp);
   if (rc) return rc;
-  if (!hs_paxos_msg_sane(m, mp->id, &mp->ms) || !mp_shape_ok(mp, m)) {
+  if (!hs_paxos_msg_sane(m, mp->id, &mp->ms) || !mp_shape_ok(m)) {
     mp->stats.malformed_messages++;
     return HS_EINVAL;
   }

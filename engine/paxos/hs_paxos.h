@@ -29,8 +29,7 @@
  *   - a round that gets a Nack, or neither quorum within round_timeout, fails: the proposer
  *     remembers the highest ballot it saw and retries with a higher one after a randomized
  *     backoff (uniform, growing with consecutive failures), so duelling proposers separate;
- *   - a node that knows the decision answers Prepare, Accept and anything else about the
- *     instance with the decision itself;
+ *   - a node that knows the decision answers a Prepare or an Accept with the decision itself;
  *   - promised ballot, accepted ballot and value, the highest round used and the decision are
  *     durable: persist() is called with them before any message that depends on them is sent.
  * Duplicated, reordered and stale messages are harmless: an answer counts only for the round
