@@ -115,6 +115,8 @@ static bool repl_resolve(hs_mpaxos *mp, const hs_paxos_value *v, uint64_t *tag) 
   return mine;
 }
 
+/* Applies every chosen slot up to the commit index, in slot order, once each, resolving the
+ * commands submitted here as it goes. */
 static void repl_apply(hs_mpaxos *mp) {
   while (mp->applied < mp->commit) {
     hs_paxos_value v;
@@ -277,6 +279,8 @@ static hs_mpaxos_peer *repl_answer_peer(hs_mpaxos *mp, const hs_paxos_msg *m) {
   return p;
 }
 
+/* Phase 2b answer: the follower accepted slot..last in this ballot. Slots with a phase-2 quorum
+ * are chosen; a commit that moves is told to every follower at once (with whatever waits). */
 void hs_mpaxos_repl_on_accepted(hs_mpaxos *mp, const hs_paxos_msg *m) {
   hs_mpaxos_peer *p = repl_answer_peer(mp, m);
   if (!p) return;
@@ -297,6 +301,8 @@ void hs_mpaxos_repl_on_accepted(hs_mpaxos *mp, const hs_paxos_msg *m) {
   repl_catchup(mp, p);
 }
 
+/* A heartbeat answer: fill the slots the follower holds beyond this leader's log, resend what
+ * seems lost, send what waits, catch the follower up. */
 void hs_mpaxos_repl_on_heartbeat_resp(hs_mpaxos *mp, const hs_paxos_msg *m) {
   hs_mpaxos_peer *p = repl_answer_peer(mp, m);
   if (!p) return;
@@ -381,6 +387,8 @@ void hs_mpaxos_repl_on_accept(hs_mpaxos *mp, const hs_paxos_msg *m) {
   hs_mpaxos_send(mp, &resp);
 }
 
+/* A heartbeat of the promised (or a newer) ballot: learn up to its commit, answer with this
+ * node's commit and last slot. */
 void hs_mpaxos_repl_on_heartbeat(hs_mpaxos *mp, const hs_paxos_msg *m) {
   if (!repl_from_leader(mp, m)) return;
   hs_mpaxos_repl_advance(mp);

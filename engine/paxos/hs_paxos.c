@@ -299,6 +299,8 @@ static void sd_on_accept(hs_paxos *p, const hs_paxos_msg *m) {
 
 /* ---- Dispatch ---------------------------------------------------------------------------------- */
 
+/* Every message, a peer's or this node's own: the rounds it names are remembered (a next round
+ * goes above them), then its role's handler runs. */
 static void sd_dispatch(hs_paxos *p, const hs_paxos_msg *m) {
   uint64_t bit = hs_paxos_members_bit(&p->ms, m->from);
   if (m->ballot.round > p->seen_round) p->seen_round = m->ballot.round;
