@@ -90,8 +90,8 @@ build = {
         "engine/raft/hs_raft_node.c",
         "engine/raft/hs_raft_read.c",
         "engine/raft/hs_raft_repl.c",
-        "engine/raft/hs_raft_session.c",
         "engine/sm/hs_kv.c",
+        "engine/sm/hs_session.c",
         -- END sources
       },
       incdirs = { "engine", "engine/lua" },

@@ -329,7 +329,7 @@ static void hook_resolved(void *ud, uint64_t tag, uint64_t index, hs_value resul
   lua_State *L = pending_of(r, tag);
   if (!L) return;
   if (err) {
-    hs_push_error(L, err == hs_raft_session_expired_msg ? "session_expired" : "apply_failed", err);
+    hs_push_error(L, err == hs_session_expired_msg ? "session_expired" : "apply_failed", err);
     settle(L, r, 0, 1);
     return;
   }
@@ -555,7 +555,7 @@ static void client_request(lraft *r, hs_message *m) {
   }
   hs_buf_reset(&r->cmd);
   if (!is_read) /* the client's session: a duplicated request is applied once */
-    hs_raft_session_begin(&r->cmd, m->src->name, strlen(m->src->name), hs_blob_request_id(b));
+    hs_session_begin(&r->cmd, m->src->name, strlen(m->src->name), hs_blob_request_id(b));
   hs_buf_put_raw(&r->cmd, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER);
   if (is_read) {
     hs_lnet_push_body(L, m->payload);
@@ -616,7 +616,7 @@ static void begin_session(lua_State *L, lraft *r) {
   int isint = 0;
   lua_Integer id = lua_getfield(L, 3, "request_id") == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
   if (!isint || id < 1) luaL_argerror(L, 3, "field 'request_id' must be an integer >= 1");
-  hs_raft_session_begin(&r->cmd, client, len, (uint64_t)id);
+  hs_session_begin(&r->cmd, client, len, (uint64_t)id);
   lua_pop(L, 2);
 }
 
@@ -955,9 +955,9 @@ static void push_stats(lua_State *L, lraft *r) {
   FIELD(transfers_started);
   FIELD(transfers_done);
 #undef FIELD
-  lua_pushinteger(L, (lua_Integer)r->node.duplicates);
+  lua_pushinteger(L, (lua_Integer)r->node.counts.duplicates);
   lua_setfield(L, -2, "duplicate_commands");
-  lua_pushinteger(L, (lua_Integer)r->node.expired);
+  lua_pushinteger(L, (lua_Integer)r->node.counts.expired);
   lua_setfield(L, -2, "expired_commands");
   lua_pushinteger(L, (lua_Integer)r->node.malformed);
   lua_setfield(L, -2, "malformed_messages");
@@ -982,8 +982,8 @@ static void push_log(lua_State *L, lraft *r) {
     lua_setfield(L, -2, "term");
     lua_pushstring(L, types[e.type]);
     lua_setfield(L, -2, "type");
-    hs_raft_session_cmd c;
-    int session = e.type == HS_RAFT_ENTRY_NORMAL ? hs_raft_session_parse(e.data, e.len, &c) : -1;
+    hs_session_cmd c;
+    int session = e.type == HS_RAFT_ENTRY_NORMAL ? hs_session_parse(e.data, e.len, &c) : -1;
     if (session == 1) {
       if (hs_value_size(c.cmd) == c.cmd.len) {
         hs_lua_decode(L, c.cmd.p, c.cmd.len);

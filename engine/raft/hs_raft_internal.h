@@ -11,8 +11,8 @@
  *   hs_raft_repl.c   replication on both sides, commitment, applying, proposals, snapshots
  *   hs_raft_read.c   ReadIndex
  *   hs_raft_conf.c   configurations, the per-member progress table, membership changes
- * (hs_raft_node.c, the simulator adapter, and hs_raft_session.c, its client sessions, sit on
- * top of the core and use only hs_raft.h.)
+ * (hs_raft_node.c, the simulator adapter, sits on top of the core and uses only hs_raft.h;
+ * its client sessions are sm/hs_session.h.)
  *
  * Static helpers carry a per-file prefix so the files can be compiled as one translation unit
  * (the unsafe-build test does that).

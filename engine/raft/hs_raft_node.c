@@ -77,27 +77,6 @@ static void cb_set_timer(void *ud, hs_raft_timer kind, hs_time_ns at) {
   hs_timer_start(t, at > now ? at - now : 0);
 }
 
-const char hs_raft_session_expired_msg[] =
-    "the client's session no longer remembers this request: it was not applied now, and may have been before";
-
-/* Applies a client-session command at most once (hs_raft_session.h); the error, or NULL. */
-static const char *apply_session(hs_raft_node *n, const hs_raft_session_cmd *c) {
-  hs_value cached;
-  const char *err = NULL;
-  switch (hs_raft_sessions_check(&n->sessions, c, &cached, &err)) {
-  case HS_RAFT_SESSION_DUPLICATE:
-    n->duplicates++;
-    hs_buf_put_raw(&n->result, cached.p, cached.len);
-    return err;
-  case HS_RAFT_SESSION_EXPIRED: n->expired++; return hs_raft_session_expired_msg;
-  case HS_RAFT_SESSION_NEW: break;
-  }
-  err = n->sm.apply(n->sm.ud, c->cmd, &n->result);
-  if (hs_raft_sessions_record(&n->sessions, c, n->result.data, n->result.len, err) != HS_OK)
-    return "out of memory recording the client session";
-  return err;
-}
-
 static void cb_apply(void *ud, const hs_raft_entry *e, bool proposed_here, uint64_t tag) {
   hs_raft_node *n = ud;
   HS_ASSERT(e->index == n->applied + 1);
@@ -107,14 +86,7 @@ static void cb_apply(void *ud, const hs_raft_entry *e, bool proposed_here, uint6
   if (n->invariants) hs_raft_invariants_on_apply(n->invariants, n->raft, e, now_of(n));
   const char *err = NULL;
   hs_buf_reset(&n->result);
-  if (e->type == HS_RAFT_ENTRY_NORMAL && n->sm.apply) {
-    hs_raft_session_cmd c;
-    switch (hs_raft_session_parse(e->data, e->len, &c)) {
-    case 1: err = apply_session(n, &c); break;
-    case 0: err = n->sm.apply(n->sm.ud, (hs_value){e->data, e->len}, &n->result); break;
-    default: err = "malformed client-session command"; break;
-    }
-  }
+  if (e->type == HS_RAFT_ENTRY_NORMAL) err = hs_sessions_apply(&n->sessions, &n->sm, e->data, e->len, &n->result, &n->counts);
   if (!proposed_here || !n->hooks.resolved) return;
   if (n->result.len == 0) hs_buf_put_nil(&n->result);
   n->hooks.resolved(n->hooks.ud, tag, e->index, (hs_value){n->result.data, n->result.len}, err);
@@ -141,7 +113,7 @@ static const uint8_t *cb_snapshot_take(void *ud, uint64_t index, size_t *len) {
   size_t sm_len = 0;
   const uint8_t *sm = n->sm.snapshot ? n->sm.snapshot(n->sm.ud, &sm_len) : NULL;
   if (!sm) return NULL;
-  return hs_raft_sessions_snapshot(&n->sessions, sm, sm_len, len);
+  return hs_sessions_snapshot(&n->sessions, sm, sm_len, len);
 }
 
 static void cb_snapshot_restore(void *ud, uint64_t index, uint64_t term, const uint8_t *data, size_t len) {
@@ -150,7 +122,7 @@ static void cb_snapshot_restore(void *ud, uint64_t index, uint64_t term, const u
   n->applied = index;
   const uint8_t *sm;
   size_t sm_len;
-  if (hs_raft_sessions_restore(&n->sessions, data, len, &sm, &sm_len) != HS_OK) n->malformed++;
+  if (hs_sessions_restore(&n->sessions, data, len, &sm, &sm_len) != HS_OK) n->malformed++;
   if (n->sm.restore) n->sm.restore(n->sm.ud, sm, sm_len);
 }
 
@@ -198,7 +170,7 @@ int hs_raft_node_init(hs_raft_node *n, hs_entity *self, hs_net *net, hs_blob_poo
   if (sm) n->sm = *sm;
   if (hooks) n->hooks = *hooks;
   hs_buf_init(&n->result);
-  hs_raft_sessions_init(&n->sessions);
+  hs_sessions_init(&n->sessions);
   hs_timer_init(&n->election, self, "ElectionTimeout", on_election_timer);
   hs_timer_init(&n->heartbeat, self, "HeartbeatTimeout", on_heartbeat_timer);
   cfg->cb = (hs_raft_callbacks){.send = cb_send,
@@ -225,7 +197,7 @@ void hs_raft_node_free(hs_raft_node *n) {
   free(n->entries);
   n->entries = NULL;
   hs_buf_free(&n->result);
-  hs_raft_sessions_free(&n->sessions);
+  hs_sessions_free(&n->sessions);
 }
 
 int hs_raft_node_set_peer(hs_raft_node *n, uint32_t id, hs_entity *e) {

@@ -19,7 +19,7 @@
 #include "net/hs_net.h"
 #include "raft/hs_raft.h"
 #include "raft/hs_raft_invariants.h"
-#include "raft/hs_raft_session.h"
+#include "sm/hs_session.h"
 #include "sm/hs_sm.h"
 
 /* What the node tells its owner. All optional. */
@@ -54,14 +54,9 @@ typedef struct hs_raft_node {
   uint64_t malformed; /* messages (or snapshots) that failed to decode */
   uint64_t applied;   /* the state machine's last applied index (checks the core's apply order) */
   uint32_t in_core;   /* calls from this adapter into the core now running (0 or 1) */
-  hs_raft_sessions sessions; /* client sessions: part of the state machine's state */
-  uint64_t duplicates;       /* session commands applied before: answered, not re-applied */
-  uint64_t expired;          /* session commands older than their client's window: refused */
+  hs_sessions sessions; /* client sessions: part of the state machine's state */
+  hs_session_counts counts;  /* session commands answered as duplicates, or refused as expired */
 } hs_raft_node;
-
-/* The error message a session command too old for its client's window gets (compare the
- * pointer): its outcome is unknown to the client. */
-extern const char hs_raft_session_expired_msg[];
 
 /* cfg's callbacks and ud are set by the node; the rest (id, voters, timeouts ...) is the
  * caller's. self must be registered with the network's simulation. HS_OK, HS_EINVAL,
