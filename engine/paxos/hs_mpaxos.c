@@ -72,6 +72,7 @@ int hs_mpaxos_new(const hs_mpaxos_config *cfg, hs_mpaxos **out) {
   mp->ud = cfg->ud;
   mp->rng = cfg->rng;
   mp->checker = cfg->checker;
+  mp->unsafe_ignore_promises = cfg->unsafe_ignore_promises || hs_mpaxos_unsafe_build();
   mp->election_at = mp->heartbeat_at = HS_TIME_NEVER;
   mp->stats.phase1_quorum = q1;
   mp->stats.phase2_quorum = q2;

@@ -120,6 +120,14 @@ typedef struct hs_mpaxos_config {
   hs_mpaxos_callbacks cb;
   void *ud;
   hs_paxos_checker *checker; /* optional: told of every acceptance, choice and apply */
+
+  /* TEST-ONLY and UNSAFE (default false): a new leader ignores the values reported in the
+   * promises (its own acceptor's included) and fills every slot it does not know chosen with a
+   * no-op, so a value chosen under an earlier leader can be overwritten - the Python original's
+   * bug. It exists so that scenarios can show the invariant checker and the linearizability
+   * checker catching a broken Paxos (scripts/multipaxos_unsafe.lua); never set it otherwise.
+   * Building with HS_PAXOS_UNSAFE_IGNORE_PROMISES sets it on every node. */
+  bool unsafe_ignore_promises;
 } hs_mpaxos_config;
 
 typedef struct hs_mpaxos hs_mpaxos; /* opaque */
@@ -206,9 +214,9 @@ int hs_mpaxos_slot_at(const hs_mpaxos *mp, uint64_t slot, hs_paxos_value *v);
 /* Commands submitted here and not resolved yet. */
 uint64_t hs_mpaxos_pending(const hs_mpaxos *mp);
 
-/* True when this core was compiled with HS_PAXOS_UNSAFE_IGNORE_PROMISES (a test-only flag with
- * which a new leader ignores the values reported in promises and fills every slot it does not
- * know chosen with a no-op); always false in the engine library. */
+/* True when this core was compiled with HS_PAXOS_UNSAFE_IGNORE_PROMISES (a test-only flag that
+ * turns hs_mpaxos_config.unsafe_ignore_promises on for every node); always false in the engine
+ * library. */
 bool hs_mpaxos_unsafe_build(void);
 
 #endif

@@ -92,8 +92,7 @@ static void elect_become_leader(hs_mpaxos *mp) {
     if (rec && rec->chosen) continue;
     const hs_mpaxos_merged *g = s - mp->from < mp->merged_len ? &mp->merged[s - mp->from] : NULL;
     int rc;
-#ifndef HS_PAXOS_UNSAFE_IGNORE_PROMISES
-    if (g && g->present) {
+    if (g && g->present && !mp->unsafe_ignore_promises) {
       const uint8_t *data = g->len ? mp->merged_bytes.data + g->off : NULL;
       if (g->chosen) {
         rc = hs_mpaxos_log_set(&mp->log, s, g->ballot, g->origin, (hs_paxos_value_type)g->type, data, g->len);
@@ -102,10 +101,7 @@ static void elect_become_leader(hs_mpaxos *mp) {
         rc = hs_mpaxos_repl_propose_local(mp, s, g->origin, (hs_paxos_value_type)g->type, data, g->len);
         mp->stats.values_reproposed++;
       }
-    } else
-#endif
-    {
-      (void)g; /* the unsafe build: as if every promise were empty */
+    } else { /* nobody reported a value (or, unsafe_ignore_promises: as if nobody had) */
       rc = hs_mpaxos_repl_propose_local(mp, s, mp->ballot, HS_PAXOS_VALUE_NOOP, NULL, 0);
       mp->stats.noops_proposed++;
     }

@@ -175,6 +175,7 @@ struct hs_mpaxos {
   void *ud;
   hs_rng rng;
   hs_paxos_checker *checker;
+  bool unsafe_ignore_promises; /* TEST-ONLY, UNSAFE (hs_mpaxos_config) */
 
   /* durable */
   hs_paxos_ballot promised;

@@ -118,6 +118,7 @@ typedef struct popts {
   uint32_t max_slots, max_bytes, max_inflight;
   uint64_t window;
   uint64_t seed;
+  bool unsafe; /* Multi-Paxos: hs_mpaxos_config.unsafe_ignore_promises (test-only, unsafe) */
 } popts;
 
 struct pnet {
@@ -374,6 +375,7 @@ static hs_mpaxos *pn_add_mp(pnet *net, uint32_t id, const uint32_t *ids, uint32_
   cfg.max_inflight = o->max_inflight;
   cfg.window_slots = o->window;
   pn_seed(&cfg.rng, o->seed, "mpaxos", id);
+  cfg.unsafe_ignore_promises = o->unsafe;
   cfg.cb = (hs_mpaxos_callbacks){
       .send = pcb_send,
       .set_timer = pcb_mp_timer,

@@ -127,11 +127,35 @@ static void test_random_run_is_deterministic(void **s) {
   assert_memory_equal(sig[0], sig[1], sizeof sig[0]);
 }
 
+/* The runtime flag hs_mpaxos_config.unsafe_ignore_promises plants the bug test_paxos_unsafe.c
+ * compiles in (a new leader ignores the values in promises): the checker must catch it on the
+ * same world, within 100 seeds. (The Lua binding's unsafe_ignore_promises option sets it.) */
+static void test_runtime_unsafe_flag_is_caught(void **s) {
+  (void)s;
+  uint64_t found = 0;
+  for (uint64_t seed = 1; seed <= 100 && !found; seed++) {
+    pworld *w = malloc(sizeof *w);
+    popts o = world_opts(seed);
+    o.unsafe = true;
+    pw_init(w, seed, true, &o);
+    if (!pw_run(w, CHAOS_NS)) {
+      if (!w->chk.violated) fail_msg("seed %llu failed without the checker: %s", (unsigned long long)seed, w->net.why);
+      print_message("unsafe_ignore_promises: seed %llu, t = %.3f s: %s\n", (unsigned long long)seed,
+                    (double)w->chk.violation_ns / 1e9, w->chk.violation);
+      found = seed;
+    }
+    pw_free(w);
+    free(w);
+  }
+  assert_true(found > 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_multi_paxos_random_seeds_keep_invariants),
       cmocka_unit_test(test_single_decree_random_seeds_decide_once),
       cmocka_unit_test(test_random_run_is_deterministic),
+      cmocka_unit_test(test_runtime_unsafe_flag_is_caught),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
