@@ -551,6 +551,7 @@ int luaopen_happysim_core(lua_State *L) {
   hs_net_open(L);
   hs_kv_open(L);
   hs_raft_open(L);
+  hs_paxos_open(L);
   hs_clock_open(L);
   hs_crdt_open(L);
   luaL_newlib(L, core_funcs);
@@ -558,6 +559,7 @@ int luaopen_happysim_core(lua_State *L) {
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);
   luaL_setfuncs(L, hs_raft_funcs, 0);
+  luaL_setfuncs(L, hs_paxos_funcs, 0);
   luaL_setfuncs(L, hs_crdt_funcs, 0);
   lua_newtable(L);
   luaL_setfuncs(L, hs_dist_funcs, 0);
