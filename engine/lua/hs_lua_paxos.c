@@ -870,16 +870,15 @@ static void build_core(lua_State *L, lpaxos *r, int self_idx, int state, const c
   lua_setfield(L, state, "members");
   r->n_members = n;
 
-  if (r->built) hs_paxos_node_free(&r->node);
-  r->built = 0;
-  char stream[160];
-  snprintf(stream, sizeof stream, "%s:%s", r->multi ? "mpaxos" : "paxos", r->base.e.name);
   hs_paxos_node_hooks hooks = {.resolved = hook_resolved,
                                .lost = hook_lost,
                                .role_changed = hook_role_changed,
                                .decided = hook_decided,
                                .resolve_peer = hook_resolve_peer,
                                .ud = r};
+  if (!r->built) hs_paxos_node_init(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &hooks);
+  char stream[160];
+  snprintf(stream, sizeof stream, "%s:%s", r->multi ? "mpaxos" : "paxos", r->base.e.name);
   int rc;
   if (r->multi) {
     hs_mpaxos_config cfg = r->mopts;
@@ -897,7 +896,7 @@ static void build_core(lua_State *L, lpaxos *r, int self_idx, int state, const c
       sm = (hs_sm_ops){lua_apply, lua_snapshot, lua_restore, lua_query, r};
     }
     lua_pop(L, 1);
-    rc = hs_paxos_node_init_multi(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &cfg, &sm, &hooks);
+    rc = hs_paxos_node_make_multi(&r->node, &cfg, &sm);
   } else {
     hs_paxos_config cfg = r->sopts;
     cfg.id = self;
@@ -905,13 +904,10 @@ static void build_core(lua_State *L, lpaxos *r, int self_idx, int state, const c
     cfg.n_members = n;
     cfg.checker = r->checker ? &r->checker->c : NULL;
     hs_sim_stream(r->base.e.sim, &cfg.rng, stream, strlen(stream));
-    rc = hs_paxos_node_init_single(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &cfg, &hooks);
+    rc = hs_paxos_node_make_single(&r->node, &cfg);
   }
-  if (rc != HS_OK) {
-    hs_paxos_node_free(&r->node);
-    luaL_error(L, "%s: %s", fname, hs_paxos_strerror(rc));
-  }
-  r->built = 1;
+  r->built = 1; /* the adapter is set up (finalize frees it), with or without a core */
+  if (rc != HS_OK) luaL_error(L, "%s: %s", fname, hs_paxos_strerror(rc));
   (void)self_idx;
   lua_settop(L, top);
 }

@@ -168,13 +168,12 @@ static void on_heartbeat_timer(hs_entity *owner, hs_timer *t) {
 
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
-static void node_init(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool, const hs_sm_ops *sm,
-                      const hs_paxos_node_hooks *hooks) {
+void hs_paxos_node_init(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool,
+                        const hs_paxos_node_hooks *hooks) {
   memset(n, 0, sizeof *n);
   n->self = self;
   n->net = net;
   n->pool = pool;
-  if (sm) n->sm = *sm;
   if (hooks) n->hooks = *hooks;
   hs_buf_init(&n->result);
   hs_sessions_init(&n->sessions);
@@ -182,20 +181,30 @@ static void node_init(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_po
   hs_timer_init(&n->heartbeat, self, "HeartbeatTimeout", on_heartbeat_timer);
 }
 
-int hs_paxos_node_init_single(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool,
-                              hs_paxos_config *cfg, const hs_paxos_node_hooks *hooks) {
-  node_init(n, self, net, pool, NULL, hooks);
-  hs_timer_init(&n->election, self, "RoundTimeout", on_election_timer);
+/* Drops the core made before, if any (never started: nothing of it is in the engine), and the
+ * entities of its members (ids are per core). */
+static void drop_core(hs_paxos_node *n) {
+  if (n->mp) hs_mpaxos_free(n->mp);
+  if (n->sd) hs_paxos_free(n->sd);
+  n->mp = NULL;
+  n->sd = NULL;
+  if (n->peers) memset(n->peers, 0, n->peer_cap * sizeof *n->peers);
+}
+
+int hs_paxos_node_make_single(hs_paxos_node *n, hs_paxos_config *cfg) {
+  drop_core(n);
+  n->election.ev.type = "RoundTimeout";
   cfg->cb = (hs_paxos_callbacks){.send = cb_send, .set_timer = cb_sd_set_timer, .decided = cb_sd_decided};
   cfg->ud = n;
   int rc = hs_paxos_new(cfg, &n->sd);
   if (rc != HS_OK) return rc;
-  return hs_paxos_node_set_peer(n, cfg->id, self);
+  return hs_paxos_node_set_peer(n, cfg->id, n->self);
 }
 
-int hs_paxos_node_init_multi(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool,
-                             hs_mpaxos_config *cfg, const hs_sm_ops *sm, const hs_paxos_node_hooks *hooks) {
-  node_init(n, self, net, pool, sm, hooks);
+int hs_paxos_node_make_multi(hs_paxos_node *n, hs_mpaxos_config *cfg, const hs_sm_ops *sm) {
+  drop_core(n);
+  n->election.ev.type = "ElectionTimeout";
+  n->sm = sm ? *sm : (hs_sm_ops){0};
   cfg->cb = (hs_mpaxos_callbacks){.send = cb_send,
                                   .set_timer = cb_mp_set_timer,
                                   .apply = cb_mp_apply,
@@ -205,14 +214,11 @@ int hs_paxos_node_init_multi(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_
   cfg->ud = n;
   int rc = hs_mpaxos_new(cfg, &n->mp);
   if (rc != HS_OK) return rc;
-  return hs_paxos_node_set_peer(n, cfg->id, self);
+  return hs_paxos_node_set_peer(n, cfg->id, n->self);
 }
 
 void hs_paxos_node_free(hs_paxos_node *n) {
-  if (n->mp) hs_mpaxos_free(n->mp);
-  if (n->sd) hs_paxos_free(n->sd);
-  n->mp = NULL;
-  n->sd = NULL;
+  drop_core(n);
   free(n->peers);
   n->peers = NULL;
   n->peer_cap = 0;

@@ -2,7 +2,7 @@
  * hs_paxos_node.h - a Paxos node as an entity of the simulator: the adapter between a Paxos
  * core (single-decree hs_paxos.h, or Multi-Paxos hs_mpaxos.h with Flexible Paxos quorums) and
  * the engine's timers, the network and a state machine. One adapter serves both cores; the
- * kind is fixed by the init function.
+ * kind is fixed by the function that makes the core.
  *
  * The node's messages travel as network payload blobs: a plain envelope (net/hs_envelope.h)
  * and an hs_value string holding the hs_paxos_msg encoding, so interception and traces see
@@ -85,13 +85,16 @@ typedef struct hs_paxos_node {
   hs_session_counts counts; /* duplicates answered, expired refused */
 } hs_paxos_node;
 
-/* Single-decree: cfg's callbacks and ud are set by the node; the rest (id, members, quorums,
- * retry_delay, rng, checker) is the caller's. HS_OK, HS_EINVAL, HS_PAXOS_EQUORUM, HS_ENOMEM. */
-int hs_paxos_node_init_single(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool,
-                              hs_paxos_config *cfg, const hs_paxos_node_hooks *hooks);
-/* Multi-Paxos: the same, with the state machine chosen slots are applied to. */
-int hs_paxos_node_init_multi(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool,
-                             hs_mpaxos_config *cfg, const hs_sm_ops *sm, const hs_paxos_node_hooks *hooks);
+/* Sets the node up (no core yet): its entity (whose timers it adds), network, blob pool and
+ * hooks. Once per node. */
+void hs_paxos_node_init(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool,
+                        const hs_paxos_node_hooks *hooks);
+/* Makes the node's core - single-decree, or Multi-Paxos applying chosen slots to sm - replacing
+ * one made before (which must not have started). cfg's callbacks and ud are set by the node;
+ * the rest (id, members, quorums, times, rng, checker) is the caller's. HS_OK, HS_EINVAL,
+ * HS_PAXOS_EQUORUM, HS_ENOMEM (the node then has no core). */
+int hs_paxos_node_make_single(hs_paxos_node *n, hs_paxos_config *cfg);
+int hs_paxos_node_make_multi(hs_paxos_node *n, hs_mpaxos_config *cfg, const hs_sm_ops *sm);
 /* Frees what the node owns; touches neither the simulation nor its timers (it may be gone). */
 void hs_paxos_node_free(hs_paxos_node *n);
 /* The entity of member id `id` (a peer, or the node itself). HS_OK, HS_EINVAL, HS_ENOMEM. */
