@@ -55,6 +55,8 @@ typedef struct lpaxos {
   int started;
   int start_deferred; /* node:start() called while detached: done when attached */
   uint32_t n_members;
+  uint64_t seen_count;   /* network requests taken in (see seen_before) */
+  uint64_t dup_requests; /* copies of network requests dropped */
   uint64_t cluster;   /* hash of the members' names */
   lchecker *checker;  /* anchored by the state table */
   char sm_error[160];
@@ -564,11 +566,54 @@ static void submit_cmd(lua_State *L, lpaxos *r, uint64_t tag, const char *fname)
 
 static const char *validate_command(lua_State *L, lpaxos *r, const uint8_t *p, size_t len, int value_idx, int protect);
 
+/* Whether this node has taken in the request of m before: a copy the network duplicated.
+ * Remembers the last SEEN_REQUESTS (sender, request id) pairs in the state table (seen: key ->
+ * true, seen_ring: the keys in order). Copies of one request reach the same node, within the
+ * link's delays: answering only the first keeps one outcome per request. Two copies
+ * proposed apart could end differently (one slot lost to a new leader, the other chosen),
+ * and the client would be told "lost" of a command that took effect. */
+#define SEEN_REQUESTS 4096
+static int seen_before(lua_State *L, lpaxos *r, const hs_message *m) {
+  lua_Integer key = (lua_Integer)(((uint64_t)m->src->id << 40) | (hs_blob_request_id(m->payload) & ((1ULL << 40) - 1)));
+  push_state(L, r);
+  if (lua_getfield(L, -1, "seen") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "seen");
+    lua_createtable(L, SEEN_REQUESTS, 0);
+    lua_setfield(L, -3, "seen_ring");
+  }
+  if (lua_rawgeti(L, -1, key) != LUA_TNIL) {
+    lua_pop(L, 3);
+    return 1;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, -2, "seen_ring"); /* state seen ring */
+  lua_Integer at = (lua_Integer)(r->seen_count++ % SEEN_REQUESTS) + 1;
+  if (lua_rawgeti(L, -1, at) != LUA_TNIL) { /* forget the oldest */
+    lua_pushnil(L);
+    lua_rawset(L, -4);
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pushinteger(L, key);
+  lua_rawseti(L, -2, at);
+  lua_pushboolean(L, 1);
+  lua_rawseti(L, -3, key);
+  lua_pop(L, 3);
+  return 0;
+}
+
 /* A client's request over the network: "submit" (payload = command) or "read" (a query). */
 static void client_request(lpaxos *r, hs_message *m) {
   lua_State *L = hs_lsim_of(r->base.e.sim)->L;
   if (!L) return;
   int top = lua_gettop(L);
+  if (seen_before(L, r, m)) { /* a copy: the first one's outcome is the answer */
+    r->dup_requests++;
+    return;
+  }
   lua_createtable(L, 0, 4);
   lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
   lua_setfield(L, -2, "request_id");
@@ -1192,6 +1237,7 @@ static void push_multi_stats(lua_State *L, lpaxos *r) {
   SET_INT("reads_served", r->node.reads);
   SET_INT("duplicate_commands", r->node.counts.duplicates);
   SET_INT("expired_commands", r->node.counts.expired);
+  SET_INT("duplicate_requests", r->dup_requests);
   SET_INT("malformed_messages", hs_paxos_node_malformed(&r->node));
   SET_INT("pending", hs_mpaxos_pending(r->node.mp));
   lua_pushboolean(L, s.crashed);
