@@ -9,9 +9,10 @@
 -- included - and fills every slot it does not know chosen with a no-op (the bug of the Python
 -- original). A command chosen under the previous leader, but not yet known chosen by the new
 -- one, is then overwritten: the PaxosChecker sees two different values chosen for one slot
--- and stops the run ("paxos safety" and "run completed" fail), and the acknowledged write
--- that vanished usually makes the history non-linearizable too. Script arguments as for
--- multipaxos_linearizable.lua.
+-- and stops the run ("paxos safety" and "run completed" fail). With stop_at_violation=false
+-- the run goes on, and the acknowledged writes that vanish make the history
+-- non-linearizable too (or too tangled for the linearizability checker to decide in its
+-- 10 s). Script arguments as for multipaxos_linearizable.lua.
 
 local ctx = ...
 local dir = type(ctx.script) == "string" and ctx.script:match("^(.*)/[^/]*$") or "."

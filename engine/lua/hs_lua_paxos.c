@@ -37,6 +37,7 @@
 typedef struct lchecker {
   hs_paxos_checker c;
   hs_lsim *ls;
+  int stop;         /* a violation stops the run (the default) */
   int bound;        /* watching a cluster: c.phase2_quorum and cluster are set */
   uint64_t cluster; /* hash of the members' names */
 } lchecker;
@@ -1607,16 +1608,27 @@ static int l_flex_new(lua_State *L) { return new_node(L, &flex_class); }
 static void on_violation(void *ud, const char *message) {
   lchecker *c = ud;
   hs_lsim *ls = c->ls;
-  if (!ls || !ls->L) return; /* outside a run: checker.violation tells */
+  if (!c->stop || !ls || !ls->L) return; /* checker.violation and checker:check() tell */
   lua_pushfstring(ls->L, "happysim: Paxos invariant violated at t=%f (seed %I): %s", hs_time_to_s(ls->sim.now_ns),
                   (lua_Integer)ls->sim.seed, message);
   hs_sim_fail(ls, ls->L);
 }
 
-/* hs.PaxosChecker(): one per cluster, given to its nodes as `checker =`. */
+/* hs.PaxosChecker([{ stop = true }]): one per cluster, given to its nodes as `checker =`. The
+ * first violation stops sim:run() with the seed and the time, unless stop = false: then the
+ * run goes on and checker.violated, checker.violation and checker:check() tell. */
+static const char *const checker_options[] = {"stop", NULL};
+
 static int l_checker_new(lua_State *L) {
+  int stop = 1;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    hs_check_options(L, 1, 1, checker_options);
+    stop = hs_field_boolean(L, 1, 1, "stop", 1);
+  }
   lchecker *c = lua_newuserdatauv(L, sizeof *c, 0);
   hs_paxos_checker_init(&c->c, 1);
+  c->stop = stop;
   c->ls = NULL;
   c->bound = 0;
   c->cluster = 0;
