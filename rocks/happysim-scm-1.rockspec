@@ -92,6 +92,7 @@ build = {
         "engine/raft/hs_raft_repl.c",
         "engine/raft/hs_raft_session.c",
         "engine/sm/hs_kv.c",
+        "engine/trace/hs_chrome_trace.c",
         -- END sources
       },
       incdirs = { "engine", "engine/lua" },
