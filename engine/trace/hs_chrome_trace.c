@@ -101,12 +101,24 @@ void hs_ctrace_track(hs_ctrace *t, uint32_t track, const char *name) {
   end_event(t);
 }
 
-/* A zero-length slice on a track, with a flow end ("f") or start ("s") bound to it. */
+/* A zero-length slice on a track, with a flow end ("f") or start ("s") bound to it; its args
+ * say what a reader needs without parsing the name: the message type, the peer, why it was lost. */
 static void flow_slice(hs_ctrace *t, hs_time_ns at, uint32_t track, const char *name, const char *type,
-                       const char *flow_ph, uint64_t id) {
+                       const char *flow_ph, uint64_t id, const char *peer, const char *why) {
   begin_event(t, "X", at);
   fprintf(t->f, ",\"dur\":0,\"tid\":%" PRIu32 ",\"cat\":\"net\",\"name\":", track + 1);
   put_str(t->f, name);
+  fprintf(t->f, ",\"args\":{\"id\":%" PRIu64 ",\"type\":", id);
+  put_str(t->f, type);
+  if (peer) {
+    fputs(",\"peer\":", t->f);
+    put_str(t->f, peer);
+  }
+  if (why) {
+    fputs(",\"lost\":", t->f);
+    put_str(t->f, why);
+  }
+  fputc('}', t->f);
   end_event(t);
   begin_event(t, flow_ph, at);
   fprintf(t->f, ",\"tid\":%" PRIu32 ",\"cat\":\"msg\",\"id\":%" PRIu64 ",\"bp\":\"e\",\"name\":", track + 1, id);
@@ -119,7 +131,7 @@ void hs_ctrace_sent(hs_ctrace *t, hs_time_ns at, uint32_t src, uint32_t dst, con
   if (!t->f || !in_window(t, at) || (!wanted(t, src) && !wanted(t, dst))) return;
   char name[160];
   snprintf(name, sizeof name, "send %s -> %s (%" PRIu64 " B)", type ? type : "?", dst_name ? dst_name : "?", bytes);
-  flow_slice(t, at, src, name, type, "s", id);
+  flow_slice(t, at, src, name, type, "s", id, dst_name, NULL);
 }
 
 void hs_ctrace_delivered(hs_ctrace *t, hs_time_ns at, uint32_t dst, const char *src_name, const char *type,
@@ -128,14 +140,14 @@ void hs_ctrace_delivered(hs_ctrace *t, hs_time_ns at, uint32_t dst, const char *
   char name[200];
   snprintf(name, sizeof name, "recv %s <- %s (%.3f ms in flight)", type ? type : "?", src_name ? src_name : "?",
            (double)(at - sent_ns) / 1e6);
-  flow_slice(t, at, dst, name, type, "f", id);
+  flow_slice(t, at, dst, name, type, "f", id, src_name, NULL);
 }
 
 void hs_ctrace_lost(hs_ctrace *t, hs_time_ns at, uint32_t track, const char *type, uint64_t id, const char *why) {
   if (!t->f || !in_window(t, at) || !wanted(t, track)) return;
   char name[160];
   snprintf(name, sizeof name, "lost %s (%s)", type ? type : "?", why ? why : "?");
-  flow_slice(t, at, track, name, type, "f", id);
+  flow_slice(t, at, track, name, type, "f", id, NULL, why ? why : "?");
 }
 
 void hs_ctrace_instant(hs_ctrace *t, hs_time_ns at, uint32_t track, const char *cat, const char *name) {
