@@ -107,6 +107,7 @@ build = {
     ["happysim.cli_check"] = "lua/happysim/cli_check.lua",
     ["happysim.clock"] = "lua/happysim/clock.lua",
     ["happysim.crdt_store"] = "lua/happysim/crdt_store.lua",
+    ["happysim.diagram"] = "lua/happysim/diagram.lua",
     ["happysim.entity"] = "lua/happysim/entity.lua",
     ["happysim.errors"] = "lua/happysim/errors.lua",
     ["happysim.faults"] = "lua/happysim/faults.lua",
