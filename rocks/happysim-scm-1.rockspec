@@ -47,6 +47,7 @@ build = {
         "engine/lua/hs_lua_clock.c",
         "engine/lua/hs_lua_compat.c",
         "engine/lua/hs_lua_dist.c",
+        "engine/lua/hs_lua_door.c",
         "engine/lua/hs_lua_entity.c",
         "engine/lua/hs_lua_event.c",
         "engine/lua/hs_lua_hold.c",

@@ -180,9 +180,11 @@ static bool process_next(hs_sim *sim) {
   mark_not_pending(sim, ev);
   hs_entity *target = ev->target;
   if (target && (target->flags & HS_ENTITY_PAUSED) && hs_sim_defer(sim, ev, target) == HS_OK) return false;
+  sim->current = ev;
   if (sim->trace_fn) {
     sim->trace_fn(sim, ev, sim->trace_ud);
     if (sim->stop_requested) { /* the observer stopped the run (a failed check): ev waits */
+      sim->current = NULL;
       requeue(sim, ev);
       return false;
     }
@@ -194,6 +196,7 @@ static bool process_next(hs_sim *sim) {
     sim->trace_hash = mix(sim->trace_hash, target->id);
   }
   ev->fn(sim, ev);
+  sim->current = NULL;
   return true;
 }
 

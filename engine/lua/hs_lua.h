@@ -38,7 +38,8 @@ typedef struct hs_lsim {
   int anchors_idx;
   int joins_idx;
   int list_idx;
-  int failed; /* an error stopped the run; the message sits in U.error */
+  int msgh_idx; /* the door's message handler (hs_door_msgh) */
+  int failed; /* an error stopped the run (or waits to be raised); the message sits in U.error */
   hs_lproc **procs; /* process pool, stable pointers */
   uint32_t proc_count;
   uint32_t proc_capacity;
@@ -84,6 +85,37 @@ typedef struct hs_levent {
   int is_timer; /* a sim:timer callback rather than an hs.Event */
 } hs_levent;
 
+/* hs_lua_door.c: the one door from C into Lua (see the comment at its top). Every call of a
+ * Lua callback and every resume of a process goes through it. */
+
+/* Where Lua code runs, for error messages; only formatted when an error happens. The site
+ * reads "<what> '<name>' for entity '<entity>' handling '<event>'", each part when given:
+ * "entity 'server' handling 'Request'", "process 'x.lua:3'", "timer callback", "network
+ * filter 'net' for entity 'b' handling 'Ping'", "state machine apply for entity 'n1'". */
+typedef struct hs_door_site {
+  const char *what;        /* the kind of callback; NULL for an entity's handle_event */
+  const char *name;        /* whose (a process, a network), or NULL */
+  const hs_entity *entity; /* the entity the code runs for, or NULL */
+  const char *event;       /* the event or message type being handled, or NULL */
+} hs_door_site;
+
+/* Calls the function below the nargs arguments on top of L with the door's message handler.
+ * LUA_OK: the nresults results are on L. Otherwise the error has been reported (stopping the
+ * run, or kept as the pending error between runs) and L is back to below the function. */
+int hs_door_call(lua_State *L, hs_lsim *ls, int nargs, int nresults, const hs_door_site *site);
+/* Resumes co (from the running thread ls->L) with nargs values; returns lua_resume's status
+ * (*nres values on co for LUA_OK and LUA_YIELD). An error is reported with co's traceback;
+ * co's stack is left for the caller to reset. */
+int hs_door_resume(hs_lsim *ls, lua_State *co, int nargs, int *nres, const hs_door_site *site);
+/* Reports the error value on top of L (popped) as raised at site; with co, the traceback is
+ * co's (a coroutine suspended or dead at the fault). */
+void hs_door_fail(lua_State *L, hs_lsim *ls, lua_State *co, const hs_door_site *site);
+/* Raises the pending error of a simulation that is not running, if any: called by Lua entry
+ * points that may have run Lua code from C (net:send's filter, RaftNode methods, restart). */
+void hs_door_raise(lua_State *L, hs_lsim *ls);
+/* The message handler: the error value rendered readably, then a traceback. */
+int hs_door_msgh(lua_State *L);
+
 /* hs_lua_util.c */
 double hs_check_seconds(lua_State *L, int arg, const char *what);
 /* Strict forms of luaL_checklstring / luaL_checkinteger / luaL_optinteger: no coercion
@@ -104,7 +136,8 @@ void hs_check_options(lua_State *L, int tidx, int arg, const char *const *known)
 hs_lsim *hs_check_sim(lua_State *L, int idx);
 hs_lsim *hs_lsim_of(hs_sim *sim);
 void hs_push_uv_table(lua_State *L, int sim_idx, const char *field);
-/* Stops the run with the message on top of L (popped). */
+/* Stops the run with the message on top of L (popped); the first message wins. Between runs
+ * the message waits for hs_door_raise. Only hs_lua_door.c and the Raft checker call it. */
 void hs_sim_fail(hs_lsim *ls, lua_State *L);
 uint32_t hs_anchor_acquire(hs_lsim *ls);
 void hs_anchor_release(hs_lsim *ls, uint32_t slot);
@@ -116,7 +149,6 @@ int hs_l_event_new(lua_State *L);
 int hs_levent_schedule(lua_State *L, int sim_idx, int ev_idx);
 int hs_schedule_returned(lua_State *L, int sim_idx, lua_State *from, int idx);
 int hs_l_timer(lua_State *L);
-int hs_l_traceback(lua_State *L);
 
 /* hs_lua_process.c */
 void hs_process_open(lua_State *L);

@@ -159,16 +159,18 @@ int hs_l_crash(lua_State *L) {
   }
   hs_entity_crash(e);
   hs_proc_kill_entity(L, ls, e);
+  hs_door_raise(L, ls); /* Lua code its crash ran between runs (a node's futures) that raised */
   lua_pushboolean(L, 1);
   return 1;
 }
 
 /* core.restart(sim, entity) -> true if it was crashed */
 int hs_l_restart(lua_State *L) {
-  hs_check_sim(L, 1);
+  hs_lsim *ls = hs_check_sim(L, 1);
   hs_entity *e = check_entity_arg(L, 2);
   int was = hs_entity_crashed(e);
   hs_entity_restart(e);
+  hs_door_raise(L, ls); /* Lua code its restart ran between runs (a state machine's restore) that raised */
   lua_pushboolean(L, was);
   return 1;
 }

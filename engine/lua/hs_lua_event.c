@@ -25,6 +25,13 @@ static void unanchor(lua_State *L, hs_lsim *ls, hs_levent *le, int anchors_idx, 
   lua_setiuservalue(L, ev_idx, UV_SIM);
 }
 
+/* Whether the value at idx has a __call metamethod. */
+static int callable(lua_State *L, int idx) {
+  if (luaL_getmetafield(L, idx, "__call") == LUA_TNIL) return 0;
+  lua_pop(L, 1);
+  return 1;
+}
+
 /* Fires an hs.Event: its target's handle_event (or the target function) runs as a process. */
 static void event_fire(hs_sim *sim, hs_event *ev) {
   hs_levent *le = HS_CONTAINER_OF(ev, hs_levent, ev);
@@ -45,10 +52,10 @@ static void event_fire(hs_sim *sim, hs_event *ev) {
     nargs = 1;
   } else {
     lua_getfield(L, -1, "handle_event");
-    if (!lua_isfunction(L, -1) && !luaL_getmetafield(L, -1, "__call")) {
-      lua_pushfstring(L, "happysim: event '%s' at t=%f: entity '%s' has no handle_event method", ev->type,
-                      hs_time_to_s(sim->now_ns), ev->target ? ev->target->name : "?");
-      hs_sim_fail(ls, L);
+    if (!lua_isfunction(L, -1) && !callable(L, -1)) {
+      hs_door_site site = {NULL, NULL, ev->target, ev->type};
+      lua_pushliteral(L, "the entity has no handle_event method");
+      hs_door_fail(L, ls, NULL, &site);
       lua_settop(L, top);
       return;
     }
@@ -204,6 +211,8 @@ static int l_event_tostring(lua_State *L) {
 
 /* ---- sim:timer(dt, fn [, { daemon = true }]) ----------------------------------- */
 
+static const hs_door_site timer_site = {"timer callback", NULL, NULL, NULL};
+
 static void timer_fire(hs_sim *sim, hs_event *ev) {
   hs_levent *le = HS_CONTAINER_OF(ev, hs_levent, ev);
   hs_lsim *ls = hs_lsim_of(sim);
@@ -211,22 +220,17 @@ static void timer_fire(hs_sim *sim, hs_event *ev) {
   int top = lua_gettop(L);
   lua_rawgeti(L, ls->anchors_idx, le->anchor);
   int ti = top + 1;
-  lua_pushcfunction(L, hs_l_traceback);
   lua_getiuservalue(L, ti, UV_FN);
-  if (lua_pcall(L, 0, 1, top + 2) != LUA_OK) {
-    lua_pushfstring(L, "happysim: error at t=%f in timer callback: %s", hs_time_to_s(sim->now_ns),
-                    lua_tostring(L, -1));
-    lua_remove(L, -2);
+  if (hs_door_call(L, ls, 0, 1, &timer_site) != LUA_OK) {
     unanchor(L, ls, le, ls->anchors_idx, ti);
-    hs_sim_fail(ls, L);
   } else if (lua_type(L, -1) == LUA_TNUMBER && hs_time_s_valid(lua_tonumber(L, -1))) {
     if (hs_sim_schedule_after(&ls->sim, ev, hs_time_from_s(lua_tonumber(L, -1))) == HS_OK) /* periodic: keep the anchor */
       le->time_ns = hs_sim_event_time(&ls->sim, ev);
   } else if (!lua_isnil(L, -1)) {
-    lua_pushfstring(L, "happysim: timer callback at t=%f returned %s; return nothing or a delay >= 0 in seconds",
-                    hs_time_to_s(sim->now_ns), lua_tostring(L, -1) ? lua_tostring(L, -1) : hs_typename_of(L, -1));
+    lua_pushfstring(L, "returned %s; return nothing or a delay >= 0 in seconds",
+                    lua_tostring(L, -1) ? lua_tostring(L, -1) : hs_typename_of(L, -1));
+    hs_door_fail(L, ls, NULL, &timer_site);
     unanchor(L, ls, le, ls->anchors_idx, ti);
-    hs_sim_fail(ls, L);
   } else {
     unanchor(L, ls, le, ls->anchors_idx, ti);
   }
@@ -265,14 +269,6 @@ int hs_l_timer(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, 4, UV_SIM);
   lua_settop(L, 4);
-  return 1;
-}
-
-/* A message handler for lua_pcall: appends a traceback. */
-int hs_l_traceback(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) msg = luaL_tolstring(L, 1, NULL);
-  luaL_traceback(L, L, msg, 1);
   return 1;
 }
 

@@ -151,6 +151,8 @@ static int run_protected(lua_State *L) {
   ls->joins_idx = lua_gettop(L);
   hs_push_uv_table(L, 2, "list");
   ls->list_idx = lua_gettop(L);
+  lua_pushcfunction(L, hs_door_msgh);
+  ls->msgh_idx = lua_gettop(L);
   ls->L = L;
   switch (a->mode) {
   case MODE_RUN: a->result = hs_sim_run(&ls->sim); break;
@@ -162,6 +164,7 @@ static int run_protected(lua_State *L) {
 
 static void run_loop(lua_State *L, hs_lsim *ls, run_args *a, const char *fname) {
   if (ls->L) luaL_error(L, "%s: the simulation is already running (called from inside a handler?)", fname);
+  hs_door_raise(L, ls); /* an error left between runs that nothing raised yet */
   a->ls = ls;
   double w0 = hs_now_s();
   lua_pushcfunction(L, run_protected);
@@ -169,16 +172,10 @@ static void run_loop(lua_State *L, hs_lsim *ls, run_args *a, const char *fname) 
   lua_pushvalue(L, 1);
   int rc = lua_pcall(L, 2, 0, 0);
   ls->L = NULL;
+  ls->msgh_idx = 0;
   ls->wall_seconds += hs_now_s() - w0;
   if (rc != LUA_OK) lua_error(L);
-  if (ls->failed) {
-    ls->failed = 0;
-    lua_getiuservalue(L, 1, 1);
-    lua_getfield(L, -1, "error");
-    lua_pushnil(L);
-    lua_setfield(L, -3, "error");
-    lua_error(L);
-  }
+  hs_door_raise(L, ls); /* the first error of the run */
 }
 
 static void push_summary(lua_State *L, int sim_idx) {
@@ -315,13 +312,8 @@ static void trace_hook(hs_sim *sim, const hs_event *ev, void *ud) {
     lua_pushstring(L, ev->target->name);
   else
     lua_pushnil(L);
-  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-    lua_pushfstring(L, "happysim: error in trace function at t=%f: %s", hs_time_to_s(sim->now_ns),
-                    luaL_tolstring(L, -1, NULL));
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-    hs_sim_fail(ls, L);
-  }
+  hs_door_site site = {"trace function", NULL, ev->target, ev->type};
+  hs_door_call(L, ls, 3, 0, &site);
 }
 
 /* sim:trace(fn | nil): fn(time, type, target_name) runs before each event. */

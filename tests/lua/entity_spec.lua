@@ -53,7 +53,7 @@ describe("hs.Entity", function()
     local e = hs.Entity{ name = "mute" }
     sim:schedule(hs.Event{ time = 1, type = "X", target = e })
     assert.has_error(function() sim:run() end,
-      "happysim: event 'X' at t=1.0: entity 'mute' has no handle_event method")
+      "happysim: error at t=1.0 in entity 'mute' handling 'X': the entity has no handle_event method")
   end)
 
   it("self:random() is a per-entity deterministic stream", function()
