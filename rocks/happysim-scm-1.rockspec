@@ -36,6 +36,7 @@ build = {
         "engine/check/hs_lin.c",
         "engine/check/hs_lin_models.c",
         "engine/check/hs_lin_value.c",
+        "engine/core/hs_assert.c",
         "engine/core/hs_blob.c",
         "engine/core/hs_entity.c",
         "engine/core/hs_heap.c",

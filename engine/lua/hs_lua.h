@@ -19,6 +19,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "core/hs_assert.h"
 #include "happysim.h"
 #include "sm/hs_kv.h"
 

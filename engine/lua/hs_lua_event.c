@@ -113,7 +113,10 @@ int hs_levent_schedule(lua_State *L, int sim_idx, int ev_idx) {
   if (lua_getiuservalue(L, ev_idx, UV_TARGET) == LUA_TTABLE)
     le->ev.target = hs_entity_register(L, sim_idx, lua_gettop(L));
   lua_pop(L, 1);
-  le->ev.flags &= ~(uint32_t)HS_EVENT_PENDING; /* left set by a closed simulation */
+  if (hs_event_pending(&le->ev)) { /* left so by a closed simulation: its queue is gone */
+    le->ev.flags = le->ev.flags & (uint32_t)HS_EVENT_DAEMON;
+    le->ev.heap_index = UINT32_MAX;
+  }
   int rc = hs_sim_schedule_at(&ls->sim, &le->ev, le->time_ns);
   if (rc != HS_OK) return luaL_error(L, "schedule: %s", hs_strerror(rc));
   le->owner = ls;

@@ -24,6 +24,7 @@ static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
   hs_lproc *p;
   if (ls->free_proc_count) {
     p = ls->procs[ls->free_procs[--ls->free_proc_count]];
+    HS_ASSERT(p->state == PROC_IDLE && !hs_event_pending(&p->wake)); /* a free slot is idle */
   } else {
     if (ls->proc_count == ls->proc_capacity) {
       uint32_t cap = ls->proc_capacity ? ls->proc_capacity * 2 : 32;
@@ -57,6 +58,7 @@ static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
 }
 
 static void proc_release(hs_lsim *ls, hs_lproc *p) {
+  HS_ASSERT(p->state != PROC_IDLE && ls->free_proc_count < ls->proc_count); /* released once */
   p->state = PROC_IDLE;
   p->gen++;
   if (p->has_join) {
@@ -85,6 +87,7 @@ static void proc_fail(hs_lsim *ls, hs_lproc *p, int with_traceback) {
 
 /* Stops a process that is not running: its thread is reset for reuse. */
 static void proc_kill(lua_State *L, hs_lsim *ls, hs_lproc *p) {
+  HS_ASSERT(p->state != PROC_IDLE && ls->free_proc_count < ls->proc_count);
   hs_sim_cancel(&ls->sim, &p->wake);
   hs_reset_thread(p->co, L);
   p->state = PROC_IDLE;
@@ -104,6 +107,10 @@ void hs_proc_kill_entity(lua_State *L, hs_lsim *ls, hs_entity *e) {
 static void proc_resume(hs_lsim *ls, hs_lproc *p) {
   lua_State *L = ls->L, *co = p->co;
   int nargs = p->nargs, nres;
+  /* a process is resumed to start, or at the end of its sleep (a parked one is woken by
+   * making it sleep for 0): never while it runs, is parked, or is free */
+  HS_ASSERT(p->state == PROC_STARTING || p->state == PROC_SLEEPING);
+  HS_ASSERT(!hs_event_pending(&p->wake));
   p->nargs = 0;
   p->state = PROC_RUNNING;
   hs_lproc *outer = running;
@@ -197,6 +204,7 @@ void hs_proc_start_now(lua_State *L, int sim_idx, int nargs, const char *what, h
   set_what(p, what);
   lua_xmove(L, p->co, nargs + 1);
   p->nargs = nargs;
+  p->state = PROC_STARTING;
   proc_resume(ls, p);
 }
 
