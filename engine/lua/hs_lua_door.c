@@ -124,8 +124,8 @@ void hs_door_fail(lua_State *L, hs_lsim *ls, lua_State *co, const hs_door_site *
 int hs_door_call(lua_State *L, hs_lsim *ls, int nargs, int nresults, const hs_door_site *site) {
   int fn = lua_gettop(L) - nargs;
   int msgh;
-  if (L == ls->L && ls->msgh_idx) {
-    msgh = ls->msgh_idx; /* the run keeps one on its stack */
+  if (L == ls->L && lua_tocfunction(L, ls->msgh_idx) == hs_door_msgh) {
+    msgh = ls->msgh_idx; /* the run loop's frame keeps one at hand */
   } else {
     lua_pushcfunction(L, hs_door_msgh);
     lua_insert(L, fn);

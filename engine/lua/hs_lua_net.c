@@ -96,7 +96,7 @@ static void push_net_object(lua_State *L, hs_lnet *ln) {
 static void push_state(lua_State *L, int idx) { lua_getiuservalue(L, idx, 2); }
 
 void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e) {
-  if (L == ls->L) { /* running: U.list sits on the stack (a delivery's hot path) */
+  if (L == ls->L && lua_topointer(L, ls->list_idx) == ls->list_ptr) { /* the run loop's frame: U.list is at hand */
     lua_rawgeti(L, ls->list_idx, (lua_Integer)e->id + 1);
     return;
   }
@@ -667,8 +667,7 @@ void hs_lnet_deliver_to_lua(hs_entity *e, hs_message *m) {
     return;
   }
   hs_push_entity_object(L, ls, e); /* top + 1 */
-  lua_getfield(L, top + 1, "handle_event");
-  if (!lua_isfunction(L, -1)) {
+  if (hs_push_handler(L, ls, top + 1) != LUA_TFUNCTION) {
     hs_door_site site = {NULL, NULL, e, m->type};
     lua_pushliteral(L, "the entity has no handle_event method");
     hs_door_fail(L, ls, NULL, &site);

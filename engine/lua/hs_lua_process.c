@@ -53,6 +53,7 @@ static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
   p->has_join = 0;
   p->returns_events = 0;
   p->entity = NULL;
+  p->what_ref = NULL;
   p->what[0] = 0;
   return p;
 }
@@ -71,10 +72,13 @@ static void proc_release(hs_lsim *ls, hs_lproc *p) {
 
 /* Where the process's code runs, for error messages. */
 static hs_door_site proc_site(const hs_lproc *p) {
-  if (p->entity) return (hs_door_site){NULL, NULL, p->entity, p->what};
-  if (p->returns_events) return (hs_door_site){"event function", NULL, NULL, p->what};
-  return (hs_door_site){"process", p->what, NULL, NULL};
+  const char *what = p->what_ref ? p->what_ref : p->what;
+  if (p->entity) return (hs_door_site){NULL, NULL, p->entity, what};
+  if (p->returns_events) return (hs_door_site){"event function", NULL, NULL, what};
+  return (hs_door_site){"process", what, NULL, NULL};
 }
+
+static void set_what(hs_lproc *p, const char *what);
 
 /* Stops the run with the message on top of L (popped) and co's traceback when with_traceback;
  * the process's thread is reset and its slot freed. */
@@ -129,6 +133,10 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
     return;
   }
   if (st == LUA_YIELD) {
+    if (p->what_ref) { /* it outlives the event it started for: keep a copy of the type */
+      set_what(p, p->what_ref);
+      p->what_ref = NULL;
+    }
     if (nres == 1 && lua_type(co, -1) == LUA_TNUMBER) {
       double dt = lua_tonumber(co, -1);
       lua_pop(co, 1);
@@ -151,15 +159,14 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
     return;
   }
   if (p->returns_events) {
-    /* scheduling can raise (a bad return value): it goes through the door too */
-    lua_pushcfunction(L, hs_l_schedule_returned_protected);
-    lua_pushlightuserdata(L, co);
-    lua_pushinteger(L, nres);
-    lua_pushvalue(L, 2);
-    if (hs_door_call(L, ls, 3, 0, &site) != LUA_OK) {
-      hs_reset_thread(co, L);
-      proc_release(ls, p);
-      return;
+    if (nres) {
+      lua_xmove(co, L, nres);
+      if (hs_schedule_returned(L, ls, nres) != LUA_OK) { /* a bad value: the message is on L */
+        hs_door_fail(L, ls, NULL, &site);
+        hs_reset_thread(co, L);
+        proc_release(ls, p);
+        return;
+      }
     }
   } else if (p->has_join) {
     lua_rawgeti(L, ls->joins_idx, (lua_Integer)p->slot + 1);
@@ -170,14 +177,6 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
   }
   lua_settop(co, 0);
   proc_release(ls, p);
-}
-
-/* pcall'd helper: schedules the nres results left on the finished coroutine. */
-int hs_l_schedule_returned_protected(lua_State *L) {
-  lua_State *co = lua_touserdata(L, 1);
-  int nres = (int)lua_tointeger(L, 2);
-  hs_schedule_returned(L, 3, co, nres);
-  return 0;
 }
 
 static void proc_wake_fire(hs_sim *sim, hs_event *ev) {
@@ -201,7 +200,7 @@ void hs_proc_start_now(lua_State *L, int sim_idx, int nargs, const char *what, h
   hs_lproc *p = proc_acquire(L, sim_idx, ls);
   p->entity = entity;
   p->returns_events = 1;
-  set_what(p, what);
+  p->what_ref = what ? what : ""; /* alive while it runs: the caller holds the event or message */
   lua_xmove(L, p->co, nargs + 1);
   p->nargs = nargs;
   p->state = PROC_STARTING;

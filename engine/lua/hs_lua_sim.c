@@ -96,6 +96,9 @@ static int l_sim_new(lua_State *L) {
   }
   lua_setiuservalue(L, 2, 1);
   luaL_setmetatable(L, HS_SIM_MT);
+  luaL_getmetatable(L, HS_EVENT_MT);
+  ls->event_mt = lua_topointer(L, -1); /* the registry keeps it */
+  lua_pop(L, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, HS_SIMS_KEY);
   lua_pushvalue(L, 2);
   lua_rawsetp(L, -2, ls);
@@ -151,8 +154,14 @@ static int run_protected(lua_State *L) {
   ls->joins_idx = lua_gettop(L);
   hs_push_uv_table(L, 2, "list");
   ls->list_idx = lua_gettop(L);
+  ls->list_ptr = lua_topointer(L, -1);
+  hs_push_uv_table(L, 2, "entities");
+  ls->entities_idx = lua_gettop(L);
   lua_pushcfunction(L, hs_door_msgh);
   ls->msgh_idx = lua_gettop(L);
+  lua_pushliteral(L, "handle_event");
+  ls->keys_idx = lua_gettop(L);
+  lua_pushliteral(L, "__class");
   ls->L = L;
   switch (a->mode) {
   case MODE_RUN: a->result = hs_sim_run(&ls->sim); break;
@@ -461,7 +470,6 @@ static int l_sim_methods(lua_State *L) {
 }
 
 static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
-                                      {"Event", hs_l_event_new},
                                       {"sleep", hs_l_sleep},
                                       {"now", hs_l_now},
                                       {"current_process", hs_l_current_process},
@@ -477,6 +485,7 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"crash", hs_l_crash},
                                       {"restart", hs_l_restart},
                                       {"is_crashed", hs_l_is_crashed},
+                                      {"entity_index", hs_l_entity_index},
                                       {"set_error_metatable", l_set_error_metatable},
                                       {"LamportClock", hs_l_lamport_new},
                                       {"HybridLogicalClock", hs_l_hlc_new},
@@ -498,6 +507,9 @@ int luaopen_happysim_core(lua_State *L) {
   hs_raft_open(L);
   hs_clock_open(L);
   luaL_newlib(L, core_funcs);
+  luaL_getmetatable(L, HS_EVENT_MT);
+  lua_pushcclosure(L, hs_l_event_new, 1); /* hs.Event keeps its metatable at hand */
+  lua_setfield(L, -2, "Event");
   hs_check_register(L); /* core.check: the linearizability checker */
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);
