@@ -214,22 +214,22 @@ int hs_levent_schedule(lua_State *L, int sim_idx, int ev_idx) {
 static int schedule_fast(lua_State *L, hs_lsim *ls, int idx) {
   if (!lua_getmetatable(L, idx)) return 0;
   const void *mt = lua_topointer(L, -1);
-  lua_pop(L, 1);
-  if (mt != ls->event_mt) return 0;
   hs_levent *le = lua_touserdata(L, idx);
-  if (le->is_timer || hs_event_pending(&le->ev) || le->time_ns < ls->sim.now_ns) return 0;
-  int t = lua_getiuservalue(L, idx, UV_TARGET);
-  if (t == LUA_TTABLE) {
-    if (lua_rawget(L, ls->entities_idx) != LUA_TUSERDATA) { /* not registered yet */
-      lua_pop(L, 1);
-      return 0;
-    }
-    le->ev.target = lua_touserdata(L, -1); /* the proxy: an hs_lentity */
-  } else if (t != LUA_TFUNCTION) {
+  if (mt != ls->event_mt || le->is_timer || hs_event_pending(&le->ev) || le->time_ns < ls->sim.now_ns) {
     lua_pop(L, 1);
     return 0;
   }
-  lua_pop(L, 1);
+  int t = lua_getiuservalue(L, idx, UV_TARGET); /* above the metatable: both popped below */
+  if (t == LUA_TTABLE) {
+    t = lua_rawget(L, ls->entities_idx);
+    hs_entity *e = lua_touserdata(L, -1); /* the proxy (an hs_lentity), when registered */
+    lua_pop(L, 2);
+    if (t != LUA_TUSERDATA) return 0; /* not registered yet */
+    le->ev.target = e;
+  } else {
+    lua_pop(L, 2);
+    if (t != LUA_TFUNCTION) return 0;
+  }
   if (hs_sim_schedule_at(&ls->sim, &le->ev, le->time_ns) != HS_OK) return 0;
   anchor(L, ls, le, 2, idx, ls->anchors_idx);
   return 1;
@@ -264,12 +264,12 @@ static int schedule_values_protected(lua_State *L) {
 }
 
 int hs_schedule_returned(lua_State *L, hs_lsim *ls, int nres) {
-  int first = lua_gettop(L) - nres + 1;
+  int last = lua_gettop(L), first = last - nres + 1;
   int v = first;
-  while (v <= lua_gettop(L) && (lua_isnil(L, v) || schedule_fast(L, ls, v))) v++;
+  while (v <= last && (lua_type(L, v) == LUA_TNIL || schedule_fast(L, ls, v))) v++;
   int rc = LUA_OK;
-  if (v <= lua_gettop(L)) { /* the rest, in order, the careful way */
-    int n = lua_gettop(L) - v + 1;
+  if (v <= last) { /* the rest, in order, the careful way */
+    int n = last - v + 1;
     lua_pushcfunction(L, schedule_values_protected);
     lua_pushvalue(L, 2);
     lua_rotate(L, v, 2);
