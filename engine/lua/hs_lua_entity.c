@@ -227,8 +227,7 @@ int hs_l_entity_named(lua_State *L) {
  * superclass chain), then `now`: the simulated time of the entity's simulation (nil before
  * it has one).
  */
-static int entity_index(lua_State *L) {
-  lua_settop(L, 2);
+static int entity_index(lua_State *L) { /* (self, key): a metamethod gets exactly two */
   lua_pushvalue(L, 2);
   if (lua_gettable(L, lua_upvalueindex(1)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING) return 1;
   size_t n;
