@@ -1,5 +1,7 @@
 #include "hs_sim.h"
 
+#include "hs_assert.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +57,7 @@ static uint32_t deferred_find(const hs_sim *sim, const hs_event *ev) {
 /* Takes a set-aside event out of sim->deferred (keeping the order of the others). */
 static void deferred_remove(hs_sim *sim, hs_event *ev) {
   uint32_t i = deferred_find(sim, ev);
+  HS_ASSERT(i < sim->deferred_count); /* flagged DEFERRED: it is set aside */
   if (i < sim->deferred_count) {
     memmove(&sim->deferred[i], &sim->deferred[i + 1], (sim->deferred_count - i - 1) * sizeof sim->deferred[0]);
     sim->deferred_count--;
@@ -140,6 +143,7 @@ int hs_sim_defer(hs_sim *sim, hs_event *ev, hs_entity *owner) {
     sim->deferred = items;
     sim->deferred_capacity = cap;
   }
+  HS_ASSERT(ev->heap_index == UINT32_MAX); /* just came due: out of the heap */
   sim->deferred[sim->deferred_count++] = (hs_deferred){ev, owner};
   ev->flags = (ev->flags | HS_EVENT_PENDING | DEFERRED) & ~(uint32_t)COUNTED_LIVE;
   return HS_OK;
@@ -151,6 +155,7 @@ int hs_sim_undefer(hs_sim *sim, hs_entity *owner) {
   for (uint32_t i = 0; i < sim->deferred_count; i++) {
     hs_deferred d = sim->deferred[i];
     if (d.owner == owner && rc == HS_OK) {
+      HS_ASSERT((d.ev->flags & (HS_EVENT_PENDING | DEFERRED)) == (HS_EVENT_PENDING | DEFERRED));
       d.ev->flags &= ~(uint32_t)(HS_EVENT_PENDING | DEFERRED);
       rc = hs_sim_schedule_at(sim, d.ev, sim->now_ns);
       if (rc == HS_OK) continue;
@@ -180,9 +185,11 @@ static bool process_next(hs_sim *sim) {
   mark_not_pending(sim, ev);
   hs_entity *target = ev->target;
   if (target && (target->flags & HS_ENTITY_PAUSED) && hs_sim_defer(sim, ev, target) == HS_OK) return false;
+  sim->current = ev;
   if (sim->trace_fn) {
     sim->trace_fn(sim, ev, sim->trace_ud);
     if (sim->stop_requested) { /* the observer stopped the run (a failed check): ev waits */
+      sim->current = NULL;
       requeue(sim, ev);
       return false;
     }
@@ -194,6 +201,7 @@ static bool process_next(hs_sim *sim) {
     sim->trace_hash = mix(sim->trace_hash, target->id);
   }
   ev->fn(sim, ev);
+  sim->current = NULL;
   return true;
 }
 

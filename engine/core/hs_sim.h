@@ -43,6 +43,7 @@ struct hs_sim {
   uint32_t entity_capacity;
   bool stop_requested;
   bool closed;
+  const hs_event *current; /* the event being handled (or traced), NULL between events */
   hs_trace_fn trace_fn;
   void *trace_ud;
   hs_rng rng; /* the simulation's own stream */

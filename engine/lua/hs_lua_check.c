@@ -289,7 +289,7 @@ static int l_linearizable(lua_State *L) {
   lua_settop(L, 3);
 
   lcheck *c = new_lcheck(L);            /* 4 */
-  lua_pushcfunction(L, hs_l_traceback); /* 5 */
+  lua_pushcfunction(L, hs_door_msgh); /* 5 */
   lua_newtable(L);                      /* 6: model states */
   size_t n = (size_t)lua_rawlen(L, 1);
   /* per op: offset and length of its key, input and output in c->values */

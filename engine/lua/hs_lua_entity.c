@@ -167,16 +167,18 @@ int hs_l_crash(lua_State *L) {
   }
   hs_entity_crash(e);
   hs_proc_kill_entity(L, ls, e);
+  hs_door_raise(L, ls); /* Lua code its crash ran between runs (a node's futures) that raised */
   lua_pushboolean(L, 1);
   return 1;
 }
 
 /* core.restart(sim, entity) -> true if it was crashed */
 int hs_l_restart(lua_State *L) {
-  hs_check_sim(L, 1);
+  hs_lsim *ls = hs_check_sim(L, 1);
   hs_entity *e = check_entity_arg(L, 2);
   int was = hs_entity_crashed(e);
   hs_entity_restart(e);
+  hs_door_raise(L, ls); /* Lua code its restart ran between runs (a state machine's restore) that raised */
   lua_pushboolean(L, was);
   return 1;
 }
@@ -222,6 +224,75 @@ int hs_l_entity_named(lua_State *L) {
   hs_push_uv_table(L, 1, "names");
   lua_pushvalue(L, 2);
   lua_rawget(L, -2);
+  return 1;
+}
+
+/*
+ * The __index of Lua entity instances (entity.lua), in C because every `self.x` that is not
+ * an instance field comes here (`self.now` in most handlers). Upvalues: 1 the class, 2
+ * fallback(self, key) for `crashed` and `paused`, 3 the Simulation metatable (a light
+ * userdata: compared by address), 4 the string "sim". class[key] first (through the
+ * superclass chain), then `now`: the simulated time of the entity's simulation (nil before
+ * it has one).
+ */
+static int entity_index(lua_State *L) { /* (self, key): a metamethod gets exactly two */
+  lua_pushvalue(L, 2);
+  if (lua_gettable(L, lua_upvalueindex(1)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING) return 1;
+  size_t n;
+  const char *k = lua_tolstring(L, 2, &n);
+  if (n == 3 && memcmp(k, "now", 3) == 0) {
+    lua_pushvalue(L, lua_upvalueindex(4));
+    if (lua_rawget(L, 1) == LUA_TNIL) return 1;
+    if (lua_getmetatable(L, -1) && lua_topointer(L, -1) == lua_touserdata(L, lua_upvalueindex(3))) {
+      hs_lsim *ls = lua_touserdata(L, -2);
+      lua_pushnumber(L, hs_time_to_s(ls->sim.now_ns));
+      return 1;
+    }
+  } else if (!((n == 7 && memcmp(k, "crashed", 7) == 0) || (n == 6 && memcmp(k, "paused", 6) == 0))) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_settop(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_insert(L, 1);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+/* Pushes entity.handle_event for the Lua entity table at idx, as indexing would find it, but
+ * without calling entity_index for the instances of hs.Entity classes: the instance's own
+ * field, else its class's (entity.lua gives their metatable `__class` next to the __index
+ * that reads it). This runs for every event, in the run loop's frame (the keys are on the
+ * stack there). */
+int hs_push_handler(lua_State *L, hs_lsim *ls, int idx) {
+  lua_pushvalue(L, ls->keys_idx); /* "handle_event" */
+  int t = lua_rawget(L, idx);
+  if (t != LUA_TNIL) return t; /* its own */
+  lua_pop(L, 1);
+  if (lua_getmetatable(L, idx)) {
+    lua_pushvalue(L, ls->keys_idx + 1); /* "__class" */
+    if (lua_rawget(L, -2) == LUA_TTABLE) {
+      lua_pushvalue(L, ls->keys_idx);
+      t = lua_gettable(L, -2); /* through the superclass chain */
+      lua_replace(L, -3);
+      lua_pop(L, 1);
+      return t;
+    }
+    lua_pop(L, 2);
+  }
+  return lua_getfield(L, idx, "handle_event");
+}
+
+/* core.entity_index(class, fallback) -> the __index function of the class's instances */
+int hs_l_entity_index(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  luaL_getmetatable(L, HS_SIM_MT); /* the registry keeps it: its address stays valid */
+  lua_pushlightuserdata(L, (void *)lua_topointer(L, -1));
+  lua_replace(L, -2);
+  lua_pushliteral(L, "sim");
+  lua_pushcclosure(L, entity_index, 4);
   return 1;
 }
 

@@ -14,15 +14,21 @@ enum { UV_TYPE = 1, UV_TARGET = 2, UV_PAYLOAD = 3, UV_SIM = 4 };
 
 static hs_levent *check_event(lua_State *L, int idx) { return luaL_checkudata(L, idx, HS_EVENT_MT); }
 
-/* Lets go of the anchor and the reference to the simulation; ev is at ev_idx on L. */
-static void unanchor(lua_State *L, hs_lsim *ls, hs_levent *le, int anchors_idx, int ev_idx) {
+/* Lets go of the anchor: the event no longer keeps itself alive through the simulation. (Its
+ * user value UV_SIM stays: it keeps le->owner valid for as long as the event lives.) */
+static void unanchor(lua_State *L, hs_lsim *ls, hs_levent *le, int anchors_idx) {
   if (!le->anchor) return;
   lua_pushnil(L);
   lua_rawseti(L, anchors_idx, le->anchor);
   hs_anchor_release(ls, le->anchor);
   le->anchor = 0;
-  lua_pushnil(L);
-  lua_setiuservalue(L, ev_idx, UV_SIM);
+}
+
+/* Whether the value at idx has a __call metamethod. */
+static int callable(lua_State *L, int idx) {
+  if (luaL_getmetafield(L, idx, "__call") == LUA_TNIL) return 0;
+  lua_pop(L, 1);
+  return 1;
 }
 
 /* Fires an hs.Event: its target's handle_event (or the target function) runs as a process. */
@@ -33,7 +39,7 @@ static void event_fire(hs_sim *sim, hs_event *ev) {
   int top = lua_gettop(L);
   lua_rawgeti(L, ls->anchors_idx, le->anchor);
   int evi = top + 1;
-  unanchor(L, ls, le, ls->anchors_idx, evi);
+  unanchor(L, ls, le, ls->anchors_idx);
   if (ev->target && hs_entity_crashed(ev->target)) { /* a crashed entity receives nothing */
     ls->events_dropped++;
     lua_settop(L, top);
@@ -44,11 +50,10 @@ static void event_fire(hs_sim *sim, hs_event *ev) {
     lua_pushvalue(L, evi);
     nargs = 1;
   } else {
-    lua_getfield(L, -1, "handle_event");
-    if (!lua_isfunction(L, -1) && !luaL_getmetafield(L, -1, "__call")) {
-      lua_pushfstring(L, "happysim: event '%s' at t=%f: entity '%s' has no handle_event method", ev->type,
-                      hs_time_to_s(sim->now_ns), ev->target ? ev->target->name : "?");
-      hs_sim_fail(ls, L);
+    if (hs_push_handler(L, ls, top + 2) != LUA_TFUNCTION && !callable(L, -1)) {
+      hs_door_site site = {NULL, NULL, ev->target, ev->type};
+      lua_pushliteral(L, "the entity has no handle_event method");
+      hs_door_fail(L, ls, NULL, &site);
       lua_settop(L, top);
       return;
     }
@@ -62,8 +67,8 @@ static void event_fire(hs_sim *sim, hs_event *ev) {
 
 static const char *const event_options[] = {"time", "type", "target", "payload", "daemon", NULL};
 
-/* hs.Event{ time =, type =, target =, payload =, daemon = false } */
-int hs_l_event_new(lua_State *L) {
+/* hs.Event{...} checked field by field: every message about a bad table comes from here. */
+static int event_new_checked(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, event_options);
@@ -76,14 +81,10 @@ int hs_l_event_new(lua_State *L) {
   hs_event_set_daemon(&le->ev, daemon);
   luaL_setmetatable(L, HS_EVENT_MT);
   int tt = lua_getfield(L, 1, "type");
-  if (tt == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_pushliteral(L, "Event");
-  } else if (tt != LUA_TSTRING) {
+  if (tt != LUA_TNIL && tt != LUA_TSTRING)
     luaL_argerror(L, 1, lua_pushfstring(L, "field 'type' must be a string, got %s", hs_typename_of(L, -1)));
-  }
-  le->ev.type = lua_tostring(L, -1); /* kept alive by the user value */
-  lua_setiuservalue(L, 2, UV_TYPE);
+  if (tt == LUA_TSTRING) le->ev.type = lua_tostring(L, -1); /* kept alive by the user value */
+  lua_setiuservalue(L, 2, UV_TYPE); /* nil: the default type, "Event" */
   int target = lua_getfield(L, 1, "target");
   if (target != LUA_TTABLE && target != LUA_TFUNCTION)
     luaL_argerror(L, 1, lua_pushfstring(L, "field 'target' must be an entity or a function, got %s",
@@ -92,6 +93,94 @@ int hs_l_event_new(lua_State *L) {
   lua_getfield(L, 1, "payload");
   lua_setiuservalue(L, 2, UV_PAYLOAD);
   return 1;
+}
+
+enum { F_NONE, F_TIME, F_TYPE, F_TARGET, F_PAYLOAD, F_DAEMON };
+
+/* Which option the string key k (of length n) is. */
+static int event_field(const char *k, size_t n) {
+  switch (n) {
+  case 4: return memcmp(k, "time", 4) == 0 ? F_TIME : memcmp(k, "type", 4) == 0 ? F_TYPE : F_NONE;
+  case 6: return memcmp(k, "target", 6) == 0 ? F_TARGET : memcmp(k, "daemon", 6) == 0 ? F_DAEMON : F_NONE;
+  case 7: return memcmp(k, "payload", 7) == 0 ? F_PAYLOAD : F_NONE;
+  default: return F_NONE;
+  }
+}
+
+/*
+ * hs.Event{ time =, type =, target =, payload =, daemon = false }. Upvalue 1: the Event
+ * metatable. Events are made per handled event, so the common case reads the table in one
+ * pass (no lookups by name, no option list walked per key); anything unusual (a bad or unknown
+ * field, a missing one, a table with a metatable) is left to event_new_checked, which makes
+ * the same event or raises the same message as always.
+ */
+int hs_l_event_new(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TTABLE || lua_getmetatable(L, 1)) return event_new_checked(L);
+  lua_settop(L, 1);
+  hs_levent *le = lua_newuserdatauv(L, sizeof *le, 4); /* index 2 */
+  memset(le, 0, sizeof *le);
+  hs_event_init(&le->ev, event_fire, NULL, "Event");
+  double t = -1;
+  int daemon = 0, has_target = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    size_t n = 0;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
+    int vt = lua_type(L, -1);
+    switch (k ? event_field(k, n) : F_NONE) {
+    case F_TIME:
+      if (vt != LUA_TNUMBER || !hs_time_s_valid(t = lua_tonumber(L, -1))) goto checked;
+      lua_pop(L, 1);
+      break;
+    case F_TYPE:
+      if (vt != LUA_TSTRING) goto checked;
+      le->ev.type = lua_tostring(L, -1); /* kept alive by the user value */
+      lua_setiuservalue(L, 2, UV_TYPE);
+      break;
+    case F_TARGET:
+      if (vt != LUA_TTABLE && vt != LUA_TFUNCTION) goto checked;
+      has_target = 1;
+      lua_setiuservalue(L, 2, UV_TARGET);
+      break;
+    case F_PAYLOAD: lua_setiuservalue(L, 2, UV_PAYLOAD); break;
+    case F_DAEMON:
+      if (vt != LUA_TBOOLEAN) goto checked;
+      daemon = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      break;
+    default: goto checked;
+    }
+  }
+  if (t < 0 || !has_target) goto checked;
+  le->time_ns = hs_time_from_s(t);
+  hs_event_set_daemon(&le->ev, daemon);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, 2);
+  return 1;
+checked:
+  lua_settop(L, 1);
+  return event_new_checked(L);
+}
+
+/* Anchors the just-scheduled hs.Event at ev_idx in U.anchors of the simulation at sim_idx
+ * (both on L; anchors_idx: that table on L, or 0 to look it up), and makes its user value
+ * UV_SIM that simulation. */
+static void anchor(lua_State *L, hs_lsim *ls, hs_levent *le, int sim_idx, int ev_idx, int anchors_idx) {
+  le->anchor = hs_anchor_acquire(ls);
+  lua_pushvalue(L, ev_idx);
+  if (anchors_idx) {
+    lua_rawseti(L, anchors_idx, le->anchor);
+  } else {
+    hs_push_uv_table(L, sim_idx, "anchors");
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, le->anchor);
+    lua_pop(L, 1);
+  }
+  if (le->owner != ls) {
+    le->owner = ls;
+    lua_pushvalue(L, sim_idx);
+    lua_setiuservalue(L, ev_idx, UV_SIM);
+  }
 }
 
 /* Schedules the hs.Event at ev_idx on the simulation at sim_idx (both on L). */
@@ -106,29 +195,51 @@ int hs_levent_schedule(lua_State *L, int sim_idx, int ev_idx) {
   if (lua_getiuservalue(L, ev_idx, UV_TARGET) == LUA_TTABLE)
     le->ev.target = hs_entity_register(L, sim_idx, lua_gettop(L));
   lua_pop(L, 1);
-  le->ev.flags &= ~(uint32_t)HS_EVENT_PENDING; /* left set by a closed simulation */
+  if (hs_event_pending(&le->ev)) { /* left so by a closed simulation: its queue is gone */
+    le->ev.flags = le->ev.flags & (uint32_t)HS_EVENT_DAEMON;
+    le->ev.heap_index = UINT32_MAX;
+  }
   int rc = hs_sim_schedule_at(&ls->sim, &le->ev, le->time_ns);
   if (rc != HS_OK) return luaL_error(L, "schedule: %s", hs_strerror(rc));
-  le->owner = ls;
-  le->anchor = hs_anchor_acquire(ls);
-  hs_push_uv_table(L, sim_idx, "anchors");
-  lua_pushvalue(L, ev_idx);
-  lua_rawseti(L, -2, le->anchor);
-  lua_pop(L, 1);
-  lua_pushvalue(L, sim_idx);
-  lua_setiuservalue(L, ev_idx, UV_SIM);
+  anchor(L, ls, le, sim_idx, ev_idx, 0);
   return 0;
 }
 
-/* Schedules what a finished handler returned: nothing, an event, or a list of events. */
-int hs_schedule_returned(lua_State *L, int sim_idx, lua_State *from, int nres) {
-  int base = lua_gettop(from) - nres;
-  for (int i = 1; i <= nres; i++) {
-    int idx = base + i;
-    if (lua_isnil(from, idx)) continue;
-    lua_pushvalue(from, idx);
-    lua_xmove(from, L, 1);
-    int v = lua_gettop(L);
+/*
+ * Schedules the hs.Event at idx on the running simulation ls, from the run loop's own frame
+ * (L is ls->L, the simulation at index 2, U's tables at ls->*_idx) without raising: the common case of what a handler returns, an event
+ * that is not queued, not before now, whose target is a function or a registered entity.
+ * Returns 0, having done nothing, for anything else: hs_levent_schedule then does it or raises.
+ */
+static int schedule_fast(lua_State *L, hs_lsim *ls, int idx) {
+  if (!lua_getmetatable(L, idx)) return 0;
+  const void *mt = lua_topointer(L, -1);
+  hs_levent *le = lua_touserdata(L, idx);
+  if (mt != ls->event_mt || le->is_timer || hs_event_pending(&le->ev) || le->time_ns < ls->sim.now_ns) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  int t = lua_getiuservalue(L, idx, UV_TARGET); /* above the metatable: both popped below */
+  if (t == LUA_TTABLE) {
+    t = lua_rawget(L, ls->entities_idx);
+    hs_entity *e = lua_touserdata(L, -1); /* the proxy (an hs_lentity), when registered */
+    lua_pop(L, 2);
+    if (t != LUA_TUSERDATA) return 0; /* not registered yet */
+    le->ev.target = e;
+  } else {
+    lua_pop(L, 2);
+    if (t != LUA_TFUNCTION) return 0;
+  }
+  if (hs_sim_schedule_at(&ls->sim, &le->ev, le->time_ns) != HS_OK) return 0;
+  anchor(L, ls, le, 2, idx, ls->anchors_idx);
+  return 1;
+}
+
+/* Schedules what a finished handler returned, the values first..last of L: nothing, an event
+ * or a list of events, each value in turn. Raises on a bad value. */
+static void schedule_values(lua_State *L, int sim_idx, int first, int last) {
+  for (int v = first; v <= last; v++) {
+    if (lua_isnil(L, v)) continue;
     if (luaL_testudata(L, v, HS_EVENT_MT)) {
       hs_levent_schedule(L, sim_idx, v);
     } else if (lua_istable(L, v)) {
@@ -136,18 +247,41 @@ int hs_schedule_returned(lua_State *L, int sim_idx, lua_State *from, int nres) {
       for (lua_Integer j = 1; j <= n; j++) {
         lua_geti(L, v, j);
         if (!luaL_testudata(L, -1, HS_EVENT_MT))
-          return luaL_error(L, "handler returned a list whose item %d is a %s, not an hs.Event", (int)j,
-                            hs_typename_of(L, -1));
+          luaL_error(L, "handler returned a list whose item %d is a %s, not an hs.Event", (int)j, hs_typename_of(L, -1));
         hs_levent_schedule(L, sim_idx, lua_gettop(L));
         lua_pop(L, 1);
       }
     } else {
-      return luaL_error(L, "handler returned a %s; return nothing, an hs.Event or a list of events",
-                        hs_typename_of(L, v));
+      luaL_error(L, "handler returned a %s; return nothing, an hs.Event or a list of events", hs_typename_of(L, v));
     }
-    lua_pop(L, 1);
   }
+}
+
+/* Protected: (sim, values...) -> schedules the values (schedule_values). */
+static int schedule_values_protected(lua_State *L) {
+  schedule_values(L, 1, 2, lua_gettop(L));
   return 0;
+}
+
+int hs_schedule_returned(lua_State *L, hs_lsim *ls, int nres) {
+  int last = lua_gettop(L), first = last - nres + 1;
+  int v = first;
+  while (v <= last && (lua_type(L, v) == LUA_TNIL || schedule_fast(L, ls, v))) v++;
+  int rc = LUA_OK;
+  if (v <= last) { /* the rest, in order, the careful way */
+    int n = last - v + 1;
+    lua_pushcfunction(L, schedule_values_protected);
+    lua_pushvalue(L, 2);
+    lua_rotate(L, v, 2);
+    rc = lua_pcall(L, n + 1, 0, 0);
+  }
+  if (rc != LUA_OK) { /* the error message goes where the values were */
+    lua_copy(L, -1, first);
+    lua_settop(L, first);
+  } else {
+    lua_settop(L, first - 1);
+  }
+  return rc;
 }
 
 static int l_event_cancel(lua_State *L) {
@@ -159,7 +293,7 @@ static int l_event_cancel(lua_State *L) {
   }
   lua_getiuservalue(L, 1, UV_SIM);
   hs_push_uv_table(L, lua_gettop(L), "anchors");
-  unanchor(L, ls, le, lua_gettop(L), 1);
+  unanchor(L, ls, le, lua_gettop(L));
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -176,8 +310,11 @@ static int l_event_index(lua_State *L) {
     lua_pushnumber(L, hs_time_to_s(le->time_ns));
   else if (strcmp(k, "type") == 0 && le->is_timer)
     lua_pushliteral(L, "Timer");
-  else if (strcmp(k, "type") == 0)
-    lua_getiuservalue(L, 1, UV_TYPE);
+  else if (strcmp(k, "type") == 0 && lua_getiuservalue(L, 1, UV_TYPE) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "Event"); /* the default type */
+  } else if (strcmp(k, "type") == 0)
+    ; /* pushed */
   else if (strcmp(k, "target") == 0)
     lua_getiuservalue(L, 1, UV_TARGET);
   else if (strcmp(k, "payload") == 0)
@@ -204,6 +341,8 @@ static int l_event_tostring(lua_State *L) {
 
 /* ---- sim:timer(dt, fn [, { daemon = true }]) ----------------------------------- */
 
+static const hs_door_site timer_site = {"timer callback", NULL, NULL, NULL};
+
 static void timer_fire(hs_sim *sim, hs_event *ev) {
   hs_levent *le = HS_CONTAINER_OF(ev, hs_levent, ev);
   hs_lsim *ls = hs_lsim_of(sim);
@@ -211,24 +350,19 @@ static void timer_fire(hs_sim *sim, hs_event *ev) {
   int top = lua_gettop(L);
   lua_rawgeti(L, ls->anchors_idx, le->anchor);
   int ti = top + 1;
-  lua_pushcfunction(L, hs_l_traceback);
   lua_getiuservalue(L, ti, UV_FN);
-  if (lua_pcall(L, 0, 1, top + 2) != LUA_OK) {
-    lua_pushfstring(L, "happysim: error at t=%f in timer callback: %s", hs_time_to_s(sim->now_ns),
-                    lua_tostring(L, -1));
-    lua_remove(L, -2);
-    unanchor(L, ls, le, ls->anchors_idx, ti);
-    hs_sim_fail(ls, L);
+  if (hs_door_call(L, ls, 0, 1, &timer_site) != LUA_OK) {
+    unanchor(L, ls, le, ls->anchors_idx);
   } else if (lua_type(L, -1) == LUA_TNUMBER && hs_time_s_valid(lua_tonumber(L, -1))) {
     if (hs_sim_schedule_after(&ls->sim, ev, hs_time_from_s(lua_tonumber(L, -1))) == HS_OK) /* periodic: keep the anchor */
       le->time_ns = hs_sim_event_time(&ls->sim, ev);
   } else if (!lua_isnil(L, -1)) {
-    lua_pushfstring(L, "happysim: timer callback at t=%f returned %s; return nothing or a delay >= 0 in seconds",
-                    hs_time_to_s(sim->now_ns), lua_tostring(L, -1) ? lua_tostring(L, -1) : hs_typename_of(L, -1));
-    unanchor(L, ls, le, ls->anchors_idx, ti);
-    hs_sim_fail(ls, L);
+    lua_pushfstring(L, "returned %s; return nothing or a delay >= 0 in seconds",
+                    lua_tostring(L, -1) ? lua_tostring(L, -1) : hs_typename_of(L, -1));
+    hs_door_fail(L, ls, NULL, &timer_site);
+    unanchor(L, ls, le, ls->anchors_idx);
   } else {
-    unanchor(L, ls, le, ls->anchors_idx, ti);
+    unanchor(L, ls, le, ls->anchors_idx);
   }
   lua_settop(L, top);
 }
@@ -265,14 +399,6 @@ int hs_l_timer(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, 4, UV_SIM);
   lua_settop(L, 4);
-  return 1;
-}
-
-/* A message handler for lua_pcall: appends a traceback. */
-int hs_l_traceback(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) msg = luaL_tolstring(L, 1, NULL);
-  luaL_traceback(L, L, msg, 1);
   return 1;
 }
 

@@ -94,7 +94,7 @@ static void push_net_object(lua_State *L, hs_lnet *ln) {
 static void push_state(lua_State *L, int idx) { lua_getiuservalue(L, idx, 2); }
 
 void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e) {
-  if (L == ls->L) { /* running: U.list sits on the stack (a delivery's hot path) */
+  if (L == ls->L && lua_topointer(L, ls->list_idx) == ls->list_ptr) { /* the run loop's frame: U.list is at hand */
     lua_rawgeti(L, ls->list_idx, (lua_Integer)e->id + 1);
     return;
   }
@@ -560,24 +560,6 @@ int hs_lnet_send_value(lua_State *L, hs_lnet *ln, hs_entity *src, hs_entity *dst
   return rc;
 }
 
-/* Raises the error a filter left while no run was going on. */
-static void raise_filter_error(lua_State *L, hs_lnet *ln, int net_idx) {
-  if (!ln->filter_failed) return;
-  ln->filter_failed = 0;
-  push_state(L, net_idx);
-  lua_getfield(L, -1, "error");
-  lua_pushnil(L);
-  lua_setfield(L, -3, "error");
-  lua_error(L);
-}
-
-void hs_lnet_raise_filter_error(lua_State *L, hs_lnet *ln) {
-  if (!ln->filter_failed) return;
-  push_net_object(L, ln);
-  raise_filter_error(L, ln, lua_gettop(L));
-  lua_pop(L, 1);
-}
-
 /* Sends the value at payload_idx; returns the message id, or 0 with an error pushed. */
 static uint64_t send_common(lua_State *L, int kind, uint64_t request_id, const char *fname) {
   hs_lnet *ln = check_net(L, 1);
@@ -601,7 +583,7 @@ static uint64_t send_common(lua_State *L, int kind, uint64_t request_id, const c
     }
     check_rc(L, rc, fname);
   }
-  raise_filter_error(L, ln, 1);
+  hs_door_raise(L, ln->owner); /* a filter that raised while no run was going on */
   return id;
 }
 
@@ -665,7 +647,8 @@ static void resolve_reply(lua_State *L, hs_lnet *ln, hs_message *m) {
     lua_getfield(L, -1, "resolve");
     lua_insert(L, -2);
     hs_lnet_push_body(L, m->payload);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) hs_sim_fail(ln->owner, L);
+    hs_door_site site = {"reply to a request", NULL, m->dst, m->type};
+    hs_door_call(L, ln->owner, 2, 0, &site);
   } else {
     lua_pop(L, 1);
   }
@@ -682,11 +665,10 @@ void hs_lnet_deliver_to_lua(hs_entity *e, hs_message *m) {
     return;
   }
   hs_push_entity_object(L, ls, e); /* top + 1 */
-  lua_getfield(L, top + 1, "handle_event");
-  if (!lua_isfunction(L, -1)) {
-    lua_pushfstring(L, "happysim: message '%s' at t=%f: entity '%s' has no handle_event method", m->type,
-                    hs_time_to_s(ls->sim.now_ns), e->name);
-    hs_sim_fail(ls, L);
+  if (hs_push_handler(L, ls, top + 1) != LUA_TFUNCTION) {
+    hs_door_site site = {NULL, NULL, e, m->type};
+    lua_pushliteral(L, "the entity has no handle_event method");
+    hs_door_fail(L, ls, NULL, &site);
     lua_settop(L, top);
     return;
   }
@@ -741,41 +723,21 @@ static void push_message_table(lua_State *L, hs_lnet *ln, hs_message *m) {
   (void)ln;
 }
 
-/* Reports a filter error: fails the run if one is going on, else the sender raises. */
-static void filter_error(lua_State *L, hs_lnet *ln) {
-  if (ln->owner->L) {
-    lua_pushfstring(L, "happysim: error at t=%f in network filter: %s", hs_time_to_s(ln->owner->sim.now_ns),
-                    lua_tostring(L, -1));
-    lua_remove(L, -2);
-    hs_sim_fail(ln->owner, L);
-    return;
-  }
-  push_net_object(L, ln);
-  push_state(L, -1);
-  lua_pushvalue(L, -3);
-  lua_setfield(L, -2, "error");
-  lua_pop(L, 3);
-  ln->filter_failed = 1;
-}
-
 static hs_verdict filter_cb(void *ud, hs_message *m) {
   hs_lnet *ln = ud;
-  lua_State *L = ln->L ? ln->L : ln->owner->L;
-  if (!L || ln->owner->failed) return HS_VERDICT_DELIVER;
+  hs_lsim *ls = ln->owner;
+  lua_State *L = ln->L ? ln->L : ls->L;
+  if (!L || ls->failed) return HS_VERDICT_DELIVER;
   int top = lua_gettop(L);
-  lua_pushcfunction(L, hs_l_traceback);
   push_net_object(L, ln);
   push_state(L, -1);
   lua_getfield(L, -1, "filter");
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
   push_message_table(L, ln, m);
+  hs_door_site site = {"network filter", ln->net.name, m->dst, m->type};
+  if (hs_door_call(L, ls, 1, 1, &site) != LUA_OK) return HS_VERDICT_DROP;
   hs_verdict v = HS_VERDICT_DELIVER;
-  if (lua_pcall(L, 1, 1, top + 1) != LUA_OK) {
-    filter_error(L, ln);
-    lua_settop(L, top);
-    return HS_VERDICT_DROP;
-  }
   const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
   if (lua_isnil(L, -1) || (s && strcmp(s, "deliver") == 0)) {
     v = HS_VERDICT_DELIVER;
@@ -791,7 +753,7 @@ static hs_verdict filter_cb(void *ud, hs_message *m) {
   } else {
     lua_pushfstring(L, "filter returned %s; return nil, \"deliver\", \"drop\", \"duplicate\", \"hold\" or a delay in seconds",
                     luaL_tolstring(L, -1, NULL));
-    filter_error(L, ln);
+    hs_door_fail(L, ls, NULL, &site);
     v = HS_VERDICT_DROP;
   }
   lua_settop(L, top);

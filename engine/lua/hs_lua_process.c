@@ -6,7 +6,6 @@
  * whose function returned is reset to an empty stack and serves the next process.
  * Threads are anchored in U.threads[slot] of their simulation.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +24,7 @@ static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
   hs_lproc *p;
   if (ls->free_proc_count) {
     p = ls->procs[ls->free_procs[--ls->free_proc_count]];
+    HS_ASSERT(p->state == PROC_IDLE && !hs_event_pending(&p->wake)); /* a free slot is idle */
   } else {
     if (ls->proc_count == ls->proc_capacity) {
       uint32_t cap = ls->proc_capacity ? ls->proc_capacity * 2 : 32;
@@ -53,11 +53,13 @@ static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
   p->has_join = 0;
   p->returns_events = 0;
   p->entity = NULL;
+  p->what_ref = NULL;
   p->what[0] = 0;
   return p;
 }
 
 static void proc_release(hs_lsim *ls, hs_lproc *p) {
+  HS_ASSERT(p->state != PROC_IDLE && ls->free_proc_count < ls->proc_count); /* released once */
   p->state = PROC_IDLE;
   p->gen++;
   if (p->has_join) {
@@ -68,27 +70,28 @@ static void proc_release(hs_lsim *ls, hs_lproc *p) {
   ls->free_procs[ls->free_proc_count++] = p->slot;
 }
 
-/* Stops the run with "error at t in entity handling type: msg" and the coroutine's traceback. */
-static void proc_fail(hs_lsim *ls, hs_lproc *p, const char *msg, int with_traceback) {
-  lua_State *L = ls->L;
-  char where[160];
-  if (p->entity)
-    snprintf(where, sizeof where, "in entity '%s' handling '%s'", p->entity->name, p->what);
-  else
-    snprintf(where, sizeof where, "in process '%s'", p->what);
-  lua_pushfstring(L, "happysim: error at t=%f %s: ", hs_time_to_s(ls->sim.now_ns), where);
-  if (with_traceback)
-    luaL_traceback(L, p->co, msg, 0);
-  else
-    lua_pushstring(L, msg);
-  lua_concat(L, 2);
-  hs_reset_thread(p->co, L);
+/* Where the process's code runs, for error messages. */
+static hs_door_site proc_site(const hs_lproc *p) {
+  const char *what = p->what_ref ? p->what_ref : p->what;
+  if (p->entity) return (hs_door_site){NULL, NULL, p->entity, what};
+  if (p->returns_events) return (hs_door_site){"event function", NULL, NULL, what};
+  return (hs_door_site){"process", what, NULL, NULL};
+}
+
+static void set_what(hs_lproc *p, const char *what);
+
+/* Stops the run with the message on top of L (popped) and co's traceback when with_traceback;
+ * the process's thread is reset and its slot freed. */
+static void proc_fail(hs_lsim *ls, hs_lproc *p, int with_traceback) {
+  hs_door_site site = proc_site(p);
+  hs_door_fail(ls->L, ls, with_traceback ? p->co : NULL, &site);
+  hs_reset_thread(p->co, ls->L);
   proc_release(ls, p);
-  hs_sim_fail(ls, L);
 }
 
 /* Stops a process that is not running: its thread is reset for reuse. */
 static void proc_kill(lua_State *L, hs_lsim *ls, hs_lproc *p) {
+  HS_ASSERT(p->state != PROC_IDLE && ls->free_proc_count < ls->proc_count);
   hs_sim_cancel(&ls->sim, &p->wake);
   hs_reset_thread(p->co, L);
   p->state = PROC_IDLE;
@@ -108,25 +111,38 @@ void hs_proc_kill_entity(lua_State *L, hs_lsim *ls, hs_entity *e) {
 static void proc_resume(hs_lsim *ls, hs_lproc *p) {
   lua_State *L = ls->L, *co = p->co;
   int nargs = p->nargs, nres;
+  /* a process is resumed to start, or at the end of its sleep (a parked one is woken by
+   * making it sleep for 0): never while it runs, is parked, or is free */
+  HS_ASSERT(p->state == PROC_STARTING || p->state == PROC_SLEEPING);
+  HS_ASSERT(!hs_event_pending(&p->wake));
   p->nargs = 0;
   p->state = PROC_RUNNING;
   hs_lproc *outer = running;
   running = p;
-  int st = lua_resume(co, L, nargs, &nres);
+  hs_door_site site = proc_site(p);
+  int st = hs_door_resume(ls, co, nargs, &nres, &site);
   running = outer;
-  if (p->entity && hs_entity_crashed(p->entity) && st != LUA_ERRRUN && st != LUA_ERRMEM && st != LUA_ERRERR) {
+  if (st != LUA_OK && st != LUA_YIELD) { /* reported by the door, with co's traceback */
+    hs_reset_thread(co, L);
+    proc_release(ls, p);
+    return;
+  }
+  if (p->entity && hs_entity_crashed(p->entity)) {
     /* its entity crashed while it ran: it stops here, and what it returned is lost */
     proc_kill(L, ls, p);
     return;
   }
   if (st == LUA_YIELD) {
+    if (p->what_ref) { /* it outlives the event it started for: keep a copy of the type */
+      set_what(p, p->what_ref);
+      p->what_ref = NULL;
+    }
     if (nres == 1 && lua_type(co, -1) == LUA_TNUMBER) {
       double dt = lua_tonumber(co, -1);
       lua_pop(co, 1);
       if (!hs_time_s_valid(dt)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "slept for %g seconds; a delay must be a finite number >= 0", dt);
-        proc_fail(ls, p, msg, 1);
+        lua_pushfstring(L, "slept for %f seconds; a delay must be a finite number >= 0", dt);
+        proc_fail(ls, p, 1);
         return;
       }
       p->state = PROC_SLEEPING;
@@ -138,53 +154,29 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
       p->state = PROC_PARKED;
       return;
     }
-    proc_fail(ls, p, "yielded something other than a delay; use hs.sleep(dt) or hs.await(future)", 1);
+    lua_pushliteral(L, "yielded something other than a delay; use hs.sleep(dt) or hs.await(future)");
+    proc_fail(ls, p, 1);
     return;
   }
-  if (st == LUA_OK) {
-    if (p->returns_events) {
-      /* scheduling can raise (a bad return value): do it under pcall-like care */
-      lua_pushcfunction(L, hs_l_schedule_returned_protected);
-      lua_pushlightuserdata(L, co);
-      lua_pushinteger(L, nres);
-      lua_pushvalue(L, 2);
-      if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-        const char *m = lua_tostring(L, -1);
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", m ? m : "bad return value");
-        lua_pop(L, 1);
-        proc_fail(ls, p, msg, 0);
-        return;
-      }
-    } else if (p->has_join) {
-      lua_rawgeti(L, ls->joins_idx, (lua_Integer)p->slot + 1);
-      lua_pushboolean(L, 1);
+  if (p->returns_events) {
+    if (nres) {
       lua_xmove(co, L, nres);
-      if (lua_pcall(L, nres + 1, 0, 0) != LUA_OK) {
-        lua_pushfstring(L, "happysim: error at t=%f completing process '%s': %s", hs_time_to_s(ls->sim.now_ns),
-                        p->what, lua_tostring(L, -1));
-        lua_remove(L, -2);
-        lua_settop(co, 0);
+      if (hs_schedule_returned(L, ls, nres) != LUA_OK) { /* a bad value: the message is on L */
+        hs_door_fail(L, ls, NULL, &site);
+        hs_reset_thread(co, L);
         proc_release(ls, p);
-        hs_sim_fail(ls, L);
         return;
       }
     }
-    lua_settop(co, 0);
-    proc_release(ls, p);
-    return;
+  } else if (p->has_join) {
+    lua_rawgeti(L, ls->joins_idx, (lua_Integer)p->slot + 1);
+    lua_pushboolean(L, 1);
+    lua_xmove(co, L, nres);
+    hs_door_site join_site = {"completion of process", p->what, NULL, NULL};
+    hs_door_call(L, ls, nres + 1, 0, &join_site);
   }
-  const char *msg = lua_tostring(co, -1);
-  if (!msg) msg = luaL_tolstring(co, -1, NULL);
-  proc_fail(ls, p, msg, 1);
-}
-
-/* pcall'd helper: schedules the nres results left on the finished coroutine. */
-int hs_l_schedule_returned_protected(lua_State *L) {
-  lua_State *co = lua_touserdata(L, 1);
-  int nres = (int)lua_tointeger(L, 2);
-  hs_schedule_returned(L, 3, co, nres);
-  return 0;
+  lua_settop(co, 0);
+  proc_release(ls, p);
 }
 
 static void proc_wake_fire(hs_sim *sim, hs_event *ev) {
@@ -208,9 +200,10 @@ void hs_proc_start_now(lua_State *L, int sim_idx, int nargs, const char *what, h
   hs_lproc *p = proc_acquire(L, sim_idx, ls);
   p->entity = entity;
   p->returns_events = 1;
-  set_what(p, what);
+  p->what_ref = what ? what : ""; /* alive while it runs: the caller holds the event or message */
   lua_xmove(L, p->co, nargs + 1);
   p->nargs = nargs;
+  p->state = PROC_STARTING;
   proc_resume(ls, p);
 }
 

@@ -72,7 +72,7 @@ static lcall enter(lraft *r, lua_State *L) {
 static void leave(lraft *r, lua_State *L, lcall saved) {
   r->L = saved.raft_L;
   r->ln->L = saved.net_L;
-  hs_lnet_raise_filter_error(L, r->ln);
+  hs_door_raise(L, hs_lsim_of(r->base.e.sim)); /* a filter or a hook that raised meanwhile, between runs */
 }
 
 /* Pushes the node's state table (its Lua object found by entity id). */
@@ -88,24 +88,17 @@ static void push_state(lua_State *L, lraft *r) {
   lua_remove(L, -2);
 }
 
-/* Calls the function below nargs arguments on L; failures stop the run (or raise outside one). */
+/* The event the simulation is handling now (NULL between runs), for error messages. */
+static const char *current_event(lraft *r) {
+  const hs_event *ev = r->base.e.sim->current;
+  return ev ? ev->type : NULL;
+}
+
+/* Calls the function below nargs arguments on L through the door: a failure stops the run
+ * (or, between runs, is raised when the Lua call into the node returns: leave()). */
 static void call_lua(lua_State *L, lraft *r, int nargs, const char *what) {
-  int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, hs_l_traceback);
-  lua_insert(L, base);
-  if (lua_pcall(L, nargs, 0, base) != LUA_OK) {
-    hs_lsim *ls = hs_lsim_of(r->base.e.sim);
-    lua_pushfstring(L, "happysim: error at t=%f in RaftNode '%s' %s: %s", hs_time_to_s(ls->sim.now_ns), r->base.e.name,
-                    what, lua_tostring(L, -1));
-    lua_remove(L, -2);
-    if (ls->L) {
-      hs_sim_fail(ls, L);
-    } else {
-      lua_remove(L, base);
-      lua_error(L);
-    }
-  }
-  lua_remove(L, base);
+  hs_door_site site = {what, NULL, &r->base.e, current_event(r)};
+  hs_door_call(L, hs_lsim_of(r->base.e.sim), nargs, 0, &site);
 }
 
 /* ---- state machine ops ----------------------------------------------------------------- */
@@ -175,22 +168,24 @@ static int sm_call_protected(lua_State *L) {
   return 0;
 }
 
-/* Runs a Lua state machine method; NULL or an error message (kept in r->sm_error). */
+/* Runs a Lua state machine method through the door; NULL, or an error message when it raised
+ * (the door has reported it: the run stops, or the Lua call into the node raises). */
 static const char *sm_lua(lraft *r, const char *method, const uint8_t *in, size_t len, hs_buf *out) {
   lua_State *L = thread_of(r);
   if (!L) return "no Lua thread to run the state machine";
   sm_call c = {r, method, in, len, out};
-  lua_pushcfunction(L, hs_l_traceback);
+  const char *what = method[0] == 'a'   ? "state machine apply"
+                     : method[0] == 's' ? "state machine snapshot"
+                     : method[2] == 's' ? "state machine restore"
+                                        : "state machine read";
+  hs_door_site site = {what, NULL, &r->base.e, current_event(r)};
   lua_pushcfunction(L, sm_call_protected);
   lua_pushlightuserdata(L, &c);
-  const char *err = NULL;
-  if (lua_pcall(L, 1, 0, -3) != LUA_OK) {
-    snprintf(r->sm_error, sizeof r->sm_error, "%s", lua_tostring(L, -1));
-    err = r->sm_error;
-    lua_pop(L, 1);
+  if (hs_door_call(L, hs_lsim_of(r->base.e.sim), 1, 0, &site) != LUA_OK) {
+    snprintf(r->sm_error, sizeof r->sm_error, "the state machine's %s raised an error", method);
+    return r->sm_error;
   }
-  lua_pop(L, 1);
-  return err;
+  return NULL;
 }
 
 static const char *lua_apply(void *ud, hs_value cmd, hs_buf *out) {

@@ -6,7 +6,17 @@
 
 #include "hs_lua.h"
 
-static hs_rng *check_stream(lua_State *L) { return luaL_checkudata(L, 1, HS_STREAM_MT); }
+/* The stream argument 1; the methods keep the metatable as upvalue 1, so the common case
+ * costs no registry lookup (draws are made per event). */
+static hs_rng *check_stream(lua_State *L) {
+  hs_rng *r = lua_touserdata(L, 1);
+  if (r && lua_getmetatable(L, 1)) {
+    int ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (ok) return r;
+  }
+  return luaL_checkudata(L, 1, HS_STREAM_MT); /* raises the usual message */
+}
 
 static double check_finite(lua_State *L, int arg, const char *what) {
   double v = luaL_checknumber(L, arg);
@@ -112,7 +122,9 @@ void hs_rng_open(lua_State *L) {
                                      {"normal", l_normal}, {"choice", l_choice},   {"shuffle", l_shuffle},
                                      {NULL, NULL}};
   luaL_newmetatable(L, HS_STREAM_MT);
-  luaL_newlib(L, methods);
+  luaL_newlibtable(L, methods);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, methods, 1); /* upvalue 1: the metatable (check_stream) */
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 }

@@ -96,6 +96,9 @@ static int l_sim_new(lua_State *L) {
   }
   lua_setiuservalue(L, 2, 1);
   luaL_setmetatable(L, HS_SIM_MT);
+  luaL_getmetatable(L, HS_EVENT_MT);
+  ls->event_mt = lua_topointer(L, -1); /* the registry keeps it */
+  lua_pop(L, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, HS_SIMS_KEY);
   lua_pushvalue(L, 2);
   lua_rawsetp(L, -2, ls);
@@ -153,6 +156,14 @@ static int run_protected(lua_State *L) {
   ls->joins_idx = lua_gettop(L);
   hs_push_uv_table(L, 2, "list");
   ls->list_idx = lua_gettop(L);
+  ls->list_ptr = lua_topointer(L, -1);
+  hs_push_uv_table(L, 2, "entities");
+  ls->entities_idx = lua_gettop(L);
+  lua_pushcfunction(L, hs_door_msgh);
+  ls->msgh_idx = lua_gettop(L);
+  lua_pushliteral(L, "handle_event");
+  ls->keys_idx = lua_gettop(L);
+  lua_pushliteral(L, "__class");
   ls->L = L;
   switch (a->mode) {
   case MODE_RUN: a->result = hs_sim_run(&ls->sim); break;
@@ -164,6 +175,7 @@ static int run_protected(lua_State *L) {
 
 static void run_loop(lua_State *L, hs_lsim *ls, run_args *a, const char *fname) {
   if (ls->L) luaL_error(L, "%s: the simulation is already running (called from inside a handler?)", fname);
+  hs_door_raise(L, ls); /* an error left between runs that nothing raised yet */
   a->ls = ls;
   double w0 = hs_now_s();
   lua_pushcfunction(L, run_protected);
@@ -171,16 +183,10 @@ static void run_loop(lua_State *L, hs_lsim *ls, run_args *a, const char *fname) 
   lua_pushvalue(L, 1);
   int rc = lua_pcall(L, 2, 0, 0);
   ls->L = NULL;
+  ls->msgh_idx = 0;
   ls->wall_seconds += hs_now_s() - w0;
   if (rc != LUA_OK) lua_error(L);
-  if (ls->failed) {
-    ls->failed = 0;
-    lua_getiuservalue(L, 1, 1);
-    lua_getfield(L, -1, "error");
-    lua_pushnil(L);
-    lua_setfield(L, -3, "error");
-    lua_error(L);
-  }
+  hs_door_raise(L, ls); /* the first error of the run */
 }
 
 static void push_summary(lua_State *L, int sim_idx) {
@@ -317,13 +323,8 @@ static void trace_hook(hs_sim *sim, const hs_event *ev, void *ud) {
     lua_pushstring(L, ev->target->name);
   else
     lua_pushnil(L);
-  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-    lua_pushfstring(L, "happysim: error in trace function at t=%f: %s", hs_time_to_s(sim->now_ns),
-                    luaL_tolstring(L, -1, NULL));
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-    hs_sim_fail(ls, L);
-  }
+  hs_door_site site = {"trace function", NULL, ev->target, ev->type};
+  hs_door_call(L, ls, 3, 0, &site);
 }
 
 /* sim:trace(fn | nil): fn(time, type, target_name) runs before each event. */
@@ -516,7 +517,6 @@ static int l_sim_methods(lua_State *L) {
 }
 
 static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
-                                      {"Event", hs_l_event_new},
                                       {"sleep", hs_l_sleep},
                                       {"now", hs_l_now},
                                       {"current_process", hs_l_current_process},
@@ -532,6 +532,7 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"crash", hs_l_crash},
                                       {"restart", hs_l_restart},
                                       {"is_crashed", hs_l_is_crashed},
+                                      {"entity_index", hs_l_entity_index},
                                       {"set_error_metatable", l_set_error_metatable},
                                       {"LamportClock", hs_l_lamport_new},
                                       {"HybridLogicalClock", hs_l_hlc_new},
@@ -554,6 +555,9 @@ int luaopen_happysim_core(lua_State *L) {
   hs_clock_open(L);
   hs_crdt_open(L);
   luaL_newlib(L, core_funcs);
+  luaL_getmetatable(L, HS_EVENT_MT);
+  lua_pushcclosure(L, hs_l_event_new, 1); /* hs.Event keeps its metatable at hand */
+  lua_setfield(L, -2, "Event");
   hs_check_register(L); /* core.check: the linearizability checker */
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);
