@@ -65,6 +65,7 @@ build = {
         "engine/lua/hs_lua_raft.c",
         "engine/lua/hs_lua_rng.c",
         "engine/lua/hs_lua_sim.c",
+        "engine/lua/hs_lua_trace.c",
         "engine/lua/hs_lua_util.c",
         "engine/lua/hs_lua_value.c",
         "engine/net/hs_dist.c",

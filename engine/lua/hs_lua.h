@@ -61,6 +61,9 @@ typedef struct hs_lsim {
   double wall_seconds; /* wall time spent inside run/run_until/step */
   uint64_t events_dropped; /* events that found their target entity crashed */
   int batch; /* > 0 while Simulation{} or sim:add registers a list: networks finish after it */
+  struct hs_trace *trace;  /* sim:record_trace: the Chrome trace being written, or NULL */
+  uint64_t *trace_spans;   /* its open crash/pause spans, two per entity id */
+  uint32_t trace_spans_cap;
 } hs_lsim;
 
 enum hs_proc_state { PROC_IDLE, PROC_STARTING, PROC_RUNNING, PROC_SLEEPING, PROC_PARKED };
@@ -246,6 +249,18 @@ hs_kv *hs_check_kv(lua_State *L, int idx);
 /* hs_lua_raft.c: hs.RaftNode, hs.RaftChecker */
 void hs_raft_open(lua_State *L);
 extern const luaL_Reg hs_raft_funcs[];
+
+/* hs_lua_trace.c: sim:record_trace (a Chrome trace for Perfetto), fed by the binding */
+int hs_l_record_trace(lua_State *L);
+int hs_l_stop_trace(lua_State *L);
+/* Each does nothing unless the simulation records a trace. */
+void hs_trace_watch_network(hs_lsim *ls, hs_net *net);
+void hs_trace_role(hs_lsim *ls, const hs_entity *e, const char *role);
+/* what: "crash" or "pause"; begins: 1 when it starts, 0 when it ends (restart, resume). */
+void hs_trace_state(hs_lsim *ls, const hs_entity *e, const char *what, int begins);
+uint64_t hs_trace_partition(hs_lsim *ls, const char *name);
+void hs_trace_heal(hs_lsim *ls, uint64_t span);
+void hs_trace_close(hs_lsim *ls);
 
 /* hs_lua_crdt.c: hs.GCounter, hs.PNCounter, hs.LWWRegister, hs.ORSet */
 void hs_crdt_open(lua_State *L);

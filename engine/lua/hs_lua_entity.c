@@ -165,7 +165,9 @@ int hs_l_crash(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
+  if (hs_entity_paused(e)) hs_trace_state(ls, e, "pause", 0); /* a crash resumes it first */
   hs_entity_crash(e);
+  hs_trace_state(ls, e, "crash", 1);
   hs_proc_kill_entity(L, ls, e);
   hs_door_raise(L, ls); /* Lua code its crash ran between runs (a node's futures) that raised */
   lua_pushboolean(L, 1);
@@ -177,6 +179,7 @@ int hs_l_restart(lua_State *L) {
   hs_lsim *ls = hs_check_sim(L, 1);
   hs_entity *e = check_entity_arg(L, 2);
   int was = hs_entity_crashed(e);
+  if (was) hs_trace_state(ls, e, "crash", 0);
   hs_entity_restart(e);
   hs_door_raise(L, ls); /* Lua code its restart ran between runs (a state machine's restore) that raised */
   lua_pushboolean(L, was);
@@ -192,19 +195,23 @@ int hs_l_is_crashed(lua_State *L) {
 /* core.pause(sim, entity) -> true if it was up and is now paused (a crashed or paused
  * entity is left as it is). What comes due for it waits until core.resume. */
 int hs_l_pause(lua_State *L) {
-  hs_check_sim(L, 1);
+  hs_lsim *ls = hs_check_sim(L, 1);
   hs_entity *e = check_entity_arg(L, 2);
   int ok = !hs_entity_crashed(e) && !hs_entity_paused(e);
-  if (ok) hs_entity_pause(e);
+  if (ok) {
+    hs_entity_pause(e);
+    hs_trace_state(ls, e, "pause", 1);
+  }
   lua_pushboolean(L, ok);
   return 1;
 }
 
 /* core.resume(sim, entity) -> true if it was paused: what waited runs now, in order. */
 int hs_l_resume(lua_State *L) {
-  hs_check_sim(L, 1);
+  hs_lsim *ls = hs_check_sim(L, 1);
   hs_entity *e = check_entity_arg(L, 2);
   int was = hs_entity_paused(e);
+  if (was) hs_trace_state(ls, e, "pause", 0);
   if (hs_entity_resume(e) != HS_OK) return luaL_error(L, "resume: out of memory");
   lua_pushboolean(L, was);
   return 1;

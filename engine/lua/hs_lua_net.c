@@ -126,6 +126,7 @@ static hs_lnet *bind(lua_State *L, int net_idx, int sim_idx) {
   lua_pop(L, 1);
   if (rc != HS_OK) luaL_error(L, "Network: %s", hs_net_strerror(rc));
   ln->owner = ls;
+  hs_trace_watch_network(ls, &ln->net); /* when the simulation records a trace */
   hs_net_payload_ops ops = {blob_copy, blob_release, ln};
   hs_net_set_payload_ops(&ln->net, &ops);
   if (ln->has_filter) hs_net_set_filter(&ln->net, filter_cb, ln);
@@ -842,6 +843,62 @@ static hs_entity **check_group(lua_State *L, int arg, size_t *n) {
 }
 
 /* net:_partition(a, b, asymmetric) -> partition id */
+/* Appends "{a, b} | {c}" for the groups of a partition to the buffer. */
+static void add_group_names(luaL_Buffer *b, hs_entity **g, size_t n) {
+  luaL_addchar(b, '{');
+  for (size_t i = 0; i < n; i++) {
+    if (i) luaL_addstring(b, ", ");
+    luaL_addstring(b, g[i]->name);
+  }
+  luaL_addchar(b, '}');
+}
+
+/* The trace span of a partition: kept in state.trace_parts[id] while it is active. */
+static void trace_partition(lua_State *L, hs_lnet *ln, hs_partition_id id, hs_entity **a, size_t na, hs_entity **b,
+                            size_t nb, int asym) {
+  if (!ln->owner->trace) return;
+  luaL_Buffer buf;
+  luaL_buffinit(L, &buf);
+  luaL_addstring(&buf, "partition ");
+  add_group_names(&buf, a, na);
+  luaL_addstring(&buf, asym ? " -/-> " : " | ");
+  add_group_names(&buf, b, nb);
+  luaL_pushresult(&buf);
+  uint64_t span = hs_trace_partition(ln->owner, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  push_state(L, 1);
+  if (lua_getfield(L, -1, "trace_parts") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "trace_parts");
+  }
+  lua_pushinteger(L, (lua_Integer)span);
+  lua_rawseti(L, -2, (lua_Integer)id);
+  lua_pop(L, 2);
+}
+
+/* Ends the trace span of partition id (every partition's when id is 0). */
+static void trace_heal(lua_State *L, hs_lnet *ln, hs_partition_id id) {
+  push_state(L, 1);
+  if (lua_getfield(L, -1, "trace_parts") != LUA_TTABLE) {
+    lua_pop(L, 2);
+    return;
+  }
+  int parts = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, parts)) {
+    if (id == 0 || lua_tointeger(L, -2) == (lua_Integer)id) {
+      hs_trace_heal(ln->owner, (uint64_t)lua_tointeger(L, -1));
+      lua_pushvalue(L, -2);
+      lua_pushnil(L);
+      lua_rawset(L, parts); /* clearing a field during lua_next is allowed */
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+}
+
 static int l_partition(lua_State *L) {
   check_net(L, 1);
   lua_settop(L, 4);
@@ -850,13 +907,17 @@ static int l_partition(lua_State *L) {
   hs_lnet *ln = lua_touserdata(L, 1);
   hs_partition_id id;
   check_rc(L, hs_net_partition(&ln->net, a, na, b, nb, lua_toboolean(L, 4), &id), "partition");
+  trace_partition(L, ln, id, a, na, b, nb, lua_toboolean(L, 4));
   lua_pushinteger(L, id);
   return 1;
 }
 
 static int l_heal(lua_State *L) {
   hs_lnet *ln = hs_check_bound_net(L, 1);
-  lua_pushboolean(L, hs_net_heal(&ln->net, (hs_partition_id)luaL_checkinteger(L, 2)) == HS_OK);
+  hs_partition_id id = (hs_partition_id)luaL_checkinteger(L, 2);
+  int healed = hs_net_heal(&ln->net, id) == HS_OK;
+  if (healed && id) trace_heal(L, ln, id);
+  lua_pushboolean(L, healed);
   return 1;
 }
 
@@ -869,7 +930,10 @@ static int l_partition_active(lua_State *L) {
 /* net:heal_partition(): heals every partition */
 static int l_heal_all(lua_State *L) {
   hs_lnet *ln = check_net(L, 1);
-  if (ln->owner) hs_net_heal_all(&ln->net);
+  if (ln->owner) {
+    hs_net_heal_all(&ln->net);
+    trace_heal(L, ln, 0);
+  }
   return 0;
 }
 

@@ -389,6 +389,7 @@ static void hook_transfer_done(void *ud, uint64_t tag, int status) {
 
 static void hook_role_changed(void *ud, const hs_raft_role_event *ev) {
   lraft *r = ud;
+  hs_trace_role(hs_lsim_of(r->base.e.sim), &r->base.e, hs_raft_role_name(ev->role));
   lua_State *L = thread_of(r);
   if (!L) return;
   push_state(L, r);
@@ -618,7 +619,8 @@ static void begin_session(lua_State *L, lraft *r) {
 /* Whether the node's state machine takes the command: NULL, or why not. The command is the
  * encoded bytes (p, len) and, when value_idx is nonzero, the Lua value at that index (a Lua state
  * machine's validate(cmd) gets it; else it is decoded from the bytes). A Lua validate that
- * raises refuses the command with its message when `protect`, else the error propagates. */
+ * raises stops the run through the door when `protect` (a network submit), else the error
+ * propagates to the caller of submit. */
 static const char *validate_command(lua_State *L, lraft *r, const uint8_t *p, size_t len, int value_idx, int protect) {
   if (r->kv) return hs_kv_validate((hs_value){p, len}, r->sm_error, sizeof r->sm_error);
   int top = lua_gettop(L);
@@ -634,10 +636,11 @@ static const char *validate_command(lua_State *L, lraft *r, const uint8_t *p, si
   else
     hs_lua_decode(L, p, len);
   const char *why = NULL;
-  if (protect) {
-    if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
-      snprintf(r->sm_error, sizeof r->sm_error, "validate raised: %s", lua_tostring(L, -1));
-      why = r->sm_error;
+  if (protect) { /* from the simulator (a network submit): an error stops the run, like apply's */
+    hs_door_site site = {"state machine validate", NULL, &r->base.e, NULL};
+    if (hs_door_call(L, hs_lsim_of(r->base.e.sim), 2, 2, &site) != LUA_OK) {
+      lua_settop(L, top);
+      return "validate raised an error";
     }
   } else {
     lua_call(L, 2, 2);

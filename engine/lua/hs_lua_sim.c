@@ -343,6 +343,7 @@ static int l_trace(lua_State *L) {
 
 /* Frees what the simulation holds; idempotent (the collector and __close may come after close). */
 static void close_sim(hs_lsim *ls) {
+  hs_trace_close(ls); /* the trace file ends at the time the run got to */
   if (ls->sim.closed) return;
   hs_sim_close(&ls->sim);
   hs_proc_free_all(ls);
@@ -467,7 +468,8 @@ static const luaL_Reg sim_methods[] = {
     {"run", l_run},         {"run_until", l_run_until}, {"step", l_step},   {"stop", l_stop},
     {"summary", l_summary}, {"schedule", l_schedule},   {"trace", l_trace}, {"close", l_close},
     {"timer", hs_l_timer},  {"random", hs_l_stream},    {"register", hs_l_register},
-    {"add", hs_l_add},      {"entity", hs_l_entity_named}, {"peek", l_peek}, {NULL, NULL}};
+    {"add", hs_l_add},      {"entity", hs_l_entity_named}, {"peek", l_peek},
+    {"record_trace", hs_l_record_trace}, {"stop_trace", hs_l_stop_trace}, {NULL, NULL}};
 
 static const luaL_Reg sim_meta[] = {{"__index", l_index},       {"__newindex", l_newindex},
                                     {"__gc", l_gc},             {"__close", l_gc},

@@ -142,7 +142,15 @@ function M.svg(model, opts)
         '" fill="', s.kind == "crash" and "#e53935" or "#fb8c00", '" fill-opacity="0.55"><title>', esc(s.name), "</title></rect>")
     end
   end
-  -- messages
+  -- messages; a label is left out where it would overlap the one before it at the same place
+  -- (the arrow keeps its type as a tooltip)
+  local last_label = {}
+  local function label(xm, ym, text, colour)
+    local key = math.floor(xm / 40)
+    if last_label[key] and math.abs(last_label[key] - ym) < 11 then return end
+    last_label[key] = ym
+    w('<text x="', xm, '" y="', ym, '" font-size="9" fill="', colour, '" text-anchor="middle">', text, "</text>")
+  end
   for _, m in ipairs(shown) do
     if col[m.src] and (col[m.dst] or m.lost) then
       local x1, y1 = x(m.src), y(m.sent or from)
@@ -150,14 +158,15 @@ function M.svg(model, opts)
         local x2 = col[m.dst] and x(m.dst) or x1 + colw / 2
         local y2 = y(m.lost_at or m.sent)
         local xm, ym = (x1 + x2) / 2, math.max(y1, y2) + 6
-        w('<line class="lost" x1="', x1, '" y1="', y1, '" x2="', xm, '" y2="', ym, '" stroke="#e53935" stroke-dasharray="4,3"/>')
+        w('<line class="lost" x1="', x1, '" y1="', y1, '" x2="', xm, '" y2="', ym, '" stroke="#e53935" stroke-dasharray="4,3">',
+          "<title>", esc(m.type), " lost (", esc(m.lost), ")</title></line>")
         w('<text x="', xm, '" y="', ym + 4, '" font-size="12" fill="#e53935" text-anchor="middle">&#215;</text>')
-        w('<text x="', xm + 6, '" y="', ym - 2, '" font-size="9" fill="#e53935">', esc(m.type), " (", esc(m.lost), ")</text>")
+        label(xm + 30, ym - 2, esc(m.type) .. " (" .. esc(m.lost) .. ")", "#e53935")
       else
         local x2, y2 = x(m.dst), y(m.received or to)
-        w('<line class="msg" x1="', x1, '" y1="', y1, '" x2="', x2, '" y2="', y2, '" stroke="#333" marker-end="url(#arrow)"/>')
-        w('<text x="', (x1 + x2) / 2, '" y="', (y1 + y2) / 2 - 2, '" font-size="9" fill="#333" text-anchor="middle">',
-          esc(m.type), "</text>")
+        w('<line class="msg" x1="', x1, '" y1="', y1, '" x2="', x2, '" y2="', y2, '" stroke="#333" marker-end="url(#arrow)">',
+          "<title>", esc(m.type), " ", esc(m.src), " -> ", esc(m.dst), "</title></line>")
+        label((x1 + x2) / 2, (y1 + y2) / 2 - 2, esc(m.type), "#333")
       end
     end
   end
