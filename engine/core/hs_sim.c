@@ -22,6 +22,9 @@ void hs_sim_init(hs_sim *sim, uint64_t seed) {
   sim->end_ns = HS_TIME_NEVER;
   sim->seed = seed;
   sim->trace_hash = 0xcbf29ce484222325ULL;
+  sim->max_same_time = HS_SIM_MAX_SAME_TIME;
+  sim->same_time_ns = -1;
+  sim->run_budget = UINT64_MAX;
   hs_rng_seed(&sim->rng, seed, NULL, 0);
 }
 
@@ -223,11 +226,27 @@ static hs_run_result loop(hs_sim *sim, hs_time_ns limit, bool auto_stop, uint64_
       result = HS_RUN_DRAINED;
       break;
     }
-    if (hs_heap_top_time(&sim->heap) > limit) {
+    hs_time_ns t = hs_heap_top_time(&sim->heap);
+    if (t > limit) {
       result = HS_RUN_END_TIME;
       break;
     }
-    if (process_next(sim)) n++;
+    if (t != sim->same_time_ns) { /* time advances: a new count starts */
+      sim->same_time_ns = t;
+      sim->same_time_events = 0;
+    } else if (sim->same_time_events >= sim->max_same_time) {
+      result = HS_RUN_STALLED;
+      break;
+    }
+    if (sim->run_budget == 0) {
+      result = HS_RUN_BUDGET;
+      break;
+    }
+    if (process_next(sim)) {
+      n++;
+      sim->same_time_events++;
+      if (sim->run_budget != UINT64_MAX) sim->run_budget--;
+    }
   }
   if (done) *done = n;
   return result;
@@ -238,7 +257,7 @@ hs_run_result hs_sim_run(hs_sim *sim) {
   bool bounded = sim->end_ns != HS_TIME_NEVER;
   hs_run_result r = loop(sim, sim->end_ns, !bounded, UINT64_MAX, NULL);
   /* A bounded run covers all of [0, end]: time passes even when nothing happens. */
-  if (bounded && r != HS_RUN_STOPPED) {
+  if (bounded && r != HS_RUN_STOPPED && r != HS_RUN_STALLED && r != HS_RUN_BUDGET) {
     sim->now_ns = sim->end_ns;
     r = HS_RUN_END_TIME;
   }
@@ -249,7 +268,7 @@ hs_run_result hs_sim_run_until(hs_sim *sim, hs_time_ns t) {
   if (sim->closed) return HS_RUN_DRAINED;
   hs_time_ns limit = t < sim->end_ns ? t : sim->end_ns;
   hs_run_result r = loop(sim, limit, false, UINT64_MAX, NULL);
-  if (r != HS_RUN_STOPPED) {
+  if (r != HS_RUN_STOPPED && r != HS_RUN_STALLED && r != HS_RUN_BUDGET) {
     if (limit > sim->now_ns) sim->now_ns = limit;
     r = HS_RUN_END_TIME;
   }

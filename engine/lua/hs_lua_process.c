@@ -145,8 +145,13 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
         proc_fail(ls, p, 1);
         return;
       }
+      if (hs_sim_schedule_after(&ls->sim, &p->wake, hs_time_from_s(dt)) != HS_OK) { /* coroutine.yield(dt) */
+        lua_pushfstring(L, "slept for %f seconds from t=%f: it would wake past the end of simulated time", dt,
+                        hs_time_to_s(ls->sim.now_ns));
+        proc_fail(ls, p, 1);
+        return;
+      }
       p->state = PROC_SLEEPING;
-      hs_sim_schedule_after(&ls->sim, &p->wake, hs_time_from_s(dt));
       return;
     }
     if (nres == 1 && lua_touserdata(co, -1) == &park_token) {
@@ -281,8 +286,12 @@ static hs_lproc *check_in_process(lua_State *L, const char *fname) {
 
 /* hs.sleep(dt): suspends the running process for dt seconds of simulated time. */
 int hs_l_sleep(lua_State *L) {
-  check_in_process(L, "hs.sleep");
-  hs_check_seconds(L, 1, "delay");
+  hs_lproc *p = check_in_process(L, "hs.sleep");
+  double dt = hs_check_seconds(L, 1, "delay");
+  hs_time_ns now = p->owner->sim.now_ns, d = hs_time_from_s(dt);
+  if (d > HS_TIME_NEVER - 1 - now) /* it would never wake: say so now, not silently */
+    return luaL_error(L, "bad argument #1 to 'sleep' (a delay of %s s from t=%f passes the end of simulated time "
+                         "(about %f s))", lua_tostring(L, 1), hs_time_to_s(now), hs_time_to_s(HS_TIME_NEVER - 1));
   lua_settop(L, 1);
   return lua_yield(L, 1);
 }

@@ -58,7 +58,8 @@ void hs_anchor_release(hs_lsim *ls, uint32_t slot) {
   ls->free_anchors[ls->free_anchor_count++] = slot;
 }
 
-static const char *const sim_options[] = {"seed", "end_time", "duration", "entities", "faults", NULL};
+static const char *const sim_options[] = {"seed",   "end_time", "duration", "entities",
+                                          "faults", "max_events_at_one_time", NULL};
 
 /* hs.Simulation{ seed = 42, end_time = 60 | duration = 60, entities = {...}, faults = schedule } */
 static int l_sim_new(lua_State *L) {
@@ -86,6 +87,15 @@ static int l_sim_new(lua_State *L) {
   hs_lsim *ls = lua_newuserdatauv(L, sizeof *ls, 1); /* index 2 */
   memset(ls, 0, sizeof *ls);
   hs_sim_init(&ls->sim, (uint64_t)seed);
+  if (lua_getfield(L, 1, "max_events_at_one_time") != LUA_TNIL) {
+    int isint;
+    lua_Integer n = lua_tointegerx(L, -1, &isint);
+    if (!isint || n < 1)
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'max_events_at_one_time' must be an integer >= 1, got %s",
+                                          luaL_tolstring(L, -1, NULL)));
+    ls->sim.max_same_time = (uint64_t)n;
+  }
+  lua_pop(L, 1);
   if (end >= 0) hs_sim_set_end_time(&ls->sim, hs_time_from_s(end));
   lua_createtable(L, 0, 8);
   static const char *const tables[] = {"threads", "anchors", "entities", "names",    "streams",
@@ -173,6 +183,50 @@ static int run_protected(lua_State *L) {
   return 0;
 }
 
+/* Raises the error of a run whose time stopped advancing: the time, how many events ran at
+ * it, and what is queued at it again (the repeating event types and their entities). */
+static void stall_error(lua_State *L, hs_lsim *ls, const char *fname) {
+  hs_sim *s = &ls->sim;
+  enum { TOP = 4 };
+  typedef struct repeat {
+    const char *type, *target;
+    uint32_t n;
+  } repeat;
+  repeat seen[64];
+  uint32_t nseen = 0;
+  for (uint32_t i = 0; i < s->heap.count; i++) {
+    if (s->heap.items[i].time != s->now_ns) continue;
+    const hs_event *ev = s->heap.items[i].ev;
+    const char *type = ev->type ? ev->type : "(untyped)", *target = ev->target ? ev->target->name : NULL;
+    uint32_t j = 0;
+    while (j < nseen && !(strcmp(seen[j].type, type) == 0 &&
+                          (seen[j].target == target || (seen[j].target && target && strcmp(seen[j].target, target) == 0))))
+      j++;
+    if (j == nseen) {
+      if (nseen == 64) continue;
+      seen[nseen++] = (repeat){type, target, 0};
+    }
+    seen[j].n++;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (uint32_t k = 0; k < TOP && k < nseen; k++) { /* the most frequent first */
+    uint32_t best = k;
+    for (uint32_t j = k + 1; j < nseen; j++)
+      if (seen[j].n > seen[best].n) best = j;
+    repeat tmp = seen[k];
+    seen[k] = seen[best];
+    seen[best] = tmp;
+    lua_pushfstring(L, "%s'%s'%s%s%s (%d queued)", k ? ", " : "", seen[k].type, seen[k].target ? " for entity '" : "",
+                    seen[k].target ? seen[k].target : "", seen[k].target ? "'" : "", (int)seen[k].n);
+    luaL_addvalue(&b);
+  }
+  if (nseen == 0) luaL_addstring(&b, "nothing queued at that time now");
+  luaL_pushresult(&b);
+  luaL_error(L, "%s: simulated time stopped advancing: %I events ran at t=%f (the limit, max_events_at_one_time); "
+                "what repeats: %s", fname, (lua_Integer)s->same_time_events, hs_time_to_s(s->now_ns), lua_tostring(L, -1));
+}
+
 static void run_loop(lua_State *L, hs_lsim *ls, run_args *a, const char *fname) {
   if (ls->L) luaL_error(L, "%s: the simulation is already running (called from inside a handler?)", fname);
   hs_door_raise(L, ls); /* an error left between runs that nothing raised yet */
@@ -187,6 +241,9 @@ static void run_loop(lua_State *L, hs_lsim *ls, run_args *a, const char *fname) 
   ls->wall_seconds += hs_now_s() - w0;
   if (rc != LUA_OK) lua_error(L);
   hs_door_raise(L, ls); /* the first error of the run */
+  if (a->result == HS_RUN_STALLED) stall_error(L, ls, fname);
+  if (a->result == HS_RUN_BUDGET)
+    luaL_error(L, "%s: the run's bound of max_events events is reached at t=%f", fname, hs_time_to_s(ls->sim.now_ns));
 }
 
 static void push_summary(lua_State *L, int sim_idx) {
@@ -231,11 +288,28 @@ static void push_summary(lua_State *L, int sim_idx) {
 }
 
 /* sim:run() -> summary */
+/* sim:run([{ max_events = N }]) -> summary. With max_events, a run that would process more
+ * events raises after N (a bound against runaway runs). */
 static int l_run(lua_State *L) {
   hs_lsim *ls = hs_check_sim(L, 1);
+  uint64_t budget = UINT64_MAX;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    static const char *const known[] = {"max_events", NULL};
+    hs_check_options(L, 2, 2, known);
+    if (lua_getfield(L, 2, "max_events") != LUA_TNIL) {
+      int isint;
+      lua_Integer n = lua_tointegerx(L, -1, &isint);
+      if (!isint || n < 1)
+        luaL_argerror(L, 2, lua_pushfstring(L, "field 'max_events' must be an integer >= 1, got %s", luaL_tolstring(L, -1, NULL)));
+      budget = (uint64_t)n;
+    }
+  }
   lua_settop(L, 1);
   run_args a = {.mode = MODE_RUN};
+  ls->sim.run_budget = budget;
   run_loop(L, ls, &a, "run");
+  ls->sim.run_budget = UINT64_MAX;
   push_summary(L, 1);
   return 1;
 }
