@@ -82,6 +82,9 @@ build = {
         "engine/raft/hs_raft_read.c",
         "engine/raft/hs_raft_repl.c",
         "engine/raft/hs_raft_session.c",
+        "engine/repl/hs_merkle.c",
+        "engine/repl/hs_repl_map.c",
+        "engine/repl/hs_repl_msg.c",
         "engine/sm/hs_kv.c",
         -- END sources
       },
