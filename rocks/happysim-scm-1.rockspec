@@ -83,6 +83,8 @@ build = {
         "engine/raft/hs_raft_repl.c",
         "engine/raft/hs_raft_session.c",
         "engine/repl/hs_merkle.c",
+        "engine/repl/hs_ml.c",
+        "engine/repl/hs_ml_ae.c",
         "engine/repl/hs_repl_map.c",
         "engine/repl/hs_repl_msg.c",
         "engine/sm/hs_kv.c",
