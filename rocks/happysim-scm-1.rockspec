@@ -85,7 +85,10 @@ build = {
         "engine/repl/hs_merkle.c",
         "engine/repl/hs_ml.c",
         "engine/repl/hs_ml_ae.c",
+        "engine/repl/hs_pb.c",
+        "engine/repl/hs_pb_log.c",
         "engine/repl/hs_repl_map.c",
+        "engine/repl/hs_repl_master.c",
         "engine/repl/hs_repl_msg.c",
         "engine/sm/hs_kv.c",
         -- END sources
