@@ -173,9 +173,12 @@ int hs_pb_restart(hs_pb *pb, hs_time_ns now) {
 static void pb_view_changed(hs_pb *pb, int adopted, hs_time_ns now) {
   hs_pb_role old = pb->role;
   if (adopted == HS_REPL_VIEW_REJOIN) hs_pb_clear_data(pb);
+  /* first is primary, but only with the data: a node that lost it (a restart, and a delayed
+   * configuration from before) waits for the master to place it again */
   pb->role = !hs_repl_view_member(&pb->view) ? HS_PB_NONE
-             : pb->view.self_pos == 0        ? HS_PB_PRIMARY
-                                             : HS_PB_BACKUP;
+             : pb->view.self_pos > 0         ? HS_PB_BACKUP
+             : pb->view.synced               ? HS_PB_PRIMARY
+                                             : HS_PB_NONE;
   if (old == HS_PB_PRIMARY && pb->role != HS_PB_PRIMARY) pb_fail_pending(pb, HS_REPL_ECONFIG);
   if (pb->role == HS_PB_PRIMARY) {
     if (old != HS_PB_PRIMARY) {

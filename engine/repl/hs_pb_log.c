@@ -124,7 +124,7 @@ static pb_peer *pb_peer_of(hs_pb *pb, uint32_t id) {
 /* A REPLICATE: (prev, tag at prev) and, when with_entry, the entry at prev + 1. */
 static void pb_send_replicate(hs_pb *pb, pb_peer *p, uint64_t prev, bool with_entry, hs_time_ns now) {
   hs_repl_msg m = {.type = HS_REPL_MSG_PB_REPLICATE, .to = p->id, .epoch = pb->view.epoch, .seq = prev,
-                   .prev_tag = hs_pb_tag_at(pb, prev), .commit = pb->commit};
+                   .prev_tag = hs_pb_tag_at(pb, prev), .commit = pb->commit, .context = pb->start_seq};
   if (with_entry) {
     pb_entry *e = pb_entry_at(pb, prev + 1);
     const hs_repl_key *k = &pb->keys.keys[e->key];
@@ -153,7 +153,8 @@ static void pb_send_snapshot(hs_pb *pb, pb_peer *p, hs_time_ns now) {
   if (pb->snap.failed || pb->snap.len > HS_REPL_MAX_BLOB) return;
   hs_put32(pb->snap.data, count);
   hs_repl_msg m = {.type = HS_REPL_MSG_PB_SNAPSHOT, .to = p->id, .epoch = pb->view.epoch, .seq = pb->commit,
-                   .tag = hs_pb_tag_at(pb, pb->commit), .commit = pb->commit, .blob = pb->snap.data,
+                   .tag = hs_pb_tag_at(pb, pb->commit), .commit = pb->commit, .context = pb->start_seq,
+                   .blob = pb->snap.data,
                    .blob_len = (uint32_t)pb->snap.len};
   hs_pb_send(pb, &m);
   pb->st.snapshots_sent++;
@@ -275,12 +276,15 @@ static int pb_from_primary(hs_pb *pb, const hs_repl_msg *m, hs_time_ns now) {
   return pb->role == HS_PB_BACKUP ? 1 : 0;
 }
 
-static void pb_learn_commit(hs_pb *pb, uint64_t primary_commit, hs_time_ns now) {
+/* The primary's commit point, and the end of the log it started its view with: everything
+ * committed before this view is at or below it, everything committed since went through this
+ * backup. Holding both, the backup holds every committed write: it is synced. */
+static void pb_learn_commit(hs_pb *pb, uint64_t primary_commit, uint64_t primary_start, hs_time_ns now) {
   if (primary_commit > pb->seen_primary_commit) pb->seen_primary_commit = primary_commit;
   uint64_t c = primary_commit < pb->verified ? primary_commit : pb->verified;
   hs_pb_commit_to(pb, c, now);
-  if (!pb->view.synced && pb->verified >= primary_commit) {
-    pb->view.synced = true; /* holds everything the primary committed: tell the master */
+  if (!pb->view.synced && pb->verified >= primary_commit && pb->verified >= primary_start) {
+    pb->view.synced = true; /* tell the master */
     pb->ping_at = now;
   }
 }
@@ -308,7 +312,7 @@ int hs_pb_on_replicate(hs_pb *pb, const hs_repl_msg *m, hs_time_ns now) {
     }
     if (s > pb->verified) pb->verified = s;
   }
-  pb_learn_commit(pb, m->commit, now);
+  pb_learn_commit(pb, m->commit, m->context, now);
   pb_ack(pb, m->from, 0, pb->view.epoch, pb->verified, 0);
   return HS_OK;
 }
@@ -338,7 +342,7 @@ int hs_pb_on_snapshot(hs_pb *pb, const hs_repl_msg *m, hs_time_ns now) {
     pb->base_tag = m->tag;
     pb->st.snapshots_installed++;
   }
-  pb_learn_commit(pb, m->commit, now);
+  pb_learn_commit(pb, m->commit, m->context, now);
   pb_ack(pb, m->from, 0, pb->view.epoch, pb->verified, 0);
   return HS_OK;
 }

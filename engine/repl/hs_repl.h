@@ -61,14 +61,15 @@ typedef enum hs_repl_msg_type {
   HS_REPL_MSG_CONFIG,     /* master -> node: epoch, ids = members in order, nums = their join
                              epochs, time_ns = the node's lease end (0: none granted) */
   /* primary-backup */
-  HS_REPL_MSG_PB_REPLICATE, /* primary -> backup: epoch (view), seq, tag = the entry's view,
-                               prev_tag = the view of entry seq - 1, commit, key, value;
-                               seq 0: a heartbeat carrying only commit */
+  HS_REPL_MSG_PB_REPLICATE, /* primary -> backup: epoch (view), seq = prev (the entry before),
+                               prev_tag = its view, commit, context = the log end the primary
+                               started its view with; with an entry (value_len > 0): the
+                               entry at seq + 1, tag = its view, key, value */
   HS_REPL_MSG_PB_ACK,       /* backup -> primary: epoch, seq = last index known to match;
                                flags REJECT: log mismatch (seq = the backup's commit);
                                flags STALE: the backup is in a later view (epoch) */
   HS_REPL_MSG_PB_SNAPSHOT,  /* primary -> backup: epoch, seq and tag of the last entry
-                               included, blob = the state */
+                               included, commit, context as above, blob = the state */
   /* chain replication and CRAQ */
   HS_REPL_MSG_CH_PROPAGATE, /* predecessor -> successor: epoch, seq, key, value */
   HS_REPL_MSG_CH_ACK,       /* successor -> predecessor: epoch, seq = committed, commit =

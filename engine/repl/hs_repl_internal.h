@@ -157,7 +157,7 @@ void hs_repl_view_reset(hs_repl_view *v); /* the volatile part: no configuration
  * HS_REPL_VIEW_NEW (a later configuration), HS_REPL_VIEW_REJOIN (a later one in which this
  * node joined afresh: it must drop its data and wait for a state transfer), or HS_EINVAL
  * (malformed: no members, duplicates, join epochs out of range). A member joining at epoch 1
- * with no data is synced at once: the bootstrap state is empty. */
+ * in its first life (boots == 1) with no data is synced at once: the bootstrap state is empty. */
 int hs_repl_view_adopt(hs_repl_view *v, uint32_t self, const hs_repl_msg *m);
 /* The PING this node sends its master. */
 hs_repl_msg hs_repl_view_ping(const hs_repl_view *v, uint32_t self, uint32_t master, uint64_t applied);

@@ -134,7 +134,7 @@ int hs_repl_view_adopt(hs_repl_view *v, uint32_t self, const hs_repl_msg *m) {
   if (m->time_ns > v->lease_until) v->lease_until = m->time_ns;
   uint64_t join = v->join_epoch[v->self_pos];
   if (join <= v->joined_at) return HS_REPL_VIEW_NEW;
-  bool bootstrap = join == 1 && v->joined_at == 0;
+  bool bootstrap = join == 1 && v->joined_at == 0 && v->boots == 1; /* first life, never had data */
   v->joined_at = join;
   v->synced = bootstrap;
   return bootstrap ? HS_REPL_VIEW_NEW : HS_REPL_VIEW_REJOIN;

@@ -101,17 +101,25 @@ static void master_send_config(hs_repl_master *m, uint32_t to, hs_time_ns lease_
   m->cb.send(m->ud, &c);
 }
 
-static uint32_t master_synced_count(const hs_repl_master *m);
+/* Whether member i may be removed at now: silent for failure_timeout, every lease granted to
+ * it expired, and, for a synced member, another synced member heard from since i became
+ * suspect (so a master cut off from every copy of the data removes none of them). */
+static bool master_removable(const hs_repl_master *m, uint32_t i, hs_time_ns now) {
+  const mrec *r = &m->m[i];
+  if (now - r->last_heard < m->failure_timeout || now < r->granted_until) return false;
+  if (!r->synced) return true;
+  for (uint32_t j = 0; j < m->n; j++)
+    if (j != i && m->m[j].synced && m->m[j].last_heard >= r->last_heard + m->failure_timeout) return true;
+  return false;
+}
 
-/* When the next member may be removed (a member that is due but kept, as the last synced
- * one, waits for a ping instead). */
+/* When the next member may be removed (a member that is due but kept waits for a ping). */
 static void master_arm(hs_repl_master *m, hs_time_ns now) {
   hs_time_ns d = HS_TIME_NEVER;
-  bool one_synced = master_synced_count(m) == 1;
   for (uint32_t i = 0; i < m->n; i++) {
     hs_time_ns due = m->m[i].last_heard + m->failure_timeout;
     if (m->m[i].granted_until > due) due = m->m[i].granted_until;
-    if (due <= now && m->m[i].synced && one_synced) continue;
+    if (due <= now && !master_removable(m, i, now)) continue;
     if (due < d) d = due;
   }
   if (d != m->deadline && m->cb.set_timer) m->cb.set_timer(m->ud, d);
@@ -219,9 +227,7 @@ int hs_repl_master_step(hs_repl_master *m, const hs_repl_msg *msg, hs_time_ns no
 int hs_repl_master_tick(hs_repl_master *m, hs_time_ns now) {
   bool changed = false;
   for (uint32_t i = 0; i < m->n;) {
-    mrec *r = &m->m[i];
-    bool due = now - r->last_heard >= m->failure_timeout && now >= r->granted_until;
-    if (!due || (r->synced && master_synced_count(m) == 1)) {
+    if (!master_removable(m, i, now)) {
       i++;
       continue;
     }

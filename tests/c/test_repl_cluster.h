@@ -44,7 +44,8 @@ static int master_step(void *c, const hs_repl_msg *m, hs_time_ns now) { return h
 static int master_tick(void *c, hs_time_ns now) { return hs_repl_master_tick(c, now); }
 static hs_time_ns master_deadline(const void *c) { return hs_repl_master_next_deadline(c); }
 
-static hs_repl_master *rc_master(rnet *net, uint32_t n, hs_time_ns lease, hs_time_ns failure) {
+static hs_repl_master *rc_master(rnet *net, uint32_t n, hs_time_ns lease, hs_time_ns failure,
+                                 void (*config_changed)(void *, uint64_t, const uint32_t *, uint32_t)) {
   uint32_t ids[RN_MAX];
   for (uint32_t i = 0; i < n; i++) ids[i] = i + 1;
   hs_repl_master_config mc;
@@ -55,6 +56,7 @@ static hs_repl_master *rc_master(rnet *net, uint32_t n, hs_time_ns lease, hs_tim
   if (lease) mc.lease_ns = lease;
   if (failure) mc.failure_timeout_ns = failure;
   mc.cb.send = rn_send;
+  mc.cb.config_changed = config_changed;
   mc.ud = rn_node(net, RC_MASTER);
   hs_repl_master *m;
   assert_int_equal(HS_OK, hs_repl_master_new(&mc, &m));

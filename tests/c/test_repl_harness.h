@@ -207,6 +207,9 @@ static void rn_deliver(rnet *net, rmsg *r) {
     else {
       int rc = n->step(n->core, &m, net->now);
       if (rc != HS_OK) n->step_errors++;
+      if (rc == HS_EINVAL && getenv("REPL_TRACE_MALFORMED"))
+        fprintf(stderr, "%.3f: %s %u -> %u epoch %llu seq %llu refused\n", (double)net->now / 1e9,
+                hs_repl_msg_type_name(m.type), m.from, m.to, (unsigned long long)m.epoch, (unsigned long long)m.seq);
     }
     net->delivered++;
   } else {

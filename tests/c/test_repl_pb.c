@@ -49,7 +49,7 @@ static void pbc_init(pbc *c, uint32_t n, hs_pb_mode mode) {
   rn_init(&c->net, false, 1);
   rc_reset_ops(&c->net);
   c->count = n;
-  c->m = rc_master(&c->net, n, 0, 0);
+  c->m = rc_master(&c->net, n, 0, 0, NULL);
   for (uint32_t i = 1; i <= n; i++) c->n[i] = pb_node(c, i, mode);
   assert_rc(hs_repl_master_start(c->m, c->net.now), HS_OK);
   for (uint32_t i = 1; i <= n; i++) assert_rc(hs_pb_start(c->n[i], c->net.now), HS_OK);
