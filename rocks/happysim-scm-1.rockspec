@@ -82,6 +82,8 @@ build = {
         "engine/raft/hs_raft_read.c",
         "engine/raft/hs_raft_repl.c",
         "engine/raft/hs_raft_session.c",
+        "engine/repl/hs_chain.c",
+        "engine/repl/hs_chain_obj.c",
         "engine/repl/hs_merkle.c",
         "engine/repl/hs_ml.c",
         "engine/repl/hs_ml_ae.c",

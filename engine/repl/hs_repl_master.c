@@ -203,8 +203,10 @@ int hs_repl_master_step(hs_repl_master *m, const hs_repl_msg *msg, hs_time_ns no
       master_append(m, msg->from, msg->context, now);
       master_commit(m);
       p = master_pos(m, msg->from);
-    } else {
-      m->m[p].join_boots = msg->context; /* keep it: nothing better is left (its data is lost) */
+    } else { /* the last copy is gone: nothing can be brought up to date any more */
+      m->m[p].join_boots = msg->context;
+      m->m[p].synced = false;
+      m->st.copies_lost++;
     }
   } else if (p < 0 && m->auto_rejoin && m->n < HS_REPL_MAX_NODES) {
     master_append(m, msg->from, msg->context, now);

@@ -55,6 +55,8 @@ typedef struct hs_repl_master_stats {
   uint64_t pings;
   uint64_t stale_pings; /* from an earlier incarnation of a node: ignored */
   uint64_t malformed;
+  uint64_t copies_lost; /* the last synced member restarted empty: the data is gone, and the
+                           configuration serves nothing until it is rebuilt */
   uint32_t members;
 } hs_repl_master_stats;
 
