@@ -199,17 +199,19 @@ static void ch_reconfigure(hs_chain *c, hs_time_ns now) {
   c->role = ch_role(c);
   if (old == HS_CHAIN_HEAD && c->role != HS_CHAIN_HEAD) ch_fail_writes(c, HS_REPL_ECONFIG);
   uint32_t succ = c->role == HS_CHAIN_NONE ? HS_REPL_NONE : hs_repl_view_succ(&c->view);
-  if (succ != c->succ) {
+  uint64_t join = succ ? c->view.join_epoch[c->view.self_pos + 1] : 0;
+  if (succ != c->succ || join != c->succ_join) { /* a new successor, or the same one rejoined */
     c->succ = succ;
+    c->succ_join = join;
     c->succ_applied = c->committed; /* a member since before holds every committed write */
-    c->succ_confirmed = false;
     c->succ_progress = now;
     c->snap_sent = INT64_MIN;
-    if (succ && c->view.join_epoch[c->view.self_pos + 1] == c->view.epoch) hs_chain_send_snapshot(c, now);
-    else if (succ) {
-      hs_chain_forward(c, now);
-      ch_probe(c);
-    }
+    if (succ && join == c->view.epoch) hs_chain_send_snapshot(c, now);
+    else if (succ) hs_chain_forward(c, now);
+  }
+  if (succ) { /* every new epoch: ask the successor what it holds */
+    c->succ_confirmed = false;
+    ch_probe(c);
   }
   if (c->role != HS_CHAIN_NONE && !c->succ && c->committed < c->applied) hs_chain_commit_to(c, c->applied, now);
   if (!hs_repl_view_member(&c->view)) hs_chain_fail_reads(c, HS_REPL_ECONFIG);
@@ -271,8 +273,9 @@ static void ch_status(hs_chain *c, uint32_t to, uint32_t flags) {
   hs_chain_send(c, &a);
 }
 
-/* Whether m (same epoch, from the expected neighbour) may be handled: 1 yes, 0 ignore (an older
- * epoch's is answered STALE; a later one makes us ask the master), HS_EINVAL. */
+/* Whether m (same epoch, from the expected neighbour in this node's configuration) may be
+ * handled: 1 yes, 0 ignore (an older epoch's is answered STALE; a later one makes us ask the
+ * master; a node not placed yet ignores its neighbours), HS_EINVAL (from anyone else). */
 static int ch_check(hs_chain *c, const hs_repl_msg *m, uint32_t expected, hs_time_ns now) {
   if (m->epoch < c->view.epoch) {
     c->st.stale_refused++;
@@ -310,13 +313,14 @@ static int ch_on_propagate(hs_chain *c, const hs_repl_msg *m, hs_time_ns now) {
 }
 
 static int ch_on_ack(hs_chain *c, const hs_repl_msg *m, hs_time_ns now) {
-  if ((m->flags & HS_REPL_FLAG_STALE) && m->epoch > c->view.epoch) {
-    c->ping_at = now;
+  if (m->flags & HS_REPL_FLAG_STALE) { /* we spoke from an older epoch */
+    if (m->epoch > c->view.epoch) c->ping_at = now;
     return HS_OK;
   }
-  int go = ch_check(c, m, c->succ, now);
+  int go = ch_check(c, m, hs_repl_view_succ(&c->view), now);
   if (go <= 0) return go;
   if (m->seq > m->commit) return HS_EINVAL;
+  if (!c->succ) return HS_OK; /* not linked yet (not synced) */
   c->succ_confirmed = true;
   if (m->flags & HS_REPL_FLAG_UNSYNCED) { /* a joiner: it needs our objects first */
     c->succ_applied = 0;

@@ -53,6 +53,7 @@ struct hs_chain {
 
   /* the successor, as this node knows it */
   uint32_t succ;
+  uint64_t succ_join;     /* its join epoch when linked: a later one means it lost its data */
   uint64_t succ_applied;  /* what it reported holding */
   bool succ_confirmed;    /* it answered since it became the successor */
   hs_time_ns succ_progress; /* when it last reported progress, or we last resent */

@@ -191,8 +191,8 @@ int hs_chain_on_query_resp(hs_chain *c, const hs_repl_msg *m, hs_time_ns now) {
   (void)now;
   uint32_t i = 0;
   while (i < c->reads_n && c->reads[i].id != m->context) i++;
-  if (i == c->reads_n || m->epoch != c->view.epoch) return HS_OK; /* late, or for an older query */
-  if (m->from != hs_repl_view_last(&c->view)) return HS_EINVAL;
+  /* late, for an older query, or from a node that is no longer the tail */
+  if (i == c->reads_n || m->epoch != c->view.epoch || m->from != hs_repl_view_last(&c->view)) return HS_OK;
   ch_pending_read r = c->reads[i];
   ch_remove_read(c, i);
   if (m->flags & HS_REPL_FLAG_REJECT) {

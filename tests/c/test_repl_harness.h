@@ -85,6 +85,7 @@ struct rnet {
   uint64_t sent, delivered, dropped;
   uint64_t sent_by_type[HS_REPL_MSG_TYPE_COUNT];
   bool violation;
+  bool trace; /* print deliveries (REPL_TRACE_MSGS = from this time, in seconds) */
   char why[512];
   void (*on_send)(rnet *net, const hs_repl_msg *m); /* optional: a test's observer */
 };
@@ -205,6 +206,12 @@ static void rn_deliver(rnet *net, rmsg *r) {
     hs_repl_msg m;
     if (hs_repl_msg_decode(&m, r->buf, r->len, &net->dec) != HS_OK) rn_violation(net, "decode failed");
     else {
+      const char *trace_from = getenv("REPL_TRACE_MSGS");
+      if (net->trace && trace_from && net->now >= (hs_time_ns)(atof(trace_from) * 1e9) && m.type != HS_REPL_MSG_PING &&
+          m.type != HS_REPL_MSG_CONFIG)
+        fprintf(stderr, "%8.3f   %s %u -> %u epoch %llu seq %llu commit %llu flags %u\n", (double)net->now / 1e9,
+                hs_repl_msg_type_name(m.type), m.from, m.to, (unsigned long long)m.epoch, (unsigned long long)m.seq,
+                (unsigned long long)m.commit, m.flags);
       int rc = n->step(n->core, &m, net->now);
       if (rc != HS_OK) n->step_errors++;
       if (rc == HS_EINVAL && getenv("REPL_TRACE_MALFORMED"))

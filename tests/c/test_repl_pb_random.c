@@ -20,7 +20,7 @@
 
 #define WN 3
 #define KEYS 3
-#define SEEDS 200
+#define SEEDS 120
 
 static int pb_step(void *c, const hs_repl_msg *m, hs_time_ns now) { return hs_pb_step(c, m, now); }
 static int pb_tick(void *c, hs_time_ns now) { return hs_pb_tick(c, now); }
