@@ -282,6 +282,60 @@ static void test_anti_entropy_repairs(void **s) {
   free_all(&net, n, 2);
 }
 
+/* Two replicas of 100,000 keys, 10 of them changed on one side or the other with their
+ * broadcasts lost: one anti-entropy round through the real messages repairs exactly those, with
+ * O(10 log n) hashes: fewer than 10 x 2 x leaf_bits x fanout. */
+static void test_anti_entropy_100k_keys_10_differences(void **s) {
+  (void)s;
+  rnet net;
+  rn_init(&net, false, 1);
+  hs_ml *n[3] = {0};
+  for (uint32_t i = 1; i <= 2; i++) {
+    uint32_t peer = 3 - i;
+    hs_ml_config cfg;
+    hs_ml_config_init(&cfg);
+    cfg.id = i;
+    cfg.peers = &peer;
+    cfg.n_peers = 1;
+    cfg.merkle_leaf_bits = 17;
+    cfg.cb.send = rn_send;
+    cfg.ud = rn_node(&net, i);
+    assert_rc(hs_ml_new(&cfg, &n[i]), HS_OK);
+    rn_add(&net, i, n[i], ml_step, ml_tick, ml_deadline);
+  }
+  char key[32];
+  for (int i = 0; i < 100000; i++) {
+    snprintf(key, sizeof key, "key-%d", i);
+    write_int(n[1], 0, key, i);
+    if (net.qlen > 1000) rn_flush(&net, 0, 0, -1, 100000);
+  }
+  rn_flush(&net, 0, 0, -1, 100000);
+  assert_u64(hs_ml_root_hash(n[1]), hs_ml_root_hash(n[2]));
+  hs_rng rng;
+  hs_rng_seed(&rng, 5, "diff", 4);
+  for (int d = 0; d < 10; d++) {
+    snprintf(key, sizeof key, "key-%llu", (unsigned long long)hs_rng_below(&rng, 100000));
+    write_int(n[1 + d % 2], 1, key, -d);
+  }
+  rn_clear(&net);
+  hs_ml_stats a0 = stats(n[1]), b0 = stats(n[2]);
+  assert_rc(hs_ml_sync(n[1], 2, 2), HS_OK);
+  rn_flush(&net, 0, 0, -1, 1000);
+  hs_ml_stats a = stats(n[1]), b = stats(n[2]);
+  uint64_t hashes = a.hashes_sent + b.hashes_sent - a0.hashes_sent - b0.hashes_sent;
+  uint64_t shipped = a.keys_shipped + b.keys_shipped - a0.keys_shipped - b0.keys_shipped;
+  uint64_t repaired = a.anti_entropy_keys_repaired + b.anti_entropy_keys_repaired - a0.anti_entropy_keys_repaired -
+                      b0.anti_entropy_keys_repaired;
+  print_message("100,000 keys, 10 differences, 2^17 buckets, binary tree: %llu hashes sent, %llu key states "
+                "shipped, %llu keys repaired\n",
+                (unsigned long long)hashes, (unsigned long long)shipped, (unsigned long long)repaired);
+  assert_u64(hs_ml_root_hash(n[1]), hs_ml_root_hash(n[2]));
+  assert_u64(repaired, 10);
+  assert_true(hashes < 10 * 2 * 17 * 2);
+  assert_true(shipped < 10 * 2 * 4); /* the keys of 10 buckets, both ways (a bucket holds 0.8 keys on average) */
+  free_all(&net, n, 2);
+}
+
 /* Forged messages are refused whole and counted; the state does not change. */
 static void test_malformed_refused(void **s) {
   (void)s;
@@ -526,6 +580,7 @@ int main(void) {
       cmocka_unit_test(test_siblings_kept_then_collapsed),
       cmocka_unit_test(test_custom_resolvers),
       cmocka_unit_test(test_anti_entropy_repairs),
+      cmocka_unit_test(test_anti_entropy_100k_keys_10_differences),
       cmocka_unit_test(test_malformed_refused),
       cmocka_unit_test(test_random_worlds_converge),
       cmocka_unit_test(test_random_world_is_deterministic),
