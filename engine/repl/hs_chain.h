@@ -127,6 +127,9 @@ uint32_t hs_chain_tail(const hs_chain *c);
 uint32_t hs_chain_id(const hs_chain *c);
 bool hs_chain_crashed(const hs_chain *c);
 void hs_chain_get_stats(const hs_chain *c, hs_chain_stats *out);
+/* Keys in insertion order (i < hs_chain_key_count), e.g. to list the dirty ones. */
+uint32_t hs_chain_key_count(const hs_chain *c);
+const uint8_t *hs_chain_key_at(const hs_chain *c, uint32_t i, uint32_t *len);
 /* Whether the latest version of key is dirty (CRAQ's dirty_keys). */
 bool hs_chain_key_dirty(const hs_chain *c, const void *key, size_t key_len);
 /* The versions held for key, oldest first (i < n): sequence number, clean mark, value. */

@@ -348,6 +348,13 @@ int hs_chain_on_snapshot(hs_chain *c, const hs_repl_msg *m, hs_time_ns now) {
 
 /* ---- getters ------------------------------------------------------------------------------------------- */
 
+uint32_t hs_chain_key_count(const hs_chain *c) { return c->keys.n; }
+
+const uint8_t *hs_chain_key_at(const hs_chain *c, uint32_t i, uint32_t *len) {
+  *len = c->keys.keys[i].len;
+  return c->keys.keys[i].p;
+}
+
 bool hs_chain_key_dirty(const hs_chain *c, const void *key, size_t key_len) {
   int64_t i = hs_repl_map_find(&c->keys, key, key_len);
   return i >= 0 && c->objs[i].n && !c->objs[i].v[c->objs[i].n - 1].clean;
