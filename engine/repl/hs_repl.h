@@ -47,7 +47,7 @@ enum {
 
 /* A message for any HS_ or HS_REPL_ code. */
 const char *hs_repl_strerror(int code);
-/* The short snake_case code a client sees: "not_primary", "not_head", "not_tail", "no_lease",
+/* The short snake_case code a client sees ("ok" for HS_OK): "not_primary", "not_head", "not_tail", "no_lease",
  * "unavailable", "not_ready", "timeout", "config_changed", "crashed", "stale_view",
  * "invalid", "out_of_memory"; "unknown" for anything else. */
 const char *hs_repl_error_code(int code);

@@ -33,6 +33,7 @@ const char *hs_repl_strerror(int code) {
 
 const char *hs_repl_error_code(int code) {
   switch (code) {
+  case HS_OK: return "ok";
   case HS_REPL_ENOTPRIMARY: return "not_primary";
   case HS_REPL_ENOTHEAD: return "not_head";
   case HS_REPL_ENOTTAIL: return "not_tail";

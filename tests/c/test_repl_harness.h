@@ -9,6 +9,10 @@
  * dropped on arrival when a cut separates its ends or its destination is down; deliveries and
  * the nodes' deadlines run in time order. Randomness comes from one hs_rng seeded by the test.
  *
+ * Debugging a seed: REPL_TRACE_MALFORMED=1 prints every message a core refused;
+ * REPL_TRACE_MSGS=<seconds> prints the deliveries from that time on in a world whose `trace`
+ * is set (the worlds set it for the seed named by REPL_TRACE).
+ *
  * Everything is static: each test file includes this once.
  */
 #ifndef TEST_REPL_HARNESS_H

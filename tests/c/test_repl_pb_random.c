@@ -48,7 +48,7 @@ typedef struct pbworld {
 } pbworld;
 
 static pbworld *W;
-static bool TRACE_ON;
+static bool TRACE_ON; /* REPL_TRACE=<seed> prints that seed's views, crashes and writes */
 
 static void seen_commit(pbworld *w, uint64_t pos, uint64_t tag) {
   if (pos >= w->seen_cap) {
@@ -168,18 +168,17 @@ static void note_links(pbworld *w) {
   }
 }
 
-#define TRACE TRACE_ON
 
 static void on_view(void *ud, uint64_t view, uint32_t primary, hs_pb_role role) {
   rnode *n = ud;
-  if (TRACE)
+  if (TRACE_ON)
     fprintf(stderr, "%8.3f node %u: view %llu primary %u, %s\n", (double)n->net->now / 1e9, n->id,
             (unsigned long long)view, primary, hs_pb_role_name(role));
 }
 
 static void on_config(void *ud, uint64_t epoch, const uint32_t *members, uint32_t n) {
   rnode *r = ud;
-  if (!TRACE) return;
+  if (!TRACE_ON) return;
   fprintf(stderr, "%8.3f master: epoch %llu:", (double)r->net->now / 1e9, (unsigned long long)epoch);
   for (uint32_t i = 0; i < n; i++) fprintf(stderr, " %u", members[i]);
   fprintf(stderr, "\n");
@@ -207,14 +206,14 @@ static void action(rnet *net, void *ud) {
   } else if (dice < 89) {
     /* crash, keeping a synced member alive (volatile replicas: all copies gone is data loss) */
     if (!net->nodes[id].down && live_synced_others(w, id) >= 1) {
-      if (TRACE) fprintf(stderr, "%8.3f crash %u\n", (double)net->now / 1e9, id);
+      if (TRACE_ON) fprintf(stderr, "%8.3f crash %u\n", (double)net->now / 1e9, id);
       hs_pb_crash(w->n[id]);
       net->nodes[id].down = true;
       w->crashes++;
     }
   } else if (dice < 95) {
     if (net->nodes[id].down) {
-      if (TRACE) fprintf(stderr, "%8.3f restart %u\n", (double)net->now / 1e9, id);
+      if (TRACE_ON) fprintf(stderr, "%8.3f restart %u\n", (double)net->now / 1e9, id);
       net->nodes[id].down = false;
       hs_pb_restart(w->n[id], net->now);
     }
@@ -234,8 +233,8 @@ static void world_init(pbworld *w, uint64_t seed, hs_pb_mode mode) {
   w->mode = mode;
   memset(w->link_since, 0, sizeof w->link_since);
   w->m = rc_master(&w->net, WN, 200 * MS, 300 * MS, on_config);
-  TRACE = getenv("REPL_TRACE") && strtoull(getenv("REPL_TRACE"), NULL, 10) == seed;
-  TRACE_ON = TRACE;
+  TRACE_ON = getenv("REPL_TRACE") && strtoull(getenv("REPL_TRACE"), NULL, 10) == seed;
+  w->net.trace = TRACE_ON;
   for (uint32_t i = 1; i <= WN; i++) {
     hs_pb_config cfg;
     hs_pb_config_init(&cfg);
