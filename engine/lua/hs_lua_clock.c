@@ -1,6 +1,6 @@
 /*
  * hs_lua_clock.c - hs.LamportClock, hs.HybridLogicalClock, hs.HLCTimestamp and hs.NodeClock:
- * the C clocks of net/hs_clock.h bound to Lua. (hs.VectorClock, keyed by node names, lives in
+ * the C clocks of clock/hs_clock.h bound to Lua. (hs.VectorClock, keyed by node names, lives in
  * lua/happysim/clock.lua.)
  *
  *   local c = hs.LamportClock()          c:tick() --> 1; c:send() --> 2; c:receive(7) --> 8; c.time
