@@ -62,6 +62,7 @@ build = {
         "engine/lua/hs_lua_sim.c",
         "engine/lua/hs_lua_util.c",
         "engine/lua/hs_lua_value.c",
+        "engine/membership/hs_phi.c",
         "engine/net/hs_clock.c",
         "engine/net/hs_dist.c",
         "engine/net/hs_held.c",
