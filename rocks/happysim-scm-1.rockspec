@@ -75,6 +75,7 @@ build = {
         "engine/membership/hs_swim.c",
         "engine/membership/hs_swim_gossip.c",
         "engine/membership/hs_swim_msg.c",
+        "engine/membership/hs_swim_node.c",
         "engine/net/hs_clock.c",
         "engine/net/hs_dist.c",
         "engine/net/hs_held.c",

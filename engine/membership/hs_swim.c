@@ -17,7 +17,7 @@ void hs_swim_config_init(hs_swim_config *cfg) {
   cfg->suspicion_max_mult = 3;
   cfg->indirect_probe_count = 3;
   cfg->retransmit_mult = 3;
-  cfg->max_piggyback = 8;
+  cfg->max_piggyback = 16;
   hs_rng_seed(&cfg->rng, 0, NULL, 0);
 }
 

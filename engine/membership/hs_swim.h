@@ -129,7 +129,8 @@ typedef struct hs_swim_config {
   uint32_t suspicion_max_mult;      /* default 3: the longest suspicion is this many times it */
   uint32_t indirect_probe_count;    /* default 3 (k) */
   uint32_t retransmit_mult;         /* default 3 (lambda) */
-  uint32_t max_piggyback;           /* default 8 updates per message */
+  uint32_t max_piggyback;           /* default 16 updates per message (8 left a 1% mass crash of 10,000
+                                     * members unknown to some after 50 s: the channel saturates) */
   hs_rng rng;
   hs_swim_callbacks cb;
   void *ud;

@@ -264,7 +264,7 @@ static uint32_t gossip_limit(const hs_swim *s) {
 static void bucket_unlink(hs_swim *s, uint32_t g) {
   swim_gossip *x = &s->gossip[g];
   if (x->prev != SWIM_NIL) s->gossip[x->prev].next = x->next;
-  else s->bucket[x->tx] = x->next;
+  else if ((s->bucket[x->tx] = x->next) == SWIM_NIL) s->bucket_used &= ~(1ull << x->tx);
   if (x->next != SWIM_NIL) s->gossip[x->next].prev = x->prev;
 }
 
@@ -274,6 +274,7 @@ static void bucket_push(hs_swim *s, uint32_t g) { /* at the head: the newest goe
   x->next = s->bucket[x->tx];
   if (x->next != SWIM_NIL) s->gossip[x->next].prev = g;
   s->bucket[x->tx] = g;
+  s->bucket_used |= 1ull << x->tx;
 }
 
 void swim_gossip_put(hs_swim *s, const hs_swim_update *u) {
@@ -300,12 +301,14 @@ void swim_gossip_put(hs_swim *s, const hs_swim_update *u) {
   bucket_push(s, g);
 }
 
-/* Lifeguard's buddy system: a message to a member this one suspects carries the suspicion,
- * even once it left the buffer, so a live suspect learns it in time to refute it. */
+/* Lifeguard's buddy system: a message to a member this one suspects (or believes dead: it
+ * is talking to it, so it is not) carries that verdict, even once it left the buffer, so the
+ * member learns it and refutes it. */
 static bool buddy_update(const hs_swim *s, uint32_t to, hs_swim_update *out) {
-  if (to >= s->cap || swim_state_of(s->table[to]) != HS_SWIM_SUSPECT) return false;
-  *out = (hs_swim_update){.member = to, .incarnation = swim_inc_of(s->table[to]), .origin = s->id,
-                          .state = HS_SWIM_SUSPECT};
+  hs_swim_state st = to < s->cap ? swim_state_of(s->table[to]) : HS_SWIM_UNKNOWN;
+  if (st != HS_SWIM_SUSPECT && st != HS_SWIM_DEAD) return false;
+  *out = (hs_swim_update){.member = to, .incarnation = swim_inc_of(s->table[to]),
+                          .origin = st == HS_SWIM_SUSPECT ? s->id : 0, .state = (uint8_t)st};
   return true;
 }
 
@@ -315,8 +318,8 @@ uint32_t swim_gossip_take(hs_swim *s, uint32_t to) {
   if (about_to != SWIM_NIL) s->picked[n++] = about_to;
   uint32_t first = 0; /* scratch slots taken by the buddy update */
   if (about_to == SWIM_NIL && buddy_update(s, to, &s->scratch[0])) first = 1;
-  for (uint32_t tx = 0; tx < SWIM_MAX_TX && n + first < max; tx++)
-    for (uint32_t g = s->bucket[tx]; g != SWIM_NIL && n + first < max; g = s->gossip[g].next)
+  for (uint64_t used = s->bucket_used; used && n + first < max; used &= used - 1) /* non-empty buckets, fewest sends first */
+    for (uint32_t g = s->bucket[__builtin_ctzll(used)]; g != SWIM_NIL && n + first < max; g = s->gossip[g].next)
       if (g != about_to) s->picked[n++] = g;
   for (uint32_t i = 0; i < n; i++) { /* one more transmission each; retired at the limit */
     uint32_t g = s->picked[i];
@@ -340,6 +343,7 @@ uint32_t swim_gossip_take(hs_swim *s, uint32_t to) {
 void swim_gossip_clear(hs_swim *s) {
   swim_map_clear(&s->gossip_of);
   for (uint32_t t = 0; t < SWIM_MAX_TX; t++) s->bucket[t] = SWIM_NIL;
+  s->bucket_used = 0;
   for (uint32_t i = 0; i < s->gossip_cap; i++) s->gossip[i].next = i + 1 < s->gossip_cap ? i + 1 : SWIM_NIL;
   s->gossip_free = s->gossip_cap ? 0 : SWIM_NIL;
   s->gossip_count = 0;

@@ -88,6 +88,7 @@ struct hs_swim {
   swim_gossip *gossip;
   uint32_t gossip_cap, gossip_free, gossip_count;
   uint32_t bucket[SWIM_MAX_TX];
+  uint64_t bucket_used; /* bit tx: bucket tx is not empty */
   hs_swim_update *scratch; /* outgoing updates: max_piggyback */
   uint32_t *picked;        /* slots picked for one message */
 

@@ -15,6 +15,10 @@
 
 #include "test_swim_world.h"
 
+#include "core/hs_sim.h"
+#include "membership/hs_swim_node.h"
+#include "net/hs_net.h"
+
 
 #define assert_u64(actual, expected)                                                                         \
   do {                                                                                                       \
@@ -442,6 +446,98 @@ static void test_deterministic(void **state) {
   assert_true(trace_of(21) != trace_of(22));
 }
 
+/* ---- The adapter: members as entities on the engine's network ------------------------------------------ */
+
+typedef struct amember {
+  hs_entity e;
+  hs_swim_node node;
+} amember;
+
+static void am_on_message(hs_entity *e, hs_message *m) {
+  amember *a = (amember *)e;
+  if (hs_swim_node_is_protocol(m)) hs_swim_node_on_message(&a->node, m);
+}
+static void am_on_crash(hs_entity *e) { hs_swim_node_on_crash(&((amember *)e)->node); }
+static void am_on_restart(hs_entity *e) { hs_swim_node_on_restart(&((amember *)e)->node); }
+static const hs_entity_vtable am_vt = {.kind = "MembershipProtocol", .on_crash = am_on_crash,
+                                       .on_restart = am_on_restart, .on_message = am_on_message};
+static void *am_copy(void *ud, void *payload, uint64_t size) {
+  (void)size;
+  hs_blob *b = payload;
+  return hs_blob_copy(ud, b->data, b->size);
+}
+static void am_release(void *ud, void *payload) { hs_blob_free(ud, payload); }
+
+static uint32_t am_seeing(amember *m, uint32_t n, uint32_t id, hs_swim_state st) {
+  uint32_t c = 0;
+  for (uint32_t i = 1; i <= n; i++)
+    if (i != id && !hs_entity_crashed(&m[i].e) && hs_swim_member_state(m[i].node.swim, id) == st) c++;
+  return c;
+}
+
+static void test_adapter_on_the_engine_network(void **state) {
+  (void)state;
+  enum { N = 16 };
+  hs_sim sim;
+  hs_sim_init(&sim, 11);
+  hs_net net;
+  assert_int_equal(HS_OK, hs_net_init(&net, &sim, "lan"));
+  hs_blob_pool pool;
+  hs_blob_pool_init(&pool);
+  hs_net_payload_ops ops = {am_copy, am_release, &pool};
+  hs_net_set_payload_ops(&net, &ops);
+  hs_link_params p;
+  hs_link_params_init(&p);
+  p.latency = hs_dist_uniform(0.001, 0.005);
+  assert_int_equal(HS_OK, hs_net_set_default_link(&net, &p));
+  amember *m = calloc(N + 1, sizeof *m);
+  char names[N + 1][8];
+  hs_swim_dir dir;
+  hs_swim_dir_init(&dir);
+  for (uint32_t i = 1; i <= N; i++) {
+    snprintf(names[i], sizeof names[i], "m%u", i);
+    hs_entity_init(&m[i].e, &am_vt, names[i]);
+    assert_int_equal(HS_OK, hs_sim_register(&sim, &m[i].e));
+    assert_int_equal(HS_OK, hs_swim_dir_set(&dir, i, &m[i].e));
+  }
+  for (uint32_t i = 1; i <= N; i++) {
+    hs_swim_config cfg;
+    hs_swim_config_init(&cfg);
+    cfg.id = i;
+    cfg.n_members = N;
+    hs_sim_stream(&sim, &cfg.rng, names[i], strlen(names[i]));
+    assert_int_equal(HS_OK, hs_swim_node_init(&m[i].node, &m[i].e, &net, &pool, &dir, &cfg, NULL));
+    assert_int_equal(HS_OK, hs_swim_node_start(&m[i].node));
+  }
+  /* m1 and m2 cannot talk directly: they still see each other alive, through helpers */
+  hs_entity *a[1] = {&m[1].e}, *b[1] = {&m[2].e};
+  assert_int_equal(HS_OK, hs_net_partition(&net, a, 1, b, 1, false, NULL));
+  hs_sim_run_until(&sim, 40 * S);
+  hs_swim_stats st;
+  hs_swim_get_stats(m[1].node.swim, &st);
+  assert_true(st.indirect_probes_sent > 0);
+  assert_u64(st.suspicions_raised, 0);
+  assert_int_equal(HS_SWIM_ALIVE, hs_swim_member_state(m[1].node.swim, 2));
+  assert_int_equal(HS_SWIM_ALIVE, hs_swim_member_state(m[2].node.swim, 1));
+  assert_true(hs_net_stats(&net)->dropped_partition > 0);
+  /* m5 crashes: dead for everyone; it restarts: alive again, with a higher incarnation */
+  hs_entity_crash(&m[5].e);
+  hs_sim_run_until(&sim, 80 * S);
+  assert_int_equal(N - 1, am_seeing(m, N, 5, HS_SWIM_DEAD));
+  hs_entity_restart(&m[5].e);
+  hs_sim_run_until(&sim, 100 * S);
+  assert_int_equal(N - 1, am_seeing(m, N, 5, HS_SWIM_ALIVE));
+  assert_true(hs_swim_member_incarnation(m[3].node.swim, 5) >= 1);
+  for (uint32_t i = 1; i <= N; i++) assert_u64(m[i].node.malformed, 0);
+  hs_net_close(&net);
+  for (uint32_t i = 1; i <= N; i++) hs_swim_node_free(&m[i].node);
+  hs_sim_close(&sim);
+  hs_blob_pool_close(&pool);
+  assert_u64(pool.live, 0);
+  hs_swim_dir_free(&dir);
+  free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_codec_and_malformed),
@@ -454,6 +550,7 @@ int main(void) {
       cmocka_unit_test(test_detection_law),
       cmocka_unit_test(test_two_thousand_members),
       cmocka_unit_test(test_deterministic),
+      cmocka_unit_test(test_adapter_on_the_engine_network),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
