@@ -11,6 +11,7 @@
 #ifndef HAPPYSIM_H
 #define HAPPYSIM_H
 
+#include "clock/hs_clock.h"
 #include "core/hs_entity.h"
 #include "core/hs_blob.h"
 #include "core/hs_event.h"
@@ -20,7 +21,6 @@
 #include "core/hs_sim.h"
 #include "core/hs_types.h"
 #include "core/hs_value.h"
-#include "net/hs_clock.h"
 #include "net/hs_dist.h"
 #include "net/hs_link.h"
 #include "net/hs_message.h"

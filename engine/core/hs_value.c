@@ -177,47 +177,64 @@ bool hs_value_table(hs_value v, uint32_t *narr, uint32_t *nmap) {
   return true;
 }
 
-/* Advances over `n` values starting at offset off inside v; 0 on malformed input. */
-static size_t skip(hs_value v, size_t off, uint64_t n) {
-  for (uint64_t i = 0; i < n; i++) {
-    size_t s = size_at(v.p + off, v.len - off, 1);
-    if (!s) return 0;
-    off += s;
+bool hs_value_iter_init(hs_value_iter *it, hs_value t) {
+  memset(it, 0, sizeof *it);
+  if (!hs_value_table(t, &it->narr, &it->nmap)) {
+    it->failed = true;
+    return false;
   }
-  return off;
+  it->p = t.p;
+  it->len = t.len;
+  it->off = 9;
+  return true;
+}
+
+/* The item at it->off, moving past it. */
+static bool iter_item(hs_value_iter *it, hs_value *out) {
+  size_t s = size_at(it->p + it->off, it->len - it->off, 0);
+  if (!s) {
+    it->failed = true;
+    return false;
+  }
+  *out = (hs_value){it->p + it->off, s};
+  it->off += s;
+  return true;
+}
+
+bool hs_value_iter_next(hs_value_iter *it, hs_value *item) {
+  if (it->failed || it->arr_read >= it->narr || !iter_item(it, item)) return false;
+  it->arr_read++;
+  return true;
+}
+
+bool hs_value_iter_pair(hs_value_iter *it, hs_value *key, hs_value *val) {
+  hs_value skipped;
+  while (hs_value_iter_next(it, &skipped)) {}
+  if (it->failed || it->map_read >= it->nmap || !iter_item(it, key) || !iter_item(it, val)) return false;
+  it->map_read++;
+  return true;
 }
 
 bool hs_value_index(hs_value v, uint32_t i, hs_value *out) {
-  uint32_t narr, nmap;
-  if (!hs_value_table(v, &narr, &nmap) || i >= narr) return false;
-  size_t off = skip(v, 9, i);
-  if (!off) return false;
-  out->p = v.p + off;
-  out->len = v.len - off;
-  return hs_value_size(*out) != 0;
+  hs_value_iter it;
+  if (!hs_value_iter_init(&it, v) || i >= it.narr) return false;
+  for (uint32_t j = 0; j <= i; j++)
+    if (!hs_value_iter_next(&it, out)) return false;
+  return true;
 }
 
 bool hs_value_field(hs_value v, const char *key, hs_value *out) {
-  uint32_t narr, nmap;
-  if (!hs_value_table(v, &narr, &nmap)) return false;
-  size_t off = skip(v, 9, narr);
-  if (!off) return false;
+  hs_value_iter it;
+  hs_value k, val;
   size_t klen = strlen(key);
-  for (uint32_t i = 0; i < nmap; i++) {
-    hs_value k = {v.p + off, v.len - off};
-    size_t ks = hs_value_size(k);
-    if (!ks) return false;
+  hs_value_iter_init(&it, v);
+  while (hs_value_iter_pair(&it, &k, &val)) {
     size_t n;
     const char *s = hs_value_string(k, &n);
-    off += ks;
-    hs_value val = {v.p + off, v.len - off};
-    size_t vs = hs_value_size(val);
-    if (!vs) return false;
     if (s && n == klen && memcmp(s, key, n) == 0) {
       *out = val;
       return true;
     }
-    off += vs;
   }
   return false;
 }

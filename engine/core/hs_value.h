@@ -58,6 +58,34 @@ const char *hs_value_string(hs_value v, size_t *len); /* NULL if not a string */
 bool hs_value_table(hs_value v, uint32_t *narr, uint32_t *nmap);
 bool hs_value_index(hs_value v, uint32_t i, hs_value *out);
 bool hs_value_field(hs_value v, const char *key, hs_value *out);
+/* Walks the items of an encoded table in order, each once: its array values, then its
+ * key/value pairs.
+ *
+ *   hs_value_iter it;
+ *   hs_value item, k, v;
+ *   if (!hs_value_iter_init(&it, t)) ...              not a table
+ *   while (hs_value_iter_next(&it, &item)) ...        the array values
+ *   while (hs_value_iter_pair(&it, &k, &v)) ...       the pairs (array values not read are skipped)
+ *   if (it.failed) ...                                an item was malformed or truncated
+ *
+ * Each item is a view of exactly its encoding (item.len is its size). A malformed item ends
+ * the walk. */
+typedef struct hs_value_iter {
+  const uint8_t *p; /* the table's encoding */
+  size_t len;
+  size_t off; /* offset of the next item */
+  uint32_t narr, nmap;
+  uint32_t arr_read, map_read;
+  bool failed;
+} hs_value_iter;
+
+/* False when t is not a table (it.failed is then set, and every step returns false). */
+bool hs_value_iter_init(hs_value_iter *it, hs_value t);
+/* The next array value; false after the last one (or on a malformed one). */
+bool hs_value_iter_next(hs_value_iter *it, hs_value *item);
+/* The next key/value pair; false after the last one (or on a malformed item). */
+bool hs_value_iter_pair(hs_value_iter *it, hs_value *key, hs_value *val);
+
 /* True when a and b are the same bytes. Values encoded from Lua are canonical (a table's
  * pairs sorted by their encoded keys: hs_lua_value.c), so for them this is value equality;
  * C code that builds maps for comparison must write their pairs in that order too. */

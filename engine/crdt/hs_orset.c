@@ -86,6 +86,7 @@ int hs_orset_remove(hs_orset *s, const uint8_t *elem, size_t len) {
     hs_bytes_free(&s->dots[j].rid);
     j++;
   }
+  if (j == i) return HS_OK; /* not there (s->dots may be NULL) */
   memmove(s->dots + i, s->dots + j, (s->n - j) * sizeof *s->dots);
   s->n -= j - i;
   return HS_OK;

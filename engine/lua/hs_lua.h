@@ -200,6 +200,10 @@ hs_kv *hs_check_kv(lua_State *L, int idx);
 void hs_raft_open(lua_State *L);
 extern const luaL_Reg hs_raft_funcs[];
 
+/* hs_lua_crdt.c: hs.GCounter, hs.PNCounter, hs.LWWRegister, hs.ORSet */
+void hs_crdt_open(lua_State *L);
+extern const luaL_Reg hs_crdt_funcs[];
+
 /* hs_lua_clock.c: hs.LamportClock, hs.HybridLogicalClock, hs.HLCTimestamp, hs.NodeClock */
 void hs_clock_open(lua_State *L);
 int hs_l_lamport_new(lua_State *L);

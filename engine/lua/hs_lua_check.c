@@ -1,5 +1,5 @@
 /*
- * hs_lua_check.c - the linearizability checker (engine/check) seen from Lua.
+ * hs_lua_check.c - the linearizability checker (engine/lin) seen from Lua.
  *
  *   core.check.linearizable(ops, model, opts) -> raw result | nil, message
  *
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check/hs_lin.h"
+#include "lin/hs_lin.h"
 #include "hs_lua.h"
 
 #define HS_LINCHECK_MT "happysim.LinCheck"

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "hs_lua.h"
-#include "net/hs_clock.h"
+#include "clock/hs_clock.h"
 
 #define HS_LAMPORT_MT "happysim.LamportClock"
 #define HS_HLC_MT "happysim.HybridLogicalClock"

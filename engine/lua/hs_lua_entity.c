@@ -97,6 +97,14 @@ hs_entity *hs_entity_register(lua_State *L, int sim_idx, int tidx) {
   lua_setfield(L, tidx, "sim");
   list_entity(L, sim_idx, &le->e, tidx);
   lua_pop(L, 3);
+  /* entity:on_attach(sim), if it has one: what needs the simulation (timers, streams) starts now */
+  if (lua_getfield(L, tidx, "on_attach") == LUA_TFUNCTION) {
+    lua_pushvalue(L, tidx);
+    lua_pushvalue(L, sim_idx);
+    lua_call(L, 2, 0);
+  } else {
+    lua_pop(L, 1);
+  }
   return &le->e;
 }
 
@@ -242,6 +250,8 @@ static int centity_pause_resume(lua_State *L, int pause) {
   hs_lua_centity *ce = lua_touserdata(L, 1);
   if (ce->closed) return luaL_error(L, "%s '%s': use after close", ce->cls->name, ce->e.name);
   if (ce->detached) return hs_lua_detached_error(L, ce, NULL);
+  if (pause && hs_entity_crashed(&ce->e))
+    return luaL_error(L, "pause: %s '%s' is crashed (restart it first)", ce->cls->name, ce->e.name);
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, 1); /* the simulation */
   lua_insert(L, 1);

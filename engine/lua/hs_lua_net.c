@@ -18,15 +18,13 @@
 /* ---- payload blobs ------------------------------------------------------------------ */
 
 static void put_header(hs_blob *b, int kind, uint64_t request_id) {
-  b->data[0] = (uint8_t)kind;
-  for (int i = 0; i < 8; i++) b->data[1 + i] = (uint8_t)(request_id >> (8 * i));
+  hs_envelope_encode(b->data, (hs_envelope){(uint8_t)kind, request_id});
 }
 
 uint64_t hs_blob_request_id(const hs_blob *b) {
-  uint64_t v = 0;
-  if (b->size < HS_MSG_HEADER) return 0;
-  for (int i = 7; i >= 0; i--) v = v << 8 | b->data[1 + i];
-  return v;
+  hs_envelope e;
+  hs_envelope_decode(b->data, b->size, &e);
+  return e.request_id;
 }
 
 hs_blob *hs_lnet_encode(lua_State *L, hs_lnet *ln, int idx, int kind, uint64_t request_id, const char *what) {

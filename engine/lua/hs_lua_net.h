@@ -1,20 +1,22 @@
 /*
  * hs_lua_net.h - the Network object of the Lua binding, shared with protocol bindings.
  *
- * Every payload on a network is a pooled blob: a 9-byte header (kind, request id) and an
- * hs_value body. C protocols build and read the same format, so Lua entities and C nodes
+ * Every payload on a network is a pooled blob: the envelope (kind, request id:
+ * net/hs_envelope.h) and an hs_value body. C protocols build and read the same format, so Lua entities and C nodes
  * talk to each other, and interception sees every payload as a Lua value.
  */
 #ifndef HS_LUA_NET_H
 #define HS_LUA_NET_H
 
 #include "hs_lua.h"
+#include "net/hs_envelope.h"
 
 #define HS_NET_MT "happysim.Network"
 #define HS_NETS_KEY "happysim.networks" /* registry: weak map lightuserdata(lnet) -> Network */
 
-enum hs_msg_kind { HS_MSG_PLAIN = 0, HS_MSG_REQUEST = 1, HS_MSG_REPLY = 2 };
-#define HS_MSG_HEADER 9
+/* The binding's names for the envelope (net/hs_envelope.h). */
+enum hs_msg_kind { HS_MSG_PLAIN = HS_ENVELOPE_PLAIN, HS_MSG_REQUEST = HS_ENVELOPE_REQUEST, HS_MSG_REPLY = HS_ENVELOPE_REPLY };
+#define HS_MSG_HEADER HS_ENVELOPE_SIZE
 
 typedef struct hs_lnet {
   hs_net net;

@@ -10,6 +10,7 @@
  * type = [, query =] } (a request over the network).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hs_lua_centity.h"
@@ -39,7 +40,7 @@ typedef struct lraft {
 } lraft;
 
 typedef struct lchecker {
-  hs_raft_checker c;
+  hs_raft_invariants c;
   hs_lsim *ls;
 } lchecker;
 
@@ -521,6 +522,8 @@ static void start_read(lua_State *L, lraft *r, uint64_t tag) {
   settle(L, r, 0, 1);
 }
 
+static const char *validate_command(lua_State *L, lraft *r, const uint8_t *p, size_t len, int value_idx, int protect);
+
 /* A client's request over the network: "submit" (payload = command) or "read" (a query). */
 static void client_request(lraft *r, hs_message *m) {
   lua_State *L = hs_lsim_of(r->base.e.sim)->L;
@@ -541,6 +544,15 @@ static void client_request(lraft *r, hs_message *m) {
     return;
   }
   const hs_blob *b = m->payload;
+  const char *why = is_read ? NULL : validate_command(L, r, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER, 0, 1);
+  if (why) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "submit to '%s': invalid command: %s", r->base.e.name, why);
+    hs_push_error(L, "invalid_command", msg);
+    settle(L, r, 0, 1);
+    lua_settop(L, top);
+    return;
+  }
   hs_buf_reset(&r->cmd);
   if (!is_read) /* the client's session: a duplicated request is applied once */
     hs_raft_session_begin(&r->cmd, m->src->name, strlen(m->src->name), hs_blob_request_id(b));
@@ -608,6 +620,42 @@ static void begin_session(lua_State *L, lraft *r) {
   lua_pop(L, 2);
 }
 
+/* Whether the node's state machine takes the command: NULL, or why not. The command is the
+ * encoded bytes (p, len) and, when value_idx is nonzero, the Lua value at that index (a Lua state
+ * machine's validate(cmd) gets it; else it is decoded from the bytes). A Lua validate that
+ * raises refuses the command with its message when `protect`, else the error propagates. */
+static const char *validate_command(lua_State *L, lraft *r, const uint8_t *p, size_t len, int value_idx, int protect) {
+  if (r->kv) return hs_kv_validate((hs_value){p, len}, r->sm_error, sizeof r->sm_error);
+  int top = lua_gettop(L);
+  push_state(L, r);
+  lua_getfield(L, -1, "sm");
+  if (lua_getfield(L, -1, "validate") != LUA_TFUNCTION) { /* optional: without it, everything goes */
+    lua_settop(L, top);
+    return NULL;
+  }
+  lua_insert(L, -2); /* validate sm */
+  if (value_idx)
+    lua_pushvalue(L, value_idx);
+  else
+    hs_lua_decode(L, p, len);
+  const char *why = NULL;
+  if (protect) {
+    if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
+      snprintf(r->sm_error, sizeof r->sm_error, "validate raised: %s", lua_tostring(L, -1));
+      why = r->sm_error;
+    }
+  } else {
+    lua_call(L, 2, 2);
+  }
+  if (!why && !lua_toboolean(L, -2)) {
+    snprintf(r->sm_error, sizeof r->sm_error, "%s",
+             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "refused by the state machine's validate");
+    why = r->sm_error;
+  }
+  lua_settop(L, top);
+  return why;
+}
+
 /* node:submit(cmd [, session]) -> Future resolving to (index, result) once applied. With a
  * session { client =, request_id = }, the command is applied at most once per request id:
  * a retry with the same id (to this or another leader) gets the first result. */
@@ -618,7 +666,11 @@ static int l_submit(lua_State *L) {
   hs_buf_reset(&r->cmd);
   begin_session(L, r);
   lua_settop(L, 2);
+  size_t off = r->cmd.len;
   hs_lua_encode(L, &r->cmd, 2, "submit: command");
+  /* a command the state machine would refuse never enters the log */
+  const char *why = validate_command(L, r, r->cmd.data + off, r->cmd.len - off, 2, 0);
+  if (why) return luaL_error(L, "bad argument #1 to 'submit' (invalid command: %s)", why);
   push_future(L); /* 3: the Future is the pending request itself */
   lua_pushvalue(L, 3);
   uint64_t tag = add_pending_arg1(L, r);
@@ -682,6 +734,52 @@ static uint32_t member_id(lua_State *L, lraft *r, int arg) {
   return id;
 }
 
+static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Pushes the initial voters of the node at idx as one string, its names sorted and joined by
+ * ", " (the node itself and its peers), so that two nodes' configurations compare as strings. */
+static void push_voters(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lraft *r = lua_touserdata(L, idx);
+  lua_getiuservalue(L, idx, HS_CENTITY_UV);
+  lua_getfield(L, -1, "peers"); /* names, the node itself left out; kept alive on the stack */
+  int peers = lua_gettop(L);
+  const char *names[HS_RAFT_MAX_NODES + 1];
+  size_t n = 0;
+  names[n++] = r->base.e.name;
+  for (lua_Integer i = 1; i <= luaL_len(L, peers) && n <= HS_RAFT_MAX_NODES; i++) {
+    lua_rawgeti(L, peers, i);
+    names[n++] = lua_tostring(L, -1); /* the list keeps the string alive */
+    lua_pop(L, 1);
+  }
+  qsort(names, n, sizeof *names, cmp_names);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < n; i++) {
+    if (i) luaL_addstring(&b, ", ");
+    luaL_addstring(&b, names[i]);
+  }
+  luaL_pushresult(&b);
+  lua_replace(L, peers - 1);
+  lua_settop(L, peers - 1);
+}
+
+/* Raises unless the initial configuration of the node at 1 is the one of its peer at idx:
+ * nodes that disagree on who votes can each wait forever for a quorum the others never form
+ * (a node missing from its own peers' lists is never elected). Nodes that join are exempt. */
+static void check_same_voters(lua_State *L, lraft *r, int idx) {
+  lraft *p = lua_touserdata(L, idx);
+  if (r->join || p->join) return;
+  push_voters(L, 1);
+  push_voters(L, idx);
+  if (!lua_rawequal(L, -1, -2))
+    luaL_error(L, "start: RaftNode '%s' and its peer '%s' disagree on the cluster's members ({ %s } and { %s }): "
+                  "give every node the same peers (each may list itself), or build a new node with join = true "
+                  "and add_member it",
+               r->base.e.name, p->base.e.name, lua_tostring(L, -2), lua_tostring(L, -1));
+  lua_pop(L, 2);
+}
+
 /* node:start(): resolves the peers and arms the election timer. */
 static int l_start(lua_State *L) {
   lraft *r = luaL_checkudata(L, 1, "happysim.RaftNode");
@@ -709,6 +807,7 @@ static int l_start(lua_State *L) {
     lraft *p = luaL_testudata(L, -1, "happysim.RaftNode");
     if (!p) return luaL_error(L, "start: peer '%s' of '%s' is not a RaftNode", lua_tostring(L, -2), r->base.e.name);
     if (p->ln != r->ln) return luaL_error(L, "start: peer '%s' is on another network", p->base.e.name);
+    check_same_voters(L, r, lua_gettop(L));
     hs_raft_node_set_peer(&r->node, member_id(L, r, -1), &p->base.e);
     lua_pop(L, 2);
   }
@@ -735,22 +834,61 @@ enum { MEMBER_TRANSFER = -1 }; /* member_request's op for a leadership transfer 
 
 /* A request about the member at argument 2 (a RaftNode or a name): a membership change `op`,
  * or a leadership transfer to it. Returns its Future; a refusal rejects it at once. */
+/* Checks the member argument at 2 of a membership change or transfer: a RaftNode, or the name
+ * of one registered with the simulation; raises a "bad argument" naming fname otherwise. Then,
+ * on the leader (whose configuration is the current one), returns why the change makes no sense
+ * for that node now (an outcome, not a mistake: configurations change), or NULL. */
+static const char *check_member_arg(lua_State *L, lraft *r, int op, const char *fname) {
+  const char *name;
+  if (luaL_testudata(L, 2, "happysim.RaftNode")) {
+    name = ((lraft *)lua_touserdata(L, 2))->base.e.name;
+  } else if (lua_type(L, 2) == LUA_TSTRING) {
+    name = lua_tostring(L, 2);
+    lua_getiuservalue(L, 1, 1); /* the simulation */
+    hs_push_uv_table(L, lua_gettop(L), "names");
+    lua_getfield(L, -1, name);
+    int known = luaL_testudata(L, -1, "happysim.RaftNode") != NULL;
+    lua_pop(L, 3);
+    if (!known)
+      luaL_error(L, "bad argument #1 to '%s' (unknown node '%s': no RaftNode of that name in the simulation)", fname,
+                 name);
+  } else {
+    luaL_error(L, "bad argument #1 to '%s' (RaftNode or node name expected, got %s)", fname, hs_typename_of(L, 2));
+    return NULL;
+  }
+  if (hs_raft_role_of(r->node.raft) != HS_RAFT_LEADER) return NULL; /* a follower answers not_leader */
+  const hs_raft_conf *conf = hs_raft_conf_get(r->node.raft, NULL);
+  uint32_t id = member_id(L, r, 2);
+  int voter = hs_raft_conf_is_voter(conf, id), learner = hs_raft_conf_is_learner(conf, id);
+  if (op == MEMBER_TRANSFER && !voter) return "is not a voter of the current configuration";
+  if (op == HS_RAFT_CONF_ADD_VOTER && voter) return "is a voter already";
+  if (op == HS_RAFT_CONF_ADD_LEARNER && (voter || learner)) return voter ? "is a voter already" : "is a learner already";
+  if (op == HS_RAFT_CONF_REMOVE && !voter && !learner) return "is not a member of the current configuration";
+  return NULL;
+}
+
 static int member_request(lua_State *L, int op, const char *fname) {
   lraft *r = check_started(L, fname);
   luaL_checkany(L, 2);
+  const char *why = check_member_arg(L, r, op, fname);
   uint32_t id = member_id(L, r, 2);
+  const char *target = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : ((lraft *)lua_touserdata(L, 2))->base.e.name;
   lua_settop(L, 2);
   push_pending_future(L); /* 3, 4 */
   lua_pushvalue(L, 3);
   uint64_t tag = add_pending_arg1(L, r);
-  lcall saved = enter(r, L);
-  hs_time_ns now = r->base.e.sim->now_ns;
-  int rc = op == MEMBER_TRANSFER ? hs_raft_transfer_leadership(r->node.raft, now, id, tag)
-                                 : hs_raft_propose_conf(r->node.raft, now, (hs_raft_conf_op)op, id, tag, NULL);
-  leave(r, L, saved);
+  int rc = HS_EINVAL;
+  if (!why) {
+    lcall saved = enter(r, L);
+    hs_time_ns now = r->base.e.sim->now_ns;
+    rc = op == MEMBER_TRANSFER ? hs_raft_transfer_leadership(r->node.raft, now, id, tag)
+                               : hs_raft_propose_conf(r->node.raft, now, (hs_raft_conf_op)op, id, tag, NULL);
+    leave(r, L, saved);
+  }
   if (rc != HS_OK && take_pending(L, r, tag) != LUA_TNIL) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s on '%s': %s", fname, r->base.e.name, hs_raft_strerror(rc));
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s('%s') on '%s': %s", fname, target, r->base.e.name,
+             why ? why : hs_raft_strerror(rc));
     push_raft_error(L, r, reason_code(rc), msg);
     settle(L, r, 0, 1);
   }
@@ -1181,9 +1319,9 @@ static int checker_watch_node(lua_State *L, int checker_idx, lraft *r) {
   lchecker *c = luaL_checkudata(L, checker_idx, HS_CHECKER_MT);
   hs_lsim *ls = hs_lsim_of(r->base.e.sim);
   if (c->ls && c->ls != ls) return luaL_error(L, "RaftChecker watches nodes of another simulation");
-  if (r->node.checker) return luaL_error(L, "RaftNode '%s' is already watched by a checker", r->base.e.name);
+  if (r->node.invariants) return luaL_error(L, "RaftNode '%s' is already watched by a checker", r->base.e.name);
   c->ls = ls;
-  if (hs_raft_checker_add(&c->c, &r->node) != HS_OK) return luaL_error(L, "out of memory");
+  if (hs_raft_node_watch(&r->node, &c->c) != HS_OK) return luaL_error(L, "out of memory");
   /* the node keeps its checker alive */
   hs_push_entity_object(L, ls, &r->base.e);
   lua_getiuservalue(L, -1, HS_CENTITY_UV);
@@ -1195,7 +1333,7 @@ static int checker_watch_node(lua_State *L, int checker_idx, lraft *r) {
 
 static int l_checker_new(lua_State *L) {
   lchecker *c = lua_newuserdatauv(L, sizeof *c, 0);
-  hs_raft_checker_init(&c->c);
+  hs_raft_invariants_init(&c->c);
   c->ls = NULL;
   c->c.on_violation = on_violation;
   c->c.ud = c;
@@ -1216,7 +1354,7 @@ static int l_checker_watch(lua_State *L) {
 static int l_checker_check(lua_State *L) {
   lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
   hs_time_ns now = c->ls ? c->ls->sim.now_ns : 0;
-  if (hs_raft_checker_check_all(&c->c, now)) {
+  if (hs_raft_invariants_check_all(&c->c, now)) {
     lua_pushboolean(L, 1);
     return 1;
   }
@@ -1250,7 +1388,7 @@ static int l_checker_index(lua_State *L) {
 
 static int l_checker_gc(lua_State *L) {
   lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
-  hs_raft_checker_free(&c->c);
+  hs_raft_invariants_free(&c->c);
   return 0;
 }
 

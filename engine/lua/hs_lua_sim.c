@@ -101,7 +101,8 @@ static int l_sim_new(lua_State *L) {
   lua_rawsetp(L, -2, ls);
   lua_pop(L, 1);
 
-  if (lua_getfield(L, 1, "entities") != LUA_TNIL) {
+  int entities_given = lua_getfield(L, 1, "entities") != LUA_TNIL;
+  if (entities_given) {
     if (!lua_istable(L, -1)) luaL_argerror(L, 1, "field 'entities' must be a list of entities");
     lua_Integer n = luaL_len(L, -1);
     ls->batch++; /* links and starts asked before the networks were attached wait for all */
@@ -119,7 +120,8 @@ static int l_sim_new(lua_State *L) {
       luaL_argerror(L, 1, "field 'faults' must be an hs.FaultSchedule");
     lua_pushvalue(L, -2);
     lua_pushvalue(L, 2);
-    lua_call(L, 2, 0);
+    lua_pushboolean(L, entities_given); /* their names must be known now */
+    lua_call(L, 3, 0);
   }
   lua_settop(L, 2);
   return 1;
@@ -338,23 +340,30 @@ static int l_trace(lua_State *L) {
 
 /* ---- lifetime ------------------------------------------------------------------ */
 
+/* Frees what the simulation holds; idempotent (the collector and __close may come after close). */
+static void close_sim(hs_lsim *ls) {
+  if (ls->sim.closed) return;
+  hs_sim_close(&ls->sim);
+  hs_proc_free_all(ls);
+  free(ls->free_anchors);
+  ls->free_anchors = NULL;
+  ls->free_anchor_count = ls->free_anchor_capacity = 0;
+}
+
+/* sim:close(): a second close is a use after close, and raises like any other. */
 static int l_close(lua_State *L) {
   hs_lsim *ls = luaL_checkudata(L, 1, HS_SIM_MT);
   if (ls->L) luaL_error(L, "close: the simulation is running");
-  if (!ls->sim.closed) {
-    hs_sim_close(&ls->sim);
-    hs_proc_free_all(ls);
-    free(ls->free_anchors);
-    ls->free_anchors = NULL;
-    ls->free_anchor_count = ls->free_anchor_capacity = 0;
-  }
+  if (ls->sim.closed) luaL_error(L, "close: the simulation is already closed");
+  close_sim(ls);
   return 0;
 }
 
 static int l_gc(lua_State *L) {
   hs_lsim *ls = luaL_checkudata(L, 1, HS_SIM_MT);
   ls->L = NULL;
-  return l_close(L);
+  close_sim(ls);
+  return 0;
 }
 
 static int l_tostring(lua_State *L) {
@@ -367,17 +376,24 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
-/* Fields: now, seed, end_time, pending, events_processed, closed, running; else methods. */
+/* Fields: now, seed, end_time, pending, events_processed, closed, running; else methods.
+ * After close only `closed` (and the methods, which raise) can be read. */
 static int l_index(lua_State *L) {
   hs_lsim *ls = luaL_checkudata(L, 1, HS_SIM_MT);
   const char *k = lua_tostring(L, 2);
   if (k && lua_type(L, 2) == LUA_TSTRING) {
-    if (strcmp(k, "now") == 0) {
-      lua_pushnumber(L, hs_time_to_s(ls->sim.now_ns));
-      return 1;
-    }
     if (strcmp(k, "closed") == 0) {
       lua_pushboolean(L, ls->sim.closed);
+      return 1;
+    }
+    if (ls->sim.closed) {
+      static const char *const fields[] = {"now",     "seed",     "end_time", "pending", "events_processed",
+                                           "running", "entities", NULL};
+      for (const char *const *f = fields; *f; f++)
+        if (strcmp(k, *f) == 0) return luaL_error(L, "sim.%s: the simulation is closed", k);
+    }
+    if (strcmp(k, "now") == 0) {
+      lua_pushnumber(L, hs_time_to_s(ls->sim.now_ns));
       return 1;
     }
     if (strcmp(k, "seed") == 0) {
@@ -403,6 +419,17 @@ static int l_index(lua_State *L) {
       lua_pushboolean(L, ls->L != NULL);
       return 1;
     }
+    if (strcmp(k, "entities") == 0) { /* a fresh table: name -> entity (a table or C entity) */
+      hs_push_uv_table(L, 1, "names");
+      lua_newtable(L);
+      lua_pushnil(L);
+      while (lua_next(L, -3)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+      }
+      return 1;
+    }
   }
   lua_getmetatable(L, 1);
   lua_getfield(L, -1, "methods");
@@ -415,11 +442,31 @@ static int l_newindex(lua_State *L) {
   return luaL_error(L, "Simulation: cannot set field '%s' (use the methods)", luaL_tolstring(L, 2, NULL));
 }
 
+/* sim:peek() -> time, type, target name of the event that comes next (nil when none): what
+ * sim:step(1) would process. For breakpoints (sim:break_on) and the REPL. */
+static int l_peek(lua_State *L) {
+  hs_lsim *ls = hs_check_sim(L, 1);
+  if (ls->sim.closed) return hs_closed_error(L, "the simulation");
+  hs_event *ev = hs_heap_top(&ls->sim.heap);
+  hs_time_ns t = hs_heap_top_time(&ls->sim.heap);
+  if (!ev || t > ls->sim.end_ns) return 0;
+  lua_pushnumber(L, hs_time_to_s(t));
+  if (ev->type)
+    lua_pushstring(L, ev->type);
+  else
+    lua_pushnil(L);
+  if (ev->target && ev->target->name)
+    lua_pushstring(L, ev->target->name);
+  else
+    lua_pushnil(L);
+  return 3;
+}
+
 static const luaL_Reg sim_methods[] = {
     {"run", l_run},         {"run_until", l_run_until}, {"step", l_step},   {"stop", l_stop},
     {"summary", l_summary}, {"schedule", l_schedule},   {"trace", l_trace}, {"close", l_close},
     {"timer", hs_l_timer},  {"random", hs_l_stream},    {"register", hs_l_register},
-    {"add", hs_l_add},      {NULL, NULL}};
+    {"add", hs_l_add},      {"entity", hs_l_entity_named}, {"peek", l_peek}, {NULL, NULL}};
 
 static const luaL_Reg sim_meta[] = {{"__index", l_index},       {"__newindex", l_newindex},
                                     {"__gc", l_gc},             {"__close", l_gc},
@@ -505,11 +552,13 @@ int luaopen_happysim_core(lua_State *L) {
   hs_kv_open(L);
   hs_raft_open(L);
   hs_clock_open(L);
+  hs_crdt_open(L);
   luaL_newlib(L, core_funcs);
   hs_check_register(L); /* core.check: the linearizability checker */
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);
   luaL_setfuncs(L, hs_raft_funcs, 0);
+  luaL_setfuncs(L, hs_crdt_funcs, 0);
   lua_newtable(L);
   luaL_setfuncs(L, hs_dist_funcs, 0);
   lua_setfield(L, -2, "dist");

@@ -1,10 +1,24 @@
+/*
+ * hs_raft_node.c - the adapter between the Raft core and the simulator (hs_raft_node.h).
+ *
+ * Every output of the core passes a check here (HS_ASSERT, core/hs_assert.h) before it is
+ * acted on: messages come from this node to another member and encode to their announced
+ * size; entries are applied once each, in index order, up to the commit index; a read is
+ * served only once its index is applied; reasons and statuses are the documented ones. And
+ * the engine never hands this node a message or a timer while its core is running a call.
+ */
 #include "raft/hs_raft_node.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER 9     /* kind + request id, as the Lua binding's payloads */
-#define STR_HEADER 5 /* hs_value string tag + u32 length */
+#include "core/hs_assert.h"
+#include "net/hs_envelope.h"
+
+/* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
+ * length, then the hs_raft_msg encoding). */
+#define STR_HEADER 5
+#define HEADER (HS_ENVELOPE_SIZE + STR_HEADER)
 
 static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
     "RequestVote", "RequestVoteResponse", "PreVote",        "PreVoteResponse", "AppendEntries",
@@ -12,8 +26,13 @@ static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
 
 static hs_time_ns now_of(const hs_raft_node *n) { return n->self->sim->now_ns; }
 
-void hs_raft_checker_note_role(hs_raft_checker *c, hs_raft_node *n, const hs_raft_role_event *ev);
-void hs_raft_checker_note_apply(hs_raft_checker *c, hs_raft_node *n, const hs_raft_entry *e);
+/* Brackets the adapter's calls into the core that the engine drives (messages, timers). */
+static void enter_core(hs_raft_node *n) {
+  HS_ASSERT(n->in_core == 0); /* no message or timer while the core runs a call */
+  n->in_core++;
+}
+
+static void leave_core(hs_raft_node *n) { n->in_core--; }
 
 static hs_entity *peer(hs_raft_node *n, uint32_t id) {
   if (id < n->peer_cap && n->peers[id]) return n->peers[id];
@@ -26,21 +45,29 @@ static hs_entity *peer(hs_raft_node *n, uint32_t id) {
 
 static void cb_send(void *ud, const hs_raft_msg *m) {
   hs_raft_node *n = ud;
+  HS_ASSERT(m->type < HS_RAFT_MSG_TYPE_COUNT);
+  HS_ASSERT(m->from == hs_raft_id(n->raft));
+  HS_ASSERT(m->to != HS_RAFT_NONE && m->to != m->from);
+  HS_ASSERT(m->n_entries == 0 || m->entries);
   hs_entity *to = peer(n, m->to);
   if (!to) return; /* unknown member: as if the message were lost */
   size_t size = hs_raft_msg_encoded_size(m);
-  if (size > UINT32_MAX - HEADER - STR_HEADER) return;
-  hs_blob *b = hs_blob_alloc(n->pool, HEADER + STR_HEADER + size);
+  if (size > UINT32_MAX - HEADER) return;
+  hs_blob *b = hs_blob_alloc(n->pool, HEADER + size);
   if (!b) return;
-  memset(b->data, 0, HEADER);
-  b->data[HEADER] = HS_V_STRING;
-  for (int i = 0; i < 4; i++) b->data[HEADER + 1 + i] = (uint8_t)(size >> (8 * i));
-  hs_raft_msg_encode(m, b->data + HEADER + STR_HEADER, size);
+  hs_envelope_encode(b->data, (hs_envelope){HS_ENVELOPE_PLAIN, 0});
+  uint8_t *str = b->data + HS_ENVELOPE_SIZE;
+  str[0] = HS_V_STRING;
+  for (int i = 0; i < 4; i++) str[1 + i] = (uint8_t)(size >> (8 * i));
+  size_t written = hs_raft_msg_encode(m, b->data + HEADER, size);
+  HS_ASSERT(written == size);
+  (void)written;
   if (hs_net_send(n->net, n->self, to, wire_names[m->type], b, b->size, NULL) != HS_OK) hs_blob_free(n->pool, b);
 }
 
 static void cb_set_timer(void *ud, hs_raft_timer kind, hs_time_ns at) {
   hs_raft_node *n = ud;
+  HS_ASSERT(kind == HS_RAFT_TIMER_ELECTION || kind == HS_RAFT_TIMER_HEARTBEAT);
   hs_timer *t = kind == HS_RAFT_TIMER_ELECTION ? &n->election : &n->heartbeat;
   if (at == HS_TIME_NEVER) {
     hs_timer_stop(t);
@@ -73,7 +100,11 @@ static const char *apply_session(hs_raft_node *n, const hs_raft_session_cmd *c) 
 
 static void cb_apply(void *ud, const hs_raft_entry *e, bool proposed_here, uint64_t tag) {
   hs_raft_node *n = ud;
-  if (n->checker) hs_raft_checker_note_apply(n->checker, n, e);
+  HS_ASSERT(e->index == n->applied + 1);
+  HS_ASSERT(e->index <= hs_raft_commit_index(n->raft));
+  HS_ASSERT(e->len == 0 || e->data);
+  n->applied = e->index;
+  if (n->invariants) hs_raft_invariants_on_apply(n->invariants, n->raft, e, now_of(n));
   const char *err = NULL;
   hs_buf_reset(&n->result);
   if (e->type == HS_RAFT_ENTRY_NORMAL && n->sm.apply) {
@@ -91,18 +122,22 @@ static void cb_apply(void *ud, const hs_raft_entry *e, bool proposed_here, uint6
 
 static void cb_lost(void *ud, uint64_t tag, uint64_t index, int reason) {
   hs_raft_node *n = ud;
+  HS_ASSERT(reason == HS_RAFT_ETRUNCATED || reason == HS_RAFT_ESNAPSHOT || reason == HS_RAFT_ECRASHED ||
+            reason == HS_RAFT_ELEADERSHIP);
   if (n->hooks.lost) n->hooks.lost(n->hooks.ud, tag, index, reason);
 }
 
 static void cb_read_done(void *ud, uint64_t request_id, uint64_t read_index, int status) {
   hs_raft_node *n = ud;
+  HS_ASSERT(status == HS_OK || status == HS_RAFT_ELEADERSHIP || status == HS_RAFT_ECRASHED);
+  HS_ASSERT(status != HS_OK || read_index <= n->applied); /* served from a state that has it */
   if (n->hooks.read_done) n->hooks.read_done(n->hooks.ud, request_id, read_index, status);
 }
 
 /* A snapshot is the state machine's, wrapped with the client sessions when there are any. */
 static const uint8_t *cb_snapshot_take(void *ud, uint64_t index, size_t *len) {
-  (void)index;
   hs_raft_node *n = ud;
+  HS_ASSERT(index == n->applied); /* the state after exactly the entries up to index */
   size_t sm_len = 0;
   const uint8_t *sm = n->sm.snapshot ? n->sm.snapshot(n->sm.ud, &sm_len) : NULL;
   if (!sm) return NULL;
@@ -110,9 +145,9 @@ static const uint8_t *cb_snapshot_take(void *ud, uint64_t index, size_t *len) {
 }
 
 static void cb_snapshot_restore(void *ud, uint64_t index, uint64_t term, const uint8_t *data, size_t len) {
-  (void)index;
   (void)term;
   hs_raft_node *n = ud;
+  n->applied = index;
   const uint8_t *sm;
   size_t sm_len;
   if (hs_raft_sessions_restore(&n->sessions, data, len, &sm, &sm_len) != HS_OK) n->malformed++;
@@ -121,12 +156,16 @@ static void cb_snapshot_restore(void *ud, uint64_t index, uint64_t term, const u
 
 static void cb_role_changed(void *ud, const hs_raft_role_event *ev) {
   hs_raft_node *n = ud;
-  if (n->checker) hs_raft_checker_note_role(n->checker, n, ev);
+  HS_ASSERT(ev->role <= HS_RAFT_LEADER && ev->prev_role <= HS_RAFT_LEADER);
+  HS_ASSERT(ev->role != HS_RAFT_LEADER || ev->leader == hs_raft_id(n->raft));
+  if (n->invariants) hs_raft_invariants_on_role(n->invariants, n->raft, ev);
   if (n->hooks.role_changed) n->hooks.role_changed(n->hooks.ud, ev);
 }
 
 static void cb_transfer_done(void *ud, uint64_t tag, int status) {
   hs_raft_node *n = ud;
+  HS_ASSERT(status == HS_OK || status == HS_RAFT_ELEADERSHIP || status == HS_RAFT_ETIMEOUT ||
+            status == HS_RAFT_ECRASHED);
   if (n->hooks.transfer_done) n->hooks.transfer_done(n->hooks.ud, tag, status);
 }
 
@@ -135,13 +174,17 @@ static void cb_transfer_done(void *ud, uint64_t tag, int status) {
 static void on_election_timer(hs_entity *owner, hs_timer *t) {
   (void)owner;
   hs_raft_node *n = HS_CONTAINER_OF(t, hs_raft_node, election);
+  enter_core(n);
   hs_raft_tick(n->raft, now_of(n));
+  leave_core(n);
 }
 
 static void on_heartbeat_timer(hs_entity *owner, hs_timer *t) {
   (void)owner;
   hs_raft_node *n = HS_CONTAINER_OF(t, hs_raft_node, heartbeat);
+  enter_core(n);
   hs_raft_tick(n->raft, now_of(n));
+  leave_core(n);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------- */
@@ -204,13 +247,15 @@ int hs_raft_node_start(hs_raft_node *n) { return hs_raft_start(n->raft, now_of(n
 
 bool hs_raft_node_is_protocol(const hs_message *m) {
   const hs_blob *b = m->payload;
-  return b && b->size >= HEADER + STR_HEADER && b->data[0] == 0 && b->data[HEADER] == HS_V_STRING;
+  hs_envelope e;
+  return b && b->size >= HEADER && hs_envelope_decode(b->data, b->size, &e) && e.kind == HS_ENVELOPE_PLAIN &&
+         b->data[HS_ENVELOPE_SIZE] == HS_V_STRING;
 }
 
 void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
   const hs_blob *b = m->payload;
-  const uint8_t *buf = b->data + HEADER + STR_HEADER;
-  size_t len = b->size - HEADER - STR_HEADER;
+  const uint8_t *buf = b->data + HEADER;
+  size_t len = b->size - HEADER;
   uint32_t count = hs_raft_msg_decode_count(buf, len);
   if (count > n->entries_cap) {
     hs_raft_entry *e = realloc(n->entries, count * sizeof *e);
@@ -223,9 +268,18 @@ void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
     n->malformed++;
     return;
   }
+  enter_core(n);
   if (hs_raft_step(n->raft, &msg, now_of(n)) == HS_EINVAL) n->malformed++;
+  leave_core(n);
 }
 
 void hs_raft_node_on_crash(hs_raft_node *n) { hs_raft_crash(n->raft); }
 
 void hs_raft_node_on_restart(hs_raft_node *n) { hs_raft_restart(n->raft, now_of(n)); }
+
+int hs_raft_node_watch(hs_raft_node *n, hs_raft_invariants *inv) {
+  if (n->invariants) return HS_EBUSY;
+  int rc = hs_raft_invariants_watch(inv, n->raft, n->self->name);
+  if (rc == HS_OK) n->invariants = inv;
+  return rc;
+}

@@ -2,9 +2,9 @@
  * hs_raft_node.h - a Raft node as an entity of the simulator: the adapter between the
  * protocol core (hs_raft.h) and the engine's timers, the network and a state machine.
  *
- * The node's messages travel as network payload blobs: the 9-byte header of the Lua
- * binding's format (kind plain, request id 0) and an hs_value string holding the
- * hs_raft_msg encoding, so interception and traces see them like any other message.
+ * The node's messages travel as network payload blobs: a plain envelope (net/hs_envelope.h)
+ * and an hs_value string holding the hs_raft_msg encoding, so interception and traces see
+ * them like any other message.
  * Message types on the network are "RequestVote", "AppendEntries", ...
  *
  * The owner (the Lua binding, or a C test) embeds the node, gives it its entity, network,
@@ -18,21 +18,9 @@
 #include "core/hs_value.h"
 #include "net/hs_net.h"
 #include "raft/hs_raft.h"
+#include "raft/hs_raft_invariants.h"
 #include "raft/hs_raft_session.h"
-
-/* A deterministic state machine driven by committed commands (encoded hs_values). */
-typedef struct hs_sm_ops {
-  /* Applies a command; writes the encoded result to out. NULL, or an error message (the
-   * command is then considered applied with no effect, and the request fails with it). */
-  const char *(*apply)(void *ud, hs_value cmd, hs_buf *out);
-  /* The encoded state (NULL: cannot snapshot). The bytes stay valid until the next call. */
-  const uint8_t *(*snapshot)(void *ud, size_t *len);
-  /* Replaces the state (data NULL: the empty initial state). */
-  void (*restore)(void *ud, const uint8_t *data, size_t len);
-  /* Answers a read-only query against the current state; NULL, or an error message. */
-  const char *(*query)(void *ud, hs_value q, hs_buf *out);
-  void *ud;
-} hs_sm_ops;
+#include "sm/hs_sm.h"
 
 /* What the node tells its owner. All optional. */
 typedef struct hs_raft_node_hooks {
@@ -49,8 +37,6 @@ typedef struct hs_raft_node_hooks {
   void *ud;
 } hs_raft_node_hooks;
 
-typedef struct hs_raft_checker hs_raft_checker;
-
 typedef struct hs_raft_node {
   hs_entity *self;
   hs_net *net;
@@ -61,11 +47,13 @@ typedef struct hs_raft_node {
   uint32_t peer_cap;
   hs_sm_ops sm;
   hs_raft_node_hooks hooks;
-  hs_raft_checker *checker; /* optional, shared by a cluster */
+  hs_raft_invariants *invariants; /* optional, shared by a cluster */
   hs_buf result;
   hs_raft_entry *entries; /* decode buffer */
   uint32_t entries_cap;
   uint64_t malformed; /* messages (or snapshots) that failed to decode */
+  uint64_t applied;   /* the state machine's last applied index (checks the core's apply order) */
+  uint32_t in_core;   /* calls from this adapter into the core now running (0 or 1) */
   hs_raft_sessions sessions; /* client sessions: part of the state machine's state */
   uint64_t duplicates;       /* session commands applied before: answered, not re-applied */
   uint64_t expired;          /* session commands older than their client's window: refused */
@@ -92,33 +80,8 @@ void hs_raft_node_on_restart(hs_raft_node *n);
 /* Whether the payload of m is a Raft protocol message (else it is a client's). */
 bool hs_raft_node_is_protocol(const hs_message *m);
 
-/* ---- Invariant checker ------------------------------------------------------------------
- * Shared by the nodes of a cluster; checks, as the run goes:
- *   election safety     at most one leader per term;
- *   state machine safety no two nodes apply different entries at one index;
- *   leader completeness  a new leader's log holds every entry committed before its term;
- *   log matching         (on every election, across live nodes) equal (index, term) means
- *                        equal entries and equal prefixes.
- * The first violation is kept (message, time) and reported through `on_violation`. */
-struct hs_raft_checker {
-  uint64_t *leader_of_term; /* term -> leader id (0: none seen) */
-  uint64_t terms_cap;
-  struct hs_raft_committed *committed; /* index -> (term, hash) */
-  uint64_t committed_cap;
-  hs_raft_node **nodes;
-  uint32_t node_count, node_cap;
-  char violation[256];
-  hs_time_ns violation_ns;
-  bool violated;
-  uint64_t checks; /* how many checks ran */
-  void (*on_violation)(void *ud, const char *message);
-  void *ud;
-};
-
-void hs_raft_checker_init(hs_raft_checker *c);
-void hs_raft_checker_free(hs_raft_checker *c);
-int hs_raft_checker_add(hs_raft_checker *c, hs_raft_node *n);
-/* Runs the whole-cluster checks now (log matching); returns false on a violation. */
-bool hs_raft_checker_check_all(hs_raft_checker *c, hs_time_ns now);
+/* Has inv watch this node's core (named after its entity), fed from its callbacks. A node
+ * is watched by one set of invariants at most. HS_OK, HS_EBUSY (watched already), HS_ENOMEM. */
+int hs_raft_node_watch(hs_raft_node *n, hs_raft_invariants *inv);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include "core/hs_rng.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,35 +121,13 @@ typedef struct kv_fields {
   bool has_op, has_key, has_value, has_expected;
 } kv_fields;
 
-/* hs_value_size, with the scalars inline (commands are small flat tables). */
-static inline size_t item_size(const uint8_t *p, size_t len) {
-  if (len >= 9 && (p[0] == HS_V_INT || p[0] == HS_V_DOUBLE)) return 9;
-  if (len >= 5 && p[0] == HS_V_STRING) {
-    size_t n = (size_t)p[1] | (size_t)p[2] << 8 | (size_t)p[3] << 16 | (size_t)p[4] << 24;
-    return len - 5 >= n ? 5 + n : 0;
-  }
-  return hs_value_size((hs_value){p, len});
-}
-
 static void command_fields(hs_value cmd, kv_fields *f) {
   memset(f, 0, sizeof *f);
-  uint32_t narr, nmap;
-  if (!hs_value_table(cmd, &narr, &nmap)) return;
-  size_t off = 9;
-  for (uint32_t i = 0; i < narr; i++) {
-    size_t vs = item_size(cmd.p + off, cmd.len - off);
-    if (!vs) return;
-    off += vs;
-  }
-  for (uint32_t i = 0; i < nmap; i++) {
-    hs_value k = {cmd.p + off, cmd.len - off};
-    size_t ks = item_size(k.p, k.len);
-    if (!ks) return;
-    off += ks;
-    hs_value v = {cmd.p + off, cmd.len - off};
-    size_t vs = item_size(v.p, v.len);
-    if (!vs) return;
-    off += vs;
+  hs_value_iter it;
+  hs_value k, v;
+  hs_value_iter_init(&it, cmd);
+  while (hs_value_iter_pair(&it, &k, &v)) {
+    size_t ks = k.len, vs = v.len;
     if (k.p[0] != HS_V_STRING) continue;
     size_t n = ks - 5; /* a string encodes as its tag, a u32 length, then the bytes */
     const char *s = (const char *)k.p + 5;
@@ -256,26 +235,38 @@ const char *hs_kv_restore(hs_kv *kv, hs_value snap) {
     return "snapshot must be a table of string keys";
   hs_kv fresh;
   hs_kv_init(&fresh);
-  size_t off = 9;
-  for (uint32_t i = 0; i < nmap; i++) {
-    hs_value k = {snap.p + off, snap.len - off};
+  hs_value_iter it;
+  hs_value k, v;
+  hs_value_iter_init(&it, snap);
+  while (hs_value_iter_pair(&it, &k, &v)) {
     size_t klen;
     const char *ks = hs_value_string(k, &klen);
     if (!ks) {
       hs_kv_free(&fresh);
       return "snapshot keys must be strings";
     }
-    off += hs_value_size(k);
-    hs_value v = {snap.p + off, snap.len - off};
-    size_t vs = hs_value_size(v);
-    if (!put(&fresh, ks, klen, v.p, vs)) {
+    if (!put(&fresh, ks, klen, v.p, v.len)) {
       hs_kv_free(&fresh);
       return "out of memory";
     }
-    off += vs;
   }
   fresh.applied = kv->applied;
   hs_kv_free(kv);
   *kv = fresh;
   return NULL;
+}
+
+/* Whether the encoded command is one hs_kv_apply takes (as apply checks it, without applying):
+ * NULL, or why not (written into buf). A leader checks a command with it before the command
+ * enters the replicated log. */
+const char *hs_kv_validate(hs_value cmd, char *buf, size_t n) {
+  kv_fields f;
+  command_fields(cmd, &f);
+  if (!f.ops) return "command must be a table with a string field 'op'";
+  if (!f.ks) return "command must have a string field 'key'";
+  if ((f.oplen == 3 && memcmp(f.ops, "set", 3) == 0) || (f.oplen == 3 && memcmp(f.ops, "cas", 3) == 0))
+    return f.has_value ? NULL : (f.ops[0] == 's' ? "set needs a field 'value'" : "cas needs a field 'value'");
+  if ((f.oplen == 3 && memcmp(f.ops, "get", 3) == 0) || (f.oplen == 6 && memcmp(f.ops, "delete", 6) == 0)) return NULL;
+  snprintf(buf, n, "unknown op '%.*s' (expected set, get, delete or cas)", (int)(f.oplen > 64 ? 64 : f.oplen), f.ops);
+  return buf;
 }

@@ -1,5 +1,6 @@
 /*
- * hs_kv.h - the key-value state machine of seed 000 (KVStateMachine), in C.
+ * hs_kv.h - the key-value state machine of seed 000 (KVStateMachine), in C. The Lua binding
+ * drives it through the state-machine interface (sm/hs_sm.h).
  *
  * Commands and results are hs_value encodings (engine/core/hs_value.h):
  *   { op = "set",    key = k, value = v }             -> v
@@ -36,6 +37,8 @@ void hs_kv_init(hs_kv *kv);
 void hs_kv_free(hs_kv *kv);
 /* Applies an encoded command; writes the encoded result to out. NULL, or an error message. */
 const char *hs_kv_apply(hs_kv *kv, hs_value cmd, hs_buf *out);
+/* NULL when hs_kv_apply would take the encoded command, else why not (buf holds it, n bytes). */
+const char *hs_kv_validate(hs_value cmd, char *buf, size_t n);
 /* The value stored for key (a view into the map, valid until the next change), or false. */
 bool hs_kv_get(const hs_kv *kv, const char *key, size_t len, hs_value *out);
 /* Encodes the state (a table of key -> value, keys sorted). */

@@ -564,62 +564,17 @@ local function cmd_run(opts)
   return 0
 end
 
--- ---- the REPL -----------------------------------------------------------------------
+-- ---- the REPL (lua/happysim/repl.lua) ----------------------------------------------
 
 local function stdin_is_tty()
   local ok, r = pcall(os.execute, "test -t 0")
   return ok and r == true
 end
 
--- Reads one complete statement, as lua.c does: a line is first tried as an expression
--- ("return " .. line); a chunk whose error ends in "<eof>" is incomplete, so another
--- line is read. Returns the function, or nil and a syntax error, or nothing at EOF.
-local function read_statement(env, prompt)
-  local line = prompt(1)
-  if line == nil then return end
-  local f = load("return " .. line, "=stdin", "t", env)
-  if f then return f end
-  local buf = line
-  while true do
-    local g, err = load(buf, "=stdin", "t", env)
-    if g then return g end
-    if not err:find("<eof>$") then return nil, err end
-    local more = prompt(2)
-    if more == nil then return nil, err end
-    buf = buf .. "\n" .. more
-  end
-end
-
 --- repl(env [, interactive]): the prompt loop; returns at EOF.
 function M.repl(env, interactive)
-  local function prompt(level)
-    if interactive then
-      local p = level == 1 and (rawget(env, "_PROMPT") or "> ") or (rawget(env, "_PROMPT2") or ">> ")
-      io.stdout:write(tostring(p))
-      io.stdout:flush()
-    end
-    return io.stdin:read("l")
-  end
-  while true do
-    local f, err = read_statement(env, prompt)
-    if f == nil and err == nil then break end
-    if f == nil then
-      io.stderr:write(err, "\n")
-    else
-      local res = table.pack(xpcall(f, traceback_handler))
-      if not res[1] then
-        io.stdout:flush()
-        io.stderr:write(res[2], "\n")
-      elseif res.n > 1 then
-        local print_fn = env.print or print
-        local ok, perr = pcall(print_fn, table.unpack(res, 2, res.n))
-        if not ok then io.stderr:write("error calling 'print' (", error_text(perr), ")\n") end
-      end
-    end
-    io.stdout:flush()
-    io.stderr:flush()
-  end
-  if interactive then io.stdout:write("\n") end
+  require("happysim.repl").run(env, { interactive = interactive, traceback = traceback_handler,
+                                      error_text = error_text, readline = os.getenv("HAPPYSIM_NO_READLINE") == nil })
 end
 
 local function cmd_repl(opts)

@@ -49,14 +49,19 @@ end
 
 local function instantiate(class, opts)
   if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #1 to '%s' (table of options expected, got %s)"):format(class.class_name, type(opts)), 3)
+    error(("bad argument #1 to '%s' (table of options expected, got %s)"):format(class.class_name, type(opts)), 2)
   end
   opts = opts or {}
   if opts.name ~= nil and type(opts.name) ~= "string" then
-    error(("bad argument #1 to '%s' (field 'name' must be a string, got %s)"):format(class.class_name, type(opts.name)), 3)
+    error(("bad argument #1 to '%s' (field 'name' must be a string, got %s)"):format(class.class_name, type(opts.name)), 2)
   end
   local self = setmetatable({ name = opts.name, _opts = opts }, class.__instance_mt)
   build(class, self, opts)
+  local handler = self.handle_event
+  if handler ~= nil and type(handler) ~= "function" then
+    error(("bad argument #1 to '%s' (field 'handle_event' must be a function, got %s)"):format(class.class_name,
+      type(handler)), 2)
+  end
   return self
 end
 
@@ -124,11 +129,16 @@ function Entity:restart()
   return true
 end
 
---- entity:pause() -> true if it was up (not crashed, not paused). A paused entity handles
--- nothing: messages and events that come due for it, and the wake-ups of its handlers,
--- wait until entity:resume() and then run in the order they came due. Its state is kept.
+--- entity:pause() -> true if it was up, false if it was paused already. A paused entity
+-- handles nothing: messages and events that come due for it, and the wake-ups of its
+-- handlers, wait until entity:resume() and then run in the order they came due. Its state is
+-- kept. A crashed entity cannot be paused: that raises.
 function Entity:pause()
-  return core.pause(sim_of(self, "pause"), self)
+  local sim = sim_of(self, "pause")
+  if core.is_crashed(sim, self) then
+    error("pause: entity '" .. tostring(rawget(self, "name")) .. "' is crashed (restart it first)", 2)
+  end
+  return core.pause(sim, self)
 end
 
 --- entity:resume() -> true if it was paused.

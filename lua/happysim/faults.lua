@@ -412,8 +412,37 @@ function Schedule:add(fault)
   return self
 end
 
---- schedule:install(sim): arms every fault on sim (hs.Simulation{ faults = schedule } calls it).
-function Schedule:install(sim)
+-- The first node name of fault f (in node, a, b, nodes, between) that sim has no entity for.
+local function unknown_node(sim, f)
+  local function check(v)
+    if type(v) == "string" then return core.entity(sim, v) == nil and v or nil end
+    if type(v) == "table" and getmetatable(v) == nil then
+      for _, item in ipairs(v) do
+        local bad = check(item)
+        if bad then return bad end
+      end
+    end
+  end
+  for _, field in ipairs{ "node", "a", "b", "nodes", "between" } do
+    local bad = check(f[field])
+    if bad then return bad end
+  end
+end
+
+-- Raises (at `level`) when a fault names a node sim does not have.
+local function check_nodes(self, sim, level)
+  for i, f in ipairs(self.faults) do
+    local name = unknown_node(sim, f)
+    if name then
+      error(("install: fault #%d (%s) names an unknown node '%s' (register it first: list it in "
+             .. "hs.Simulation{ entities = {...} } or sim:add it)"):format(i, f.kind, name), level)
+    end
+  end
+end
+
+--- schedule:install(sim): arms every fault on sim (hs.Simulation{ faults = schedule } calls it,
+-- with `entities_given` true when it listed entities: their names must be known then).
+function Schedule:install(sim, entities_given)
   local mt = getmetatable(sim)
   if type(mt) ~= "table" or mt.__name ~= "happysim.Simulation" then
     error("bad argument #1 to 'install' (hs.Simulation expected, got " .. describe(sim) .. ")", 2)
@@ -427,6 +456,12 @@ function Schedule:install(sim)
     if first < sim.now then
       error(("install: fault #%d (%s) starts at %g s, before now (%g s)"):format(i, f.kind, first, sim.now), 2)
     end
+  end
+  if entities_given then
+    check_nodes(self, sim, 2)
+  elseif not pcall(check_nodes, self, sim, 0) then
+    -- entities may still be registered before the run: check again first thing in it
+    at(sim, sim.now, function() check_nodes(self, sim, 0) end)
   end
   self.sim = sim
   self._nemesis_names = {}

@@ -46,18 +46,33 @@ local function settle(self, ok, ...)
   return true
 end
 
---- Resolves with any number of values; returns false if it was already settled.
+-- Raises the error of settling a future twice, at the caller of resolve/reject.
+local function settled_error(self, fname)
+  error(("%s: the Future is already %s (a Future settles once)"):format(fname, self.ok and "resolved" or "rejected"), 3)
+end
+
+--- Resolves with any number of values; returns true. Raises if it was already settled.
 function Future:resolve(...)
   if not is_future(self) then error("bad argument #1 to 'resolve' (Future expected)", 2) end
+  if self.done then settled_error(self, "resolve") end
   return settle(self, true, ...)
 end
 
---- Rejects with an error value (a table {code=, message=} by convention; a string is wrapped).
+--- Rejects with an error value (a table {code=, message=} by convention; a string is wrapped);
+-- returns true. Raises if it was already settled.
 function Future:reject(err)
   if not is_future(self) then error("bad argument #1 to 'reject' (Future expected)", 2) end
   if err == nil then error("bad argument #1 to 'reject' (an error value is required)", 2) end
+  if self.done then settled_error(self, "reject") end
   if type(err) == "string" then err = errors.new("error", err) end
   return settle(self, false, err)
+end
+
+--- f:_settle(ok, ...) -> true if it settled now, false if it had settled before. For the
+-- library's own races (the first of several outcomes wins: any_of, timeouts, a duplicated
+-- reply), where a second outcome is expected and ignored.
+function Future:_settle(ok, ...)
+  return settle(self, ok, ...)
 end
 
 --- Calls fn(future) when it settles (at once if it already has).
@@ -102,17 +117,17 @@ local function any_of(list)
   check_list("any_of", list)
   local out, n, rejected, errs = new(), #list, 0, {}
   if n == 0 then
-    out:reject(errors.new("all_rejected", "any_of: empty list", { errors = errs }))
+    out:_settle(false, errors.new("all_rejected", "any_of: empty list", { errors = errs }))
     return out
   end
   for i = 1, n do
     list[i]:on_settle(function(f)
       if f.ok then
-        out:resolve(i, f.value)
+        out:_settle(true, i, f.value)
       else
         rejected = rejected + 1
         errs[i] = f.error
-        if rejected == n then out:reject(errors.new("all_rejected", "any_of: every future was rejected", { errors = errs })) end
+        if rejected == n then out:_settle(false, errors.new("all_rejected", "any_of: every future was rejected", { errors = errs })) end
       end
     end)
   end
@@ -124,7 +139,7 @@ local function all_of(list)
   check_list("all_of", list)
   local out, n, left, values = new(), #list, #list, {}
   if n == 0 then
-    out:resolve(values)
+    out:_settle(true, values)
     return out
   end
   for i = 1, n do
@@ -132,9 +147,9 @@ local function all_of(list)
       if f.ok then
         values[i] = f.value
         left = left - 1
-        if left == 0 then out:resolve(values) end
+        if left == 0 then out:_settle(true, values) end
       else
-        out:reject(f.error)
+        out:_settle(false, f.error)
       end
     end)
   end

@@ -42,6 +42,9 @@ local hs = {
   -- errors as values
   error = errors.new,
 
+  -- printing values readably (what the REPL prints)
+  inspect = require("happysim.inspect").inspect,
+
   -- network
   Network = core.Network,
   NetworkLink = core.NetworkLink,
@@ -50,6 +53,13 @@ local hs = {
   -- faults
   FaultSchedule = require("happysim.faults").FaultSchedule,
   faults = require("happysim.faults").faults,
+
+  -- CRDTs (engine/crdt)
+  GCounter = core.GCounter,
+  PNCounter = core.PNCounter,
+  LWWRegister = core.LWWRegister,
+  ORSet = core.ORSet,
+  CRDTStore = require("happysim.crdt_store"),
 
   -- clocks
   LamportClock = core.LamportClock,
@@ -64,5 +74,8 @@ for _, preset in ipairs{ "local_network", "datacenter_network", "cross_region_ne
                          "slow_network" } do
   hs[preset] = network[preset]
 end
+
+-- After happysim.invariants, which hooks the C run methods: sim:run_until(cond) wraps them.
+require("happysim.breakpoints") -- sim:break_on, sim:continue, sim:run_until(cond)
 
 return hs

@@ -48,17 +48,12 @@ end
 
 local methods = core.network_methods()
 
--- Runs fn(...), a call of the C method `name` (with the colon syntax, so that argument
--- errors count as they would for the public method): an error it raises is re-raised at
--- the caller of the public method, under the public method's name.
-local function forward(name, public, fn, ...)
-  local res = table.pack(pcall(fn, ...))
-  if res[1] then return table.unpack(res, 2, res.n) end
-  local msg = res[2]
-  if _G.type(msg) == "string" then
-    msg = msg:gsub("^[^\n]-network%.lua:%d+: ", ""):gsub("'" .. name .. "'", "'" .. public .. "'")
-  end
-  error(msg, 3)
+local errors = require("happysim.errors")
+
+-- forward(cname, public, fn, ...): fn calls the C method cname for the public method (see
+-- errors.call_as).
+local function forward(cname, public, fn, ...)
+  return errors.call_as(public, cname, fn, ...)
 end
 
 --- net:request(src, dst, type, payload [, { timeout = s }]) -> Future of the reply's payload.

@@ -20,7 +20,7 @@ end
 --- process:cancel() -> true if it was pending, sleeping or parked and is now stopped.
 function Process:cancel()
   if core.kill(self.sim, self._slot, self._gen) then
-    self._join:reject(errors.new("cancelled", "process '" .. self.name .. "' was cancelled"))
+    self._join:_settle(false, errors.new("cancelled", "process '" .. self.name .. "' was cancelled"))
     return true
   end
   return false
@@ -32,6 +32,15 @@ Process.__index = function(self, key)
   return Process[key]
 end
 
+-- The longest delay the engine takes (HS_TIME_MAX_S: about 285 years of simulated time).
+local MAX_DELAY = 9.0e9
+
+-- Whether dt is a delay the engine takes: a number of seconds in [0, MAX_DELAY].
+local function valid_delay(dt)
+  return type(dt) == "number" and dt >= 0 and dt <= MAX_DELAY -- false for NaN
+end
+
+local as_public = errors.call_as
 -- Called in tail position by sim:spawn and sim:after: error level 2 is their caller.
 local function start(sim, delay, fn, ...)
   if type(fn) ~= "function" then
@@ -42,8 +51,8 @@ local function start(sim, delay, fn, ...)
   local join = future.new()
   local info = debug.getinfo(fn, "S")
   local name = info and (info.short_src .. ":" .. info.linedefined) or "process"
-  local function on_done(_, ...) join:resolve(...) end
-  local slot, gen = core.spawn(sim, delay or 0, on_done, name, fn, ...)
+  local function on_done(_, ...) join:_settle(true, ...) end
+  local slot, gen = as_public(delay and "after" or "spawn", "spawn", core.spawn, sim, delay or 0, on_done, name, fn, ...)
   return setmetatable({ sim = sim, name = name, _slot = slot, _gen = gen, _join = join }, Process)
 end
 
@@ -56,8 +65,8 @@ end
 
 --- sim:after(dt, fn, ...) -> Process: fn(...) starts as a process at now + dt.
 function methods:after(dt, fn, ...)
-  if type(dt) ~= "number" or dt ~= dt or dt < 0 or dt == math.huge then
-    error("bad argument #1 to 'after' (delay must be a finite number of seconds >= 0, got " .. tostring(dt) .. ")", 2)
+  if not valid_delay(dt) then
+    error(("bad argument #1 to 'after' (delay must be a number of seconds in [0, %g], got %s)"):format(MAX_DELAY, tostring(dt)), 2)
   end
   return start(self, dt, fn, ...)
 end
@@ -68,7 +77,9 @@ local function await(f)
     error("bad argument #1 to 'await' (Future expected, got " .. type(f) .. ")", 2)
   end
   if not f.done then
-    f:on_settle(core.waker("hs.await"))
+    local ok, waker = pcall(core.waker, "hs.await")
+    if not ok then error((tostring(waker):gsub("^[^\n]-process%.lua:%d+: ", "")), 2) end
+    f:on_settle(waker)
     core.park()
   end
   return f:result()
@@ -80,21 +91,25 @@ local function timeout(f, dt, sim)
   if not future.is_future(f) then
     error("bad argument #1 to 'timeout' (Future expected, got " .. type(f) .. ")", 2)
   end
-  if type(dt) ~= "number" or dt ~= dt or dt < 0 or dt == math.huge then
-    error("bad argument #2 to 'timeout' (delay must be a finite number of seconds >= 0, got " .. tostring(dt) .. ")", 2)
+  if not valid_delay(dt) then
+    error(("bad argument #2 to 'timeout' (delay must be a number of seconds in [0, %g], got %s)"):format(MAX_DELAY, tostring(dt)), 2)
   end
-  if sim == nil then sim = core.current_process("hs.timeout") end
+  if sim == nil then
+    local ok, current = pcall(core.current_process, "hs.timeout")
+    if not ok then error((tostring(current):gsub("^[^\n]-process%.lua:%d+: ", "")), 2) end
+    sim = current
+  end
   local out = future.new()
   if f.done then
     if f.ok then out:resolve(table.unpack(f.values, 1, f.n)) else out:reject(f.error) end
     return out
   end
-  local timer = sim:timer(dt, function()
-    out:reject(errors.new("timeout", ("no result within %g s"):format(dt)))
+  local timer = as_public("timeout", "timer", sim.timer, sim, dt, function()
+    out:_settle(false, errors.new("timeout", ("no result within %g s"):format(dt)))
   end)
   f:on_settle(function()
     timer:cancel()
-    if f.ok then out:resolve(table.unpack(f.values, 1, f.n)) else out:reject(f.error) end
+    if f.ok then out:_settle(true, table.unpack(f.values, 1, f.n)) else out:_settle(false, f.error) end
   end)
   return out
 end

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "core/hs_rng.h"
-#include "net/hs_clock.h"
+#include "clock/hs_clock.h"
 
 #define assert_order(actual, expected)                                                                       \
   do {                                                                                                       \

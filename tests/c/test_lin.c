@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "check/hs_lin.h"
+#include "lin/hs_lin.h"
 #include "core/hs_rng.h"
 
 #define INF HS_LIN_INF

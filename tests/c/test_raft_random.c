@@ -1,7 +1,7 @@
 /*
  * test_raft_random.c - hundreds of seeded runs of a 5-node cluster under message loss,
  * duplication, reordering, partitions, crashes and restarts, random proposals, reads and
- * membership changes, with the invariant checkers of test_raft_world.h after every event;
+ * membership changes, with Raft's invariants (hs_raft_invariants.h) checked after every event;
  * then the faults stop and the cluster must make progress. A failure prints the seed.
  */
 #include "test_raft_world.h"

@@ -1,10 +1,13 @@
 /*
- * test_raft_unsafe.c - the invariant checkers catch a broken Raft.
+ * test_raft_unsafe.c - the shipped invariant checker catches a broken Raft.
  *
- * The Raft sources are compiled into this test with HS_RAFT_UNSAFE_DOUBLE_VOTE defined, which
- * lets a follower grant a second vote in a term; the engine library itself is never built so
- * (its hs_raft_unsafe_build() is false, checked by test_raft_random). Random runs then go
- * until one breaks election safety, which must happen within a few seeds.
+ * The Raft core's sources are compiled into this test with HS_RAFT_UNSAFE_DOUBLE_VOTE
+ * defined, which lets a follower grant a second vote in a term; the engine library itself is
+ * never built so (its hs_raft_unsafe_build() is false, checked by test_raft_random). The
+ * checker is not recompiled: it is engine/raft/hs_raft_invariants.c from the engine library,
+ * the same object hs.RaftChecker runs in Lua. Random runs of test_raft_world.h go until one
+ * breaks election safety, which must happen within a few seeds, and the violation must be
+ * the checker's.
  */
 #define HS_RAFT_UNSAFE_DOUBLE_VOTE 1
 #include "../../engine/raft/hs_raft.c"
@@ -31,6 +34,8 @@ static void test_double_vote_breaks_election_safety(void **s) {
     w_init(w, seed, &o);
     if (!w_run(w, 6000 * MS)) {
       if (strncmp(w->net.why, "election safety", 15) != 0) fail_msg("seed %llu: %s", (unsigned long long)seed, w->net.why);
+      assert_true(w->inv.violated); /* reported by the shipped checker, not by the world */
+      assert_string_equal(w->net.why, w->inv.violation);
       print_message("seed %llu, t = %.3f s: %s\n", (unsigned long long)seed, (double)w->net.now / 1e9, w->net.why);
       found = seed;
     }

@@ -1,5 +1,5 @@
 /*
- * test_raft_world.h - a randomized, seeded world for the Raft core, with invariant checkers.
+ * test_raft_world.h - a randomized, seeded world for the Raft core, checked for Raft's invariants.
  *
  * Five nodes exchange messages through a timed network: each message gets a random latency
  * (so messages overtake one another), may be lost or duplicated, and is dropped on arrival if
@@ -8,14 +8,14 @@
  * duplication rates, and add and remove members. Everything random comes from one hs_rng
  * seeded with the seed, so a failing seed replays exactly.
  *
- * After every event, the checkers look at the node that handled it:
- *   election safety      at most one leader per term, ever (checked on each role change)
- *   log matching         two logs with an entry of the same index and term are identical up
- *                        to it (entries compared by term, type and bytes)
- *   leader completeness  a leader holds every entry committed in an earlier term
- *   state machine safety no two nodes apply different entries at an index, and a state
- *                        machine's hash chain equals the first applier's (also after a restore)
+ * Raft's safety properties are checked by the engine's own checker, the one hs.RaftChecker
+ * runs in Lua (engine/raft/hs_raft_invariants.h: election safety, state machine safety,
+ * leader completeness, log matching, bounds), fed from the nodes' callbacks and run after
+ * every event on the node that handled it. Beside it, the world checks what only it can see:
+ *   state machine        a state machine's hash chain equals the first applier's after each
+ *                        index (also after a restore), and indexes are first applied in order
  *   requests             every accepted proposal ends in exactly one apply or loss
+ *   reads                a served read covers every write committed before it was asked
  * The first violation stops the run with the seed, the time and what was seen.
  *
  * Then the faults stop (heal, no loss, every node up) and the cluster must elect a leader and
@@ -27,6 +27,7 @@
 #include "test_raft_harness.h"
 
 #include "raft/hs_raft_internal.h"
+#include "raft/hs_raft_invariants.h"
 
 #define W_NODES 5
 
@@ -40,10 +41,9 @@ typedef struct wworld {
   size_t hlen, hcap;
   double loss, dup;
   hs_time_ns lat_min, lat_max;
-  /* checkers: per term, the leader; per committed index, the entry and the chain */
-  uint32_t *leader_of_term;
-  size_t terms_cap;
-  uint64_t *c_term, *c_hash, *c_chain, *c_when_term;
+  hs_raft_invariants inv; /* Raft's safety properties */
+  /* per committed index, the state machine's hash chain after it */
+  uint64_t *c_chain;
   size_t c_cap;
   uint64_t max_committed;
   /* requests: per node, tags proposed and how they ended */
@@ -129,53 +129,28 @@ static void w_on_send(tnet *net, tmsg *m) {
   w_heap_push(w, t);
 }
 
-/* ---- Checkers -------------------------------------------------------------------------------------- */
+/* ---- Checks ---------------------------------------------------------------------------------------- */
+
+static const char *const W_NAMES[W_NODES + 1] = {"", "n1", "n2", "n3", "n4", "n5"};
+
+static void w_on_violation(void *ud, const char *message) { tnet_violation(&((wworld *)ud)->net, "%s", message); }
 
 static void w_on_role(tnet *net, tnode *n, const hs_raft_role_event *ev) {
-  wworld *w = W_of(net);
-  if (ev->role != HS_RAFT_LEADER) return;
-  if (ev->term >= w->terms_cap) {
-    size_t c = w->terms_cap ? w->terms_cap : 64;
-    while (c <= ev->term) c *= 2;
-    w->leader_of_term = realloc(w->leader_of_term, c * sizeof *w->leader_of_term);
-    memset(w->leader_of_term + w->terms_cap, 0, (c - w->terms_cap) * sizeof *w->leader_of_term);
-    w->terms_cap = c;
-  }
-  uint32_t *slot = &w->leader_of_term[ev->term];
-  if (*slot && *slot != n->id)
-    tnet_violation(net, "election safety: nodes %u and %u both leaders of term %llu", *slot, n->id,
-                   (unsigned long long)ev->term);
-  *slot = n->id;
+  hs_raft_invariants_on_role(&W_of(net)->inv, n->r, ev);
 }
 
 static void w_on_apply(tnet *net, tnode *n, const hs_raft_entry *e) {
   wworld *w = W_of(net);
-  uint64_t h = th_mix(e->term * 3 + e->type, e->data, e->len);
-  size_t cap = w->c_cap;
-  w_grow64(&w->c_term, &cap, e->index, w->c_cap);
-  cap = w->c_cap;
-  w_grow64(&w->c_hash, &cap, e->index, w->c_cap);
-  cap = w->c_cap;
-  w_grow64(&w->c_chain, &cap, e->index, w->c_cap);
-  cap = w->c_cap;
-  w_grow64(&w->c_when_term, &cap, e->index, w->c_cap);
-  w->c_cap = cap;
+  hs_raft_invariants_on_apply(&w->inv, n->r, e, net->now);
+  w_grow64(&w->c_chain, &w->c_cap, e->index, w->c_cap);
   if (e->index <= w->max_committed) {
-    if (w->c_term[e->index] != e->term || w->c_hash[e->index] != h)
-      tnet_violation(net, "state machine safety: node %u applied (term %llu) at index %llu, first applied with term %llu",
-                     n->id, (unsigned long long)e->term, (unsigned long long)e->index,
-                     (unsigned long long)w->c_term[e->index]);
-    else if (w->c_chain[e->index] != n->sm_hash)
-      tnet_violation(net, "state machine safety: node %u state after index %llu differs", n->id,
-                     (unsigned long long)e->index);
+    if (w->c_chain[e->index] != n->sm_hash)
+      tnet_violation(net, "state machine: node %u state after index %llu differs", n->id, (unsigned long long)e->index);
   } else {
     if (e->index != w->max_committed + 1)
       tnet_violation(net, "node %u applied index %llu first, after %llu", n->id, (unsigned long long)e->index,
                      (unsigned long long)w->max_committed);
-    w->c_term[e->index] = e->term;
-    w->c_hash[e->index] = h;
     w->c_chain[e->index] = n->sm_hash;
-    w->c_when_term[e->index] = hs_raft_term(n->r);
     w->max_committed = e->index;
   }
   /* requests */
@@ -223,56 +198,11 @@ static void w_check_reads(wworld *w, tnode *n) {
   n->n_reads = 0;
 }
 
-static bool w_entry_eq(const hs_raft_entry *a, const hs_raft_entry *b) {
-  return a->term == b->term && a->type == b->type && a->len == b->len && (!a->len || !memcmp(a->data, b->data, a->len));
-}
-
-/* Log matching between x and y, on the indexes both still hold. */
-static void w_check_pair(wworld *w, uint32_t x, uint32_t y) {
-  hs_raft *rx = R(&w->net, x), *ry = R(&w->net, y);
-  uint64_t lo = hs_raft_first_index(rx), hi = hs_raft_last_index(rx);
-  if (hs_raft_first_index(ry) > lo) lo = hs_raft_first_index(ry);
-  if (hs_raft_last_index(ry) < hi) hi = hs_raft_last_index(ry);
-  bool same = false;
-  for (uint64_t i = hi; i >= lo && i > 0; i--) {
-    hs_raft_entry a = {0}, b = {0};
-    hs_raft_entry_at(rx, i, &a);
-    hs_raft_entry_at(ry, i, &b);
-    if (!same && a.term == b.term) same = true;
-    if (same && !w_entry_eq(&a, &b)) {
-      tnet_violation(&w->net, "log matching: nodes %u and %u differ at index %llu below a common entry", x, y,
-                     (unsigned long long)i);
-      return;
-    }
-  }
-}
-
 static void w_check_node(wworld *w, uint32_t x) {
   tnet *net = &w->net;
-  hs_raft *r = R(net, x);
   w_check_lost(w, tn(net, x));
   w_check_reads(w, tn(net, x));
-  if (hs_raft_crashed(r)) return;
-  if (hs_raft_commit_index(r) > hs_raft_last_index(r) || hs_raft_applied_index(r) > hs_raft_commit_index(r))
-    tnet_violation(net, "node %u: commit %llu, applied %llu, last %llu", x,
-                   (unsigned long long)hs_raft_commit_index(r), (unsigned long long)hs_raft_applied_index(r),
-                   (unsigned long long)hs_raft_last_index(r));
-  for (uint32_t y = 1; y <= W_NODES; y++)
-    if (y != x) w_check_pair(w, x, y);
-  /* leader completeness, for every live leader */
-  for (uint32_t l = 1; l <= W_NODES; l++) {
-    hs_raft *rl = R(net, l);
-    if (hs_raft_crashed(rl) || hs_raft_role_of(rl) != HS_RAFT_LEADER) continue;
-    uint64_t term = hs_raft_term(rl);
-    for (uint64_t i = hs_raft_first_index(rl); i <= w->max_committed; i++) {
-      if (w->c_when_term[i] >= term) continue; /* committed in this term or later: not required */
-      if (i > hs_raft_last_index(rl) || hs_raft_term_at(rl, i) != w->c_term[i]) {
-        tnet_violation(net, "leader completeness: leader %u of term %llu lacks index %llu committed in term %llu", l,
-                       (unsigned long long)term, (unsigned long long)i, (unsigned long long)w->c_when_term[i]);
-        return;
-      }
-    }
-  }
+  hs_raft_invariants_check_node(&w->inv, R(net, x), net->now);
 }
 
 /* ---- Chaos ------------------------------------------------------------------------------------------ */
@@ -407,12 +337,18 @@ static void w_init(wworld *w, uint64_t seed, const topts *o) {
   w->net.on_apply = w_on_apply;
   w->net.on_role = w_on_role;
   w->net.on_restore = w_on_restore;
+  hs_raft_invariants_init(&w->inv);
+  w->inv.on_violation = w_on_violation;
+  w->inv.ud = w;
   w->action_mean_ms = 25.0;
   w->lat_min = 1 * MS;
   w->lat_max = 15 * MS;
   uint32_t ids[W_NODES];
   for (uint32_t i = 0; i < W_NODES; i++) ids[i] = i + 1;
-  for (uint32_t i = 1; i <= W_NODES; i++) tn_add(&w->net, i, ids, W_NODES, &w->opts);
+  for (uint32_t i = 1; i <= W_NODES; i++) {
+    tn_add(&w->net, i, ids, W_NODES, &w->opts);
+    assert_int_equal(HS_OK, hs_raft_invariants_watch(&w->inv, R(&w->net, i), W_NAMES[i]));
+  }
   for (uint32_t i = 1; i <= W_NODES; i++) tn_start(&w->net, i);
 }
 
@@ -421,11 +357,8 @@ static void w_free(wworld *w) {
   free(w->heap);
   for (uint32_t i = 1; i <= W_NODES; i++) w->net.nodes[i].n_applied = 0;
   tnet_free(&w->net);
-  free(w->leader_of_term);
-  free(w->c_term);
-  free(w->c_hash);
+  hs_raft_invariants_free(&w->inv);
   free(w->c_chain);
-  free(w->c_when_term);
   free(w->read_need);
   for (uint32_t i = 0; i <= W_NODES; i++) free(w->req_state[i]);
 }

@@ -77,6 +77,55 @@ static void test_tables(void **state) {
   hs_buf_free(&c);
 }
 
+/* hs_value_iter: the array values, then the pairs, each exactly its encoding. */
+static void test_iter(void **state) {
+  (void)state;
+  hs_buf b;
+  hs_buf_init(&b);
+  build_command(&b);
+  hs_value_iter it;
+  hs_value item, k, v;
+  size_t n;
+  assert_true(hs_value_iter_init(&it, view(&b)));
+  assert_true(hs_value_iter_next(&it, &item));
+  assert_int_equal(6, item.len);
+  assert_memory_equal("a", hs_value_string(item, &n), 1);
+  assert_true(hs_value_iter_next(&it, &item));
+  assert_memory_equal("b", hs_value_string(item, &n), 1);
+  assert_false(hs_value_iter_next(&it, &item));
+  const char *keys[] = {"op", "key", "value"};
+  for (int i = 0; i < 3; i++) {
+    assert_true(hs_value_iter_pair(&it, &k, &v));
+    const char *s = hs_value_string(k, &n);
+    assert_int_equal(strlen(keys[i]), n);
+    assert_memory_equal(keys[i], s, n);
+    assert_int_equal(v.len, hs_value_size(v));
+  }
+  assert_false(hs_value_iter_pair(&it, &k, &v));
+  assert_false(it.failed);
+  assert_int_equal(b.len, it.off);
+  /* pairs first: the array values are skipped */
+  assert_true(hs_value_iter_init(&it, view(&b)));
+  assert_true(hs_value_iter_pair(&it, &k, &v));
+  assert_memory_equal("op", hs_value_string(k, &n), 2);
+  /* truncated: the walk stops and says so, never reading past the end */
+  for (size_t len = 9; len < b.len; len++) {
+    assert_true(hs_value_iter_init(&it, (hs_value){b.data, len}));
+    uint32_t items = 0;
+    while (hs_value_iter_next(&it, &item)) items++;
+    while (hs_value_iter_pair(&it, &k, &v)) items += 2;
+    assert_true(it.failed);
+    assert_true(items < 8);
+  }
+  /* not a table */
+  hs_buf_reset(&b);
+  hs_buf_put_int(&b, 1);
+  assert_false(hs_value_iter_init(&it, view(&b)));
+  assert_false(hs_value_iter_next(&it, &item));
+  assert_false(hs_value_iter_pair(&it, &k, &v));
+  hs_buf_free(&b);
+}
+
 /* Every truncation of a valid encoding is rejected, never read past its end. */
 static void test_truncated_input_is_rejected(void **state) {
   (void)state;
@@ -121,27 +170,25 @@ static void test_kv_snapshot_is_canonical(void **state) {
   hs_buf snap;
   hs_buf_init(&snap);
   hs_kv_snapshot(&kv, &snap);
-  uint32_t narr = 0, nmap = 0;
-  assert_true(hs_value_table(view(&snap), &narr, &nmap));
-  assert_int_equal(10, nmap);
-  size_t off = 9; /* the table header */
+  hs_value_iter it;
+  assert_true(hs_value_iter_init(&it, view(&snap)));
+  assert_int_equal(0, it.narr);
+  assert_int_equal(10, it.nmap);
   const uint8_t *prev = NULL;
   size_t prev_len = 0;
-  for (uint32_t i = 0; i < nmap; i++) {
-    hs_value k = {snap.data + off, snap.len - off};
-    size_t klen = hs_value_size(k);
-    assert_true(klen > 0);
+  hs_value k, v;
+  while (hs_value_iter_pair(&it, &k, &v)) {
     if (prev) {
-      size_t n = prev_len < klen ? prev_len : klen;
+      size_t n = prev_len < k.len ? prev_len : k.len;
       int c = memcmp(prev, k.p, n);
-      assert_true(c < 0 || (c == 0 && prev_len < klen));
+      assert_true(c < 0 || (c == 0 && prev_len < k.len));
     }
     prev = k.p;
-    prev_len = klen;
-    hs_value v = {k.p + klen, snap.len - off - klen};
-    off += klen + hs_value_size(v);
+    prev_len = k.len;
   }
-  assert_int_equal(snap.len, off);
+  assert_false(it.failed);
+  assert_int_equal(10, it.map_read);
+  assert_int_equal(snap.len, it.off);
   hs_buf_free(&snap);
   hs_buf_free(&cmd);
   hs_buf_free(&out);
@@ -152,6 +199,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_scalars),
       cmocka_unit_test(test_tables),
+      cmocka_unit_test(test_iter),
       cmocka_unit_test(test_truncated_input_is_rejected),
       cmocka_unit_test(test_kv_snapshot_is_canonical),
   };

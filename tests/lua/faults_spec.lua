@@ -163,13 +163,25 @@ describe("hs.faults.crash", function()
     assert.equal(4, entry(schedule, "crash").healed_at)
   end)
 
-  it("an unknown node name fails the run when the fault fires", function()
-    local schedule = hs.FaultSchedule{ hs.faults.crash{ node = "ghost", at = 1 } }
+  it("an unknown node name fails the run as it starts, not when the fault fires", function()
+    local schedule = hs.FaultSchedule{ hs.faults.crash{ node = "ghost", at = 5 } }
     local sim = world{ faults = schedule }
     sim:timer(2, function() end)
     local ok, err = pcall(sim.run, sim)
     assert.is_false(ok)
-    assert.matches("faults.crash: unknown node 'ghost'", err, 1, true)
+    assert.matches("install: fault #1 (crash) names an unknown node 'ghost'", err, 1, true)
+    assert.equal(0, sim.now)
+  end)
+
+  it("an unknown node name raises at hs.Simulation{ entities =, faults = }, where the entities are known", function()
+    local n1 = hs.Entity{ name = "n1", handle_event = function() end }
+    local schedule = hs.FaultSchedule{ hs.faults.partition{ a = { "n1" }, b = { "n2" }, start = 1 } }
+    local ok, err = pcall(function()
+      local sim = hs.Simulation{ entities = { n1 }, faults = schedule }
+      return sim
+    end)
+    assert.is_false(ok)
+    assert.matches("install: fault #1 (partition) names an unknown node 'n2'", err, 1, true)
   end)
 end)
 

@@ -128,7 +128,7 @@ describe("fuzz", function()
         end)
         if not ok then errors = errors + 1 end
       end
-      pcall(sim.run_until, sim, sim.now + 0.5)
+      if not sim.closed then pcall(sim.run_until, sim, sim.now + 0.5) end
       if round % 4 == 0 then collectgarbage() end
     end
     collectgarbage()

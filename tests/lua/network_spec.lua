@@ -573,7 +573,9 @@ describe("crash, restart and pause", function()
       assert.is_true(w:crash())
       assert.is_false(w.paused)
     end)
-    sim:timer(4, function() assert.is_false(w:pause()) end) -- a crashed node cannot be paused
+    sim:timer(4, function() -- a crashed node cannot be paused: that is a mistake, said at the call
+      assert.has_error(function() w:pause() end, "pause: entity 'w' is crashed (restart it first)")
+    end)
     sim:run()
     assert.same({}, w.got)
     assert.equal(1, net.stats.dropped_crash)

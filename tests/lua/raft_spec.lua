@@ -706,10 +706,15 @@ describe("RaftNode membership", function()
     assert.is_true(f2.done)
     assert.equal("busy", f2.error.code)
     settle(c, f1)
-    local f3 = l:remove_member("nobody")
-    assert.equal("invalid", f3.error.code)
-    local f4 = l:add_member(l) -- already a voter
+    assert.has_error(function() l:remove_member("nobody") end,
+      "bad argument #1 to 'remove_member' (unknown node 'nobody': no RaftNode of that name in the simulation)")
+    local f4 = l:add_member(l) -- already a voter: an outcome of the configuration, named
     assert.equal("invalid", f4.error.code)
+    assert.equal(("add_member('%s') on '%s': is a voter already"):format(l.name, l.name), f4.error.message)
+    local f3 = l:remove_member(n5) -- not a member (yet)
+    assert.equal("invalid", f3.error.code)
+    assert.equal(("remove_member('n5') on '%s': is not a member of the current configuration"):format(l.name),
+                 f3.error.message)
     local follower = l == c.nodes[1] and c.nodes[2] or c.nodes[1]
     local f5 = follower:add_member(n5)
     assert.equal("not_leader", f5.error.code)
@@ -808,8 +813,8 @@ describe("RaftNode leadership transfer", function()
     local _, err = settle(c, follower:transfer_leadership(l))
     assert.equal("not_leader", err.code)
     assert.equal(l.name, err.leader)
-    _, err = settle(c, l:transfer_leadership("nobody"))
-    assert.equal("invalid", err.code)
+    assert.has_error(function() l:transfer_leadership("nobody") end,
+      "bad argument #1 to 'transfer_leadership' (unknown node 'nobody': no RaftNode of that name in the simulation)")
     local f = l:transfer_leadership(follower)
     _, err = settle(c, l:transfer_leadership(follower))
     assert.equal("transferring", err.code)

@@ -248,11 +248,15 @@ describe("Summary", function()
 end)
 
 describe("Closing", function()
-  it("raises on use after close, and close is idempotent", function()
+  it("raises on use after close, a second close and fields read after it included", function()
     local sim = hs.Simulation{}
     sim:schedule(hs.Event{ time = 1, type = "X", target = function() end })
     sim:close()
-    sim:close()
+    assert.has_error(function() sim:close() end, "close: the simulation is already closed")
+    for _, field in ipairs{ "now", "pending", "seed", "end_time", "events_processed", "running" } do
+      assert.has_error(function() return sim[field] end, "sim." .. field .. ": the simulation is closed")
+    end
+    assert.matches("closed", tostring(sim))
     assert.is_true(sim.closed)
     assert.has_error(function() sim:run() end, "run: the simulation is closed")
     assert.has_error(function() sim:random() end, "random: the simulation is closed")

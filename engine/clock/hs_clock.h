@@ -12,6 +12,11 @@
  * All structs are caller-owned values. Only hs_vclock allocates (hs_vclock_free releases it).
  * Nothing reads real time: physical times are passed in (the simulation's now, or a model's
  * local time derived from it).
+ *
+ * The Lua binding exposes Lamport, HLC and the clock model (hs_lua_clock.c); hs.VectorClock is
+ * written in Lua, keyed by node names (lua/happysim/clock.lua). hs_vclock, keyed by integer
+ * node ids, is for protocol families written in C (multi-leader replication stamps versions
+ * with it).
  */
 #ifndef HS_CLOCK_H
 #define HS_CLOCK_H

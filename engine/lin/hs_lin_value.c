@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check/hs_lin.h"
+#include "lin/hs_lin.h"
 
 #define MAX_DEPTH 200
 
@@ -35,37 +35,26 @@ static int cmp_pair(const void *a, const void *b) {
 static bool canon(hs_value v, hs_buf *out, int depth);
 
 static bool canon_table(hs_value v, hs_buf *out, int depth) {
-  uint32_t narr, nmap;
-  if (!hs_value_table(v, &narr, &nmap)) return false;
+  hs_value_iter it;
+  if (!hs_value_iter_init(&it, v)) return false;
+  uint32_t narr = it.narr, nmap = it.nmap;
   size_t header = out->len;
   hs_buf_put_table(out, 0, 0);
-  size_t off = 9;
-  for (uint32_t i = 0; i < narr; i++) {
-    hs_value item = {v.p + off, v.len - off};
-    size_t s = hs_value_size(item);
-    if (!s || !canon(item, out, depth + 1)) return false;
-    off += s;
-  }
+  hs_value item;
+  while (hs_value_iter_next(&it, &item))
+    if (!canon(item, out, depth + 1)) return false;
+  if (it.failed) return false;
   bool ok = true;
   hs_buf tmp;
   hs_buf_init(&tmp);
   pair *pairs = nmap ? calloc(nmap, sizeof *pairs) : NULL;
   if (nmap && !pairs) return false;
   for (uint32_t i = 0; ok && i < nmap; i++) {
-    hs_value k = {v.p + off, v.len - off};
-    size_t ks = hs_value_size(k);
-    if (!ks) {
+    hs_value k, val;
+    if (!hs_value_iter_pair(&it, &k, &val)) {
       ok = false;
       break;
     }
-    off += ks;
-    hs_value val = {v.p + off, v.len - off};
-    size_t vs = hs_value_size(val);
-    if (!vs) {
-      ok = false;
-      break;
-    }
-    off += vs;
     pairs[i].koff = tmp.len;
     ok = canon(k, &tmp, depth + 1);
     pairs[i].klen = tmp.len - pairs[i].koff;

@@ -1,5 +1,5 @@
 /* Vector clocks as sorted (node, counter) arrays (see hs_clock.h). */
-#include "net/hs_clock.h"
+#include "clock/hs_clock.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "check/hs_lin.h"
+#include "lin/hs_lin.h"
 
 #define NIL (-1)
 #define CLOCK_EVERY 1024

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check/hs_lin.h"
+#include "lin/hs_lin.h"
 
 enum kind { K_REGISTER, K_CAS_REGISTER, K_KV, K_KV_MAP, K_SET, K_COUNTER };
 
@@ -81,19 +81,15 @@ typedef struct kv_entry {
 
 /* Rewrites the map with key := value (nil removes it). */
 static int kv_map_put(hs_value map, hs_value key, hs_value value, hs_buf *out) {
-  uint32_t narr, nmap;
-  if (!hs_value_table(map, &narr, &nmap) || narr) return -1;
+  hs_value_iter it;
+  if (!hs_value_iter_init(&it, map) || it.narr) return -1;
   bool remove = hs_value_type(or_nil(value)) == HS_V_NIL;
   size_t header = out->len;
   hs_buf_put_table(out, 0, 0);
   uint32_t count = 0;
   bool placed = remove;
-  size_t off = 9;
-  for (uint32_t i = 0; i < nmap; i++) {
-    hs_value k = {map.p + off, map.len - off};
-    off += hs_value_size(k);
-    hs_value v = {map.p + off, map.len - off};
-    off += hs_value_size(v);
+  hs_value k, v;
+  while (hs_value_iter_pair(&it, &k, &v)) {
     int c = cmp_bytes(k, key);
     if (!placed && c >= 0) {
       put_value(out, key);
@@ -116,18 +112,12 @@ static int kv_map_put(hs_value map, hs_value key, hs_value value, hs_buf *out) {
 }
 
 static hs_value kv_map_get(hs_value map, hs_value key) {
-  uint32_t narr, nmap;
-  hs_value nil = {&NIL_BYTE, 1};
-  if (!hs_value_table(map, &narr, &nmap)) return nil;
-  size_t off = 9;
-  for (uint32_t i = 0; i < nmap; i++) {
-    hs_value k = {map.p + off, map.len - off};
-    off += hs_value_size(k);
-    hs_value v = {map.p + off, map.len - off};
-    off += hs_value_size(v);
+  hs_value_iter it;
+  hs_value k, v;
+  hs_value_iter_init(&it, map);
+  while (hs_value_iter_pair(&it, &k, &v))
     if (same(k, key)) return v;
-  }
-  return nil;
+  return (hs_value){&NIL_BYTE, 1};
 }
 
 static int kv_map_step(hs_value state, const hs_lin_op *op, hs_buf *out) {
@@ -154,15 +144,16 @@ static int cmp_view(const void *a, const void *b) { return cmp_bytes(*(const hs_
 
 /* The array items of a table, sorted, duplicates removed; NULL on failure. */
 static hs_value *sorted_items(hs_value t, uint32_t *count) {
-  uint32_t narr, nmap;
-  if (!hs_value_table(t, &narr, &nmap)) return NULL;
+  hs_value_iter it;
+  if (!hs_value_iter_init(&it, t)) return NULL;
+  uint32_t narr = it.narr;
   hs_value *items = malloc((narr ? narr : 1) * sizeof *items);
   if (!items) return NULL;
-  size_t off = 9;
-  for (uint32_t i = 0; i < narr; i++) {
-    items[i] = (hs_value){t.p + off, t.len - off};
-    off += hs_value_size(items[i]);
-  }
+  for (uint32_t i = 0; i < narr; i++)
+    if (!hs_value_iter_next(&it, &items[i])) {
+      free(items);
+      return NULL;
+    }
   qsort(items, narr, sizeof *items, cmp_view);
   uint32_t n = 0;
   for (uint32_t i = 0; i < narr; i++)
@@ -172,21 +163,17 @@ static hs_value *sorted_items(hs_value t, uint32_t *count) {
 }
 
 static int set_step(hs_value state, const hs_lin_op *op, hs_buf *out) {
-  uint32_t narr, nmap;
-  if (!hs_value_table(state, &narr, &nmap)) return -1;
+  hs_value_iter it;
+  hs_value e;
+  if (!hs_value_iter_init(&it, state)) return -1;
   switch (op->f) {
   case HS_LIN_F_READ: {
     if (!op->unknown) {
       uint32_t n;
       hs_value *items = sorted_items(op->output, &n);
       if (!items) return -1;
-      bool eq = n == narr;
-      size_t off = 9;
-      for (uint32_t i = 0; eq && i < n; i++) {
-        hs_value e = {state.p + off, state.len - off};
-        off += hs_value_size(e);
-        eq = cmp_bytes(e, items[i]) == 0;
-      }
+      bool eq = n == it.narr;
+      for (uint32_t i = 0; eq && i < n; i++) eq = hs_value_iter_next(&it, &e) && cmp_bytes(e, items[i]) == 0;
       free(items);
       if (!eq) return 0;
     }
@@ -198,10 +185,7 @@ static int set_step(hs_value state, const hs_lin_op *op, hs_buf *out) {
     hs_buf_put_table(out, 0, 0);
     uint32_t count = 0;
     bool placed = false;
-    size_t off = 9;
-    for (uint32_t i = 0; i < narr; i++) {
-      hs_value e = {state.p + off, state.len - off};
-      off += hs_value_size(e);
+    while (hs_value_iter_next(&it, &e)) {
       int c = placed ? -1 : cmp_bytes(e, op->input);
       if (c == 0) placed = true;
       if (c > 0) {

@@ -1,5 +1,5 @@
 /* Lamport clocks, hybrid logical clocks and the physical clock model (see hs_clock.h). */
-#include "net/hs_clock.h"
+#include "clock/hs_clock.h"
 
 #include <math.h>
 
