@@ -37,6 +37,7 @@ build = {
         "engine/clock/hs_vclock.c",
         "engine/coord/hs_elect.c",
         "engine/coord/hs_elect_bully.c",
+        "engine/coord/hs_elect_invariants.c",
         "engine/coord/hs_elect_msg.c",
         "engine/coord/hs_elect_node.c",
         "engine/coord/hs_elect_random.c",

@@ -33,6 +33,14 @@ struct hs_elect {
   hs_elect_stats stats;
 };
 
+bool hs_elect_unsafe_build(void) {
+#ifdef HS_ELECT_UNSAFE_VOLATILE_BACKING
+  return true;
+#else
+  return false;
+#endif
+}
+
 void hs_elect_config_init(hs_elect_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->heartbeat_interval_ns = 500 * MS;
@@ -217,6 +225,10 @@ int hs_elect_restart(hs_elect *e, hs_time_ns now) {
   if (!e->started) return HS_ELECT_ESTATE;
   if (!e->crashed) return HS_OK;
   e->crashed = false;
+#ifdef HS_ELECT_UNSAFE_VOLATILE_BACKING
+  /* Deliberately broken (test-only): the backing is forgotten in a crash, as if not durable. */
+  e->backed = HS_ELECT_NONE;
+#endif
   elect_forget(e, now);
   elect_set_deadline(e, HS_ELECT_TIMER_CORE, now + e->et);
   return HS_OK;

@@ -248,4 +248,8 @@ typedef struct hs_elect_stats {
 
 void hs_elect_get_stats(const hs_elect *e, hs_elect_stats *out);
 
+/* True when this file was compiled with HS_ELECT_UNSAFE_VOLATILE_BACKING (a test-only flag: a
+ * restarted node forgets whom it backed); always false in the engine library. */
+bool hs_elect_unsafe_build(void);
+
 #endif

@@ -2,9 +2,10 @@
  * hs_elect_node.h - a leader-election node as an entity of the simulator: the adapter between
  * the core (hs_elect.h) and the engine's timers and network (the shape of hs_raft_node.h).
  *
- * Messages travel as network payload blobs in the Lua binding's format: a 9-byte header
- * (kind plain, request id 0) and an hs_value string holding the hs_elect_msg encoding, so
- * interception and traces see them like any other message. Wire types: "LeaderHeartbeat",
+ * Messages travel as network payloads in the envelope (net/hs_envelope.h: kind plain,
+ * request id 0) with an hs_value string holding the hs_elect_msg encoding, so interception
+ * and traces see them like any other message. Every output of the core is checked
+ * (HS_ASSERT) before it is acted on. Wire types: "LeaderHeartbeat",
  * "LeaderHeartbeatAck", "BullyElection", "BullyAnswer", "RingElection", "RingAck", "Vote",
  * "VoteResponse", "Election" (a binding strategy's own messages).
  *
@@ -17,6 +18,7 @@
 #define HS_ELECT_NODE_H
 
 #include "coord/hs_elect.h"
+#include "coord/hs_elect_invariants.h"
 #include "core/hs_blob.h"
 #include "net/hs_net.h"
 
@@ -41,6 +43,8 @@ typedef struct hs_elect_node {
   hs_entity **peers; /* by member id */
   uint32_t peer_cap;
   hs_elect_node_hooks hooks;
+  hs_elect_invariants *invariants; /* optional, shared by a group (hs_elect_node_watch) */
+  uint32_t in_core;                /* calls from this adapter into the core now running */
   uint64_t malformed; /* messages that failed to decode or were refused by the core */
 } hs_elect_node;
 
@@ -60,5 +64,9 @@ void hs_elect_node_on_restart(hs_elect_node *n);
 
 /* Whether the payload of m has the shape of a protocol message (else it is a client's). */
 bool hs_elect_node_is_protocol(const hs_message *m);
+
+/* Feeds the node's leader and persist events to shared invariants (hs_elect_invariants.h); a
+ * node is watched by one set at most. HS_OK, HS_EBUSY (watched already), HS_ENOMEM. */
+int hs_elect_node_watch(hs_elect_node *n, hs_elect_invariants *inv);
 
 #endif

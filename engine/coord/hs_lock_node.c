@@ -1,31 +1,47 @@
 /*
  * hs_lock_node.c - the lock server adapter: the simulation's clock in, one timer out.
+ *
+ * Every grant the core hands out is checked (HS_ASSERT) before it goes on: a token, a lease
+ * that starts no later than now and ends after it started, reasons the documented ones.
  */
 #include "coord/hs_lock_node.h"
 
 #include <string.h>
 
+#include "core/hs_assert.h"
 #include "core/hs_sim.h"
 
 static hs_time_ns now_of(const hs_lock_node *n) { return n->self->sim->now_ns; }
 
+static void check_grant(const hs_lock_node *n, const hs_lock_grant *g) {
+  HS_ASSERT(g->fencing_token > 0 && g->lock_len > 0 && g->lock);
+  HS_ASSERT(g->lease_ns > 0 && g->expires_at_ns > g->granted_at_ns && g->granted_at_ns <= now_of(n));
+  (void)n;
+  (void)g;
+}
+
 static void cb_granted(void *ud, const hs_lock_grant *g) {
   hs_lock_node *n = ud;
+  check_grant(n, g);
   if (n->hooks.granted) n->hooks.granted(n->hooks.ud, g);
 }
 
 static void cb_waiter_done(void *ud, uint64_t tag, int reason) {
   hs_lock_node *n = ud;
+  HS_ASSERT(reason == HS_LOCK_ETIMEOUT || reason == HS_LOCK_ECRASHED || reason == HS_ENOMEM);
   if (n->hooks.waiter_done) n->hooks.waiter_done(n->hooks.ud, tag, reason);
 }
 
 static void cb_expired(void *ud, const hs_lock_grant *g) {
   hs_lock_node *n = ud;
+  check_grant(n, g);
+  HS_ASSERT(g->expires_at_ns <= now_of(n));
   if (n->hooks.expired) n->hooks.expired(n->hooks.ud, g);
 }
 
 static void cb_persist(void *ud, const char *name, size_t len, uint64_t token) {
   hs_lock_node *n = ud;
+  HS_ASSERT(name && len > 0 && token > 0);
   if (n->hooks.persist_token) n->hooks.persist_token(n->hooks.ud, name, len, token);
 }
 

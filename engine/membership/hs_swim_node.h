@@ -2,9 +2,9 @@
  * hs_swim_node.h - a SWIM member as an entity of the simulator: the adapter between the core
  * (hs_swim.h) and the engine's timers and network (the shape of hs_raft_node.h).
  *
- * Messages travel as network payload blobs in the Lua binding's format: a 9-byte header
- * (kind plain, request id 0) and an hs_value string holding the hs_swim_msg encoding. Wire
- * types: "Ping", "Ack", "PingReq".
+ * Messages travel as network payloads in the envelope (net/hs_envelope.h: kind plain,
+ * request id 0) with an hs_value string holding the hs_swim_msg encoding. Wire types: "Ping",
+ * "Ack", "PingReq". Every output of the core is checked (HS_ASSERT) before it is acted on.
  *
  * A group shares one hs_swim_dir: the entity of each member id, and the decode buffer. Per
  * member the adapter adds one timer and a few pointers to the core, so ten thousand members
@@ -50,6 +50,7 @@ typedef struct hs_swim_node {
   hs_swim *swim;
   hs_timer timer;
   hs_swim_node_hooks hooks;
+  uint32_t in_core;   /* calls from this adapter into the core now running */
   uint64_t malformed; /* messages that failed to decode or were refused by the core */
 } hs_swim_node;
 

@@ -4,12 +4,9 @@
  * with random latency (messages overtake one another), loss, duplication, partitions, and
  * crashed destinations. Everything random comes from one hs_rng seeded with the seed.
  *
- * The checker watches every leader_changed and persist callback:
- *   - a node accepts at most one leader per epoch, across crashes (its backing is durable);
- *   - its durable (epoch, backed) never goes back: the epoch never decreases, and within an
- *     epoch the backed node only goes from none to someone;
- *   - at most one leader per epoch is accepted by a quorum (the safety property).
- * The first violation is kept with the time.
+ * The shipped invariants (engine/coord/hs_elect_invariants.h) watch every leader_changed and
+ * persist callback: one backing per epoch, durable backing, leader safety (at most one leader
+ * per epoch accepted by a quorum). The first violation stops the run with the time.
  */
 #ifndef TEST_ELECT_WORLD_H
 #define TEST_ELECT_WORLD_H
@@ -24,7 +21,10 @@
 
 #include <cmocka.h>
 
+#pragma GCC diagnostic ignored "-Wunused-function"
+
 #include "coord/hs_elect.h"
+#include "coord/hs_elect_invariants.h"
 #include "coord/hs_elect_strategies.h"
 
 #define MS 1000000LL
@@ -48,9 +48,8 @@ typedef struct ewnode {
   uint32_t p_backed;
   uint32_t leader; /* from leader_changed */
   uint64_t leader_epoch;
-  uint8_t *accepted; /* by epoch: the leader this node accepted (0 none) */
-  size_t accepted_cap;
   uint64_t confirmed;
+  char name[8];
 } ewnode;
 
 enum { EW_BULLY = 0, EW_RING, EW_RANDOMIZED, EW_CUSTOM };
@@ -70,9 +69,7 @@ struct eworld {
   bool cut[EW_MAX + 1][EW_MAX + 1];
   bool down[EW_MAX + 1];
   hs_time_ns et, hb;
-  /* checker: per epoch, per leader, the mask of nodes that accepted it */
-  uint16_t (*masks)[EW_MAX + 1];
-  size_t masks_cap;
+  hs_elect_invariants inv;
   bool violated;
   char why[256];
   /* a hook the tests use to act on a message as it is sent */
@@ -147,43 +144,18 @@ static void ew_send(void *ud, const hs_elect_msg *m) {
 
 static void ew_persist(void *ud, uint64_t epoch, uint32_t backed) {
   ewnode *n = ud;
-  if (epoch < n->p_epoch || (epoch == n->p_epoch && n->p_backed != 0 && backed != n->p_backed))
-    ew_violation(n->w, "node %u persisted (%llu, %u) after (%llu, %u)", n->id, (unsigned long long)epoch, backed,
-                 (unsigned long long)n->p_epoch, n->p_backed);
   n->p_epoch = epoch;
   n->p_backed = backed;
+  hs_elect_invariants_on_persist(&n->w->inv, n->e, epoch, backed, n->w->now);
+  if (n->w->inv.violated) ew_violation(n->w, "%s", n->w->inv.violation);
 }
 
 static void ew_leader(void *ud, const hs_elect_leader_event *ev) {
   ewnode *n = ud;
-  eworld *w = n->w;
   n->leader = ev->leader;
   n->leader_epoch = ev->epoch;
-  if (ev->leader == HS_ELECT_NONE) return;
-  uint64_t e = ev->epoch;
-  if (e >= (1u << 20)) return; /* forged epochs (the fuzz test): not tracked */
-  if (e >= n->accepted_cap) {
-    size_t c = n->accepted_cap ? n->accepted_cap : 64;
-    while (c <= e) c *= 2;
-    n->accepted = realloc(n->accepted, c);
-    memset(n->accepted + n->accepted_cap, 0, c - n->accepted_cap);
-    n->accepted_cap = c;
-  }
-  if (n->accepted[e] && n->accepted[e] != ev->leader)
-    ew_violation(w, "node %u accepted leaders %u and %u in epoch %llu", n->id, n->accepted[e], ev->leader,
-                 (unsigned long long)e);
-  n->accepted[e] = (uint8_t)ev->leader;
-  if (e >= w->masks_cap) {
-    size_t c = w->masks_cap ? w->masks_cap : 64;
-    while (c <= e) c *= 2;
-    w->masks = realloc(w->masks, c * sizeof *w->masks);
-    memset(w->masks + w->masks_cap, 0, (c - w->masks_cap) * sizeof *w->masks);
-    w->masks_cap = c;
-  }
-  w->masks[e][ev->leader] |= (uint16_t)(1u << n->id);
-  uint32_t quorum = w->n / 2 + 1, with_quorum = 0;
-  for (uint32_t l = 1; l <= w->n; l++) with_quorum += (uint32_t)__builtin_popcount(w->masks[e][l]) >= quorum;
-  if (with_quorum > 1) ew_violation(w, "two leaders of epoch %llu were each accepted by a quorum", (unsigned long long)e);
+  hs_elect_invariants_on_leader(&n->w->inv, n->e, ev);
+  if (n->w->inv.violated) ew_violation(n->w, "%s", n->w->inv.violation);
 }
 
 static void ew_confirmed(void *ud, uint64_t epoch, hs_time_ns now) {
@@ -289,6 +261,7 @@ static hs_elect_strategy ew_strategy(int kind) {
 
 static void ew_init(eworld *w, uint32_t n, int strategy, uint64_t seed) {
   memset(w, 0, sizeof *w);
+  hs_elect_invariants_init(&w->inv);
   w->n = n;
   w->strategy = strategy;
   w->seed = seed;
@@ -317,6 +290,8 @@ static void ew_init(eworld *w, uint32_t n, int strategy, uint64_t seed) {
     cfg.cb = (hs_elect_callbacks){.send = ew_send, .persist = ew_persist, .leader_changed = ew_leader, .confirmed = ew_confirmed};
     cfg.ud = x;
     assert_int_equal(HS_OK, hs_elect_new(&cfg, &x->e));
+    snprintf(x->name, sizeof x->name, "n%u", i);
+    assert_int_equal(HS_OK, hs_elect_invariants_watch(&w->inv, x->e, x->name));
   }
   for (uint32_t i = 1; i <= n; i++) hs_elect_start(w->nodes[i].e, 0);
 }
@@ -324,11 +299,8 @@ static void ew_init(eworld *w, uint32_t n, int strategy, uint64_t seed) {
 static void ew_free(eworld *w) {
   while (w->hlen) free(ew_pop(w).buf);
   free(w->heap);
-  for (uint32_t i = 1; i <= w->n; i++) {
-    hs_elect_free(w->nodes[i].e);
-    free(w->nodes[i].accepted);
-  }
-  free(w->masks);
+  for (uint32_t i = 1; i <= w->n; i++) hs_elect_free(w->nodes[i].e);
+  hs_elect_invariants_free(&w->inv);
 }
 
 static hs_elect *E(eworld *w, uint32_t id) { return w->nodes[id].e; }
@@ -444,15 +416,7 @@ static uint32_t ew_run_until_agreed(eworld *w, hs_time_ns limit) {
 
 /* Epochs in which two or more nodes were accepted as leader by someone (each by less than a
  * quorum but one): the situations the safety property is about. */
-static uint64_t ew_contested_epochs(const eworld *w) {
-  uint64_t n = 0;
-  for (size_t e = 0; e < w->masks_cap; e++) {
-    uint32_t leaders = 0;
-    for (uint32_t l = 1; l <= w->n; l++) leaders += w->masks[e][l] != 0;
-    n += leaders > 1;
-  }
-  return n;
-}
+static uint64_t ew_contested_epochs(const eworld *w) { return w->inv.contested; }
 
 /* Runs until the live nodes have agreed on the same leader in the same epoch for `hold`
  * (checked every 10 ms), or `limit` passes: the leader, or 0. */

@@ -249,6 +249,7 @@ static void test_malformed_refused_and_counted(void **state) {
 /* ---- Safety and liveness over many seeds -------------------------------------------------------- */
 
 static void run_seeds(int strategy, uint64_t seeds, const char *name) {
+  assert_false(hs_elect_unsafe_build());
   uint64_t epochs = 0, crashes = 0, partitions = 0, delivered = 0, contested = 0;
   for (uint64_t seed = 1; seed <= seeds; seed++) {
     eworld *w = malloc(sizeof *w);
