@@ -25,6 +25,183 @@
     if ((w)->violated) fail_msg("seed %llu, t = %.3f s: %s", (unsigned long long)(w)->seed, (double)(w)->now / 1e9, (w)->why); \
   } while (0)
 
+/* ---- Exact interleavings: every message held in a queue, delivered by hand ------------------------ */
+
+typedef struct qnode {
+  struct qnet *q;
+  uint32_t id;
+} qnode;
+
+typedef struct qnet {
+  hs_elect *e[8];
+  qnode nodes[8];
+  hs_elect_msg msgs[512];
+  uint32_t len;
+} qnet;
+
+static void q_send(void *ud, const hs_elect_msg *m) {
+  qnode *n = ud;
+  assert_true(n->q->len < 512);
+  n->q->msgs[n->q->len++] = *m;
+}
+
+static void q_init(qnet *q, uint32_t n, int strategy) {
+  memset(q, 0, sizeof *q);
+  uint32_t ids[8];
+  for (uint32_t i = 0; i < n; i++) ids[i] = i + 1;
+  for (uint32_t i = 1; i <= n; i++) {
+    q->nodes[i] = (qnode){q, i};
+    hs_elect_config cfg;
+    hs_elect_config_init(&cfg);
+    cfg.id = i;
+    cfg.members = ids;
+    cfg.n_members = n;
+    cfg.election_timeout_ns = 400 * MS; /* bully: answer 100 ms, coordinator 200 ms; ring: ack 50 ms */
+    cfg.heartbeat_interval_ns = 100 * MS;
+    cfg.strategy = ew_strategy(strategy);
+    hs_rng_seed(&cfg.rng, i, "q", 1);
+    cfg.cb = (hs_elect_callbacks){.send = q_send};
+    cfg.ud = &q->nodes[i];
+    assert_int_equal(HS_OK, hs_elect_new(&cfg, &q->e[i]));
+    assert_int_equal(HS_OK, hs_elect_start(q->e[i], 0));
+  }
+}
+
+static void q_free(qnet *q, uint32_t n) {
+  for (uint32_t i = 1; i <= n; i++) hs_elect_free(q->e[i]);
+}
+
+/* Removes and returns the first queued message of that type from `from` to `to` (0: any). */
+static bool q_take(qnet *q, hs_elect_msg_type type, uint32_t from, uint32_t to, hs_elect_msg *out) {
+  for (uint32_t i = 0; i < q->len; i++) {
+    hs_elect_msg *m = &q->msgs[i];
+    if (m->type != type || (from && m->from != from) || (to && m->to != to)) continue;
+    *out = *m;
+    memmove(m, m + 1, (q->len - i - 1) * sizeof *m);
+    q->len--;
+    return true;
+  }
+  return false;
+}
+
+static uint32_t q_count(const qnet *q, hs_elect_msg_type type, uint32_t from) {
+  uint32_t c = 0;
+  for (uint32_t i = 0; i < q->len; i++) c += q->msgs[i].type == type && (!from || q->msgs[i].from == from);
+  return c;
+}
+
+/* Delivers the first queued message of that type from `from` to `to`; it must be there. */
+static void q_deliver(qnet *q, hs_elect_msg_type type, uint32_t from, uint32_t to, hs_time_ns now) {
+  hs_elect_msg m;
+  if (!q_take(q, type, from, to, &m))
+    fail_msg("no %s from %u to %u queued", hs_elect_msg_type_name(type), from, to);
+  assert_int_equal(HS_OK, hs_elect_step(q->e[m.to], &m, now));
+}
+
+static void q_drop_all(qnet *q) { q->len = 0; }
+
+/* Garcia-Molina's rules one message at a time: ELECTION only upward; an answer means wait;
+ * no answer within the timeout means win (a dead higher node does not stall); the winner's
+ * announcement is accepted below; a higher node that hears a lower leader bullies it. */
+static void test_bully_rules_exactly(void **state) {
+  (void)state;
+  qnet *q = malloc(sizeof *q);
+  q_init(q, 5, EW_BULLY);
+  assert_int_equal(HS_OK, hs_elect_campaign(q->e[3], 0));
+  assert_int_equal(2, q->len); /* to 4 and 5 only */
+  assert_int_equal(2, q_count(q, HS_ELECT_MSG_BULLY_ELECTION, 3));
+  q_deliver(q, HS_ELECT_MSG_BULLY_ELECTION, 3, 4, 1 * MS);
+  assert_int_equal(1, q_count(q, HS_ELECT_MSG_BULLY_ANSWER, 4));
+  assert_int_equal(1, q_count(q, HS_ELECT_MSG_BULLY_ELECTION, 4)); /* 4 runs its own: to 5 */
+  q_deliver(q, HS_ELECT_MSG_BULLY_ANSWER, 4, 3, 2 * MS);
+  assert_int_equal(2 * MS + 200 * MS, hs_elect_next_deadline(q->e[3])); /* waits for a coordinator */
+  q_drop_all(q); /* 5 is dead: its messages vanish */
+  hs_elect_tick(q->e[4], 1 * MS + 100 * MS); /* 4's answer timeout: nobody above answered */
+  assert_true(hs_elect_is_leader(q->e[4]));
+  assert_int_equal(1, hs_elect_epoch(q->e[4]));
+  assert_int_equal(4, q_count(q, HS_ELECT_MSG_HEARTBEAT, 4)); /* the announcement, to everyone */
+  hs_elect_msg hb;
+  assert_true(q_take(q, HS_ELECT_MSG_HEARTBEAT, 4, 3, &hb) && hb.flag);
+  assert_int_equal(HS_OK, hs_elect_step(q->e[3], &hb, 120 * MS));
+  assert_int_equal(4, hs_elect_leader(q->e[3]));
+  hs_elect_msg ack;
+  assert_true(q_take(q, HS_ELECT_MSG_HEARTBEAT_ACK, 3, 4, &ack) && !ack.flag);
+  /* 5 comes back and hears 4: it refuses and bullies in epoch 2, winning at once */
+  q_deliver(q, HS_ELECT_MSG_HEARTBEAT, 4, 5, 130 * MS);
+  assert_true(hs_elect_is_leader(q->e[5]));
+  assert_int_equal(2, hs_elect_epoch(q->e[5]));
+  assert_true(q_take(q, HS_ELECT_MSG_HEARTBEAT_ACK, 5, 4, &ack) && ack.flag && ack.epoch == 2);
+  assert_int_equal(HS_OK, hs_elect_step(q->e[4], &ack, 140 * MS));
+  assert_false(hs_elect_is_leader(q->e[4])); /* a later epoch: 4 steps down */
+  q_deliver(q, HS_ELECT_MSG_HEARTBEAT, 5, 4, 150 * MS);
+  assert_int_equal(5, hs_elect_leader(q->e[4]));
+  assert_int_equal(5, hs_elect_backed(q->e[4]));
+  q_free(q, 5);
+  free(q);
+}
+
+/* Chang-Roberts, one hop at a time: the larger candidate passes, a successor that does not ack
+ * is skipped, the node that gets its own id back wins. */
+static void test_ring_rules_exactly(void **state) {
+  (void)state;
+  qnet *q = malloc(sizeof *q);
+  q_init(q, 5, EW_RING);
+  hs_elect_campaign(q->e[2], 0);
+  hs_elect_msg m;
+  assert_true(q_take(q, HS_ELECT_MSG_RING_ELECTION, 2, 3, &m) && m.candidate == 2); /* 3 is dead: lost */
+  hs_elect_tick(q->e[2], 50 * MS); /* no ack: skip 3 */
+  assert_true(q_take(q, HS_ELECT_MSG_RING_ELECTION, 2, 4, &m) && m.candidate == 2);
+  assert_int_equal(HS_OK, hs_elect_step(q->e[4], &m, 60 * MS));
+  q_deliver(q, HS_ELECT_MSG_RING_ACK, 4, 2, 61 * MS);
+  assert_true(q_take(q, HS_ELECT_MSG_RING_ELECTION, 4, 5, &m) && m.candidate == 4); /* 4 > 2: replaced */
+  assert_int_equal(HS_OK, hs_elect_step(q->e[5], &m, 70 * MS));
+  assert_true(q_take(q, HS_ELECT_MSG_RING_ELECTION, 5, 1, &m) && m.candidate == 5);
+  assert_int_equal(HS_OK, hs_elect_step(q->e[1], &m, 80 * MS));
+  assert_true(q_take(q, HS_ELECT_MSG_RING_ELECTION, 1, 2, &m) && m.candidate == 5); /* 5 > 1: passes */
+  assert_int_equal(HS_OK, hs_elect_step(q->e[2], &m, 90 * MS));
+  /* 3 stays skipped for this epoch: straight to 4 */
+  assert_int_equal(1, q_count(q, HS_ELECT_MSG_RING_ELECTION, 2));
+  q_deliver(q, HS_ELECT_MSG_RING_ELECTION, 2, 4, 150 * MS);
+  assert_true(q_take(q, HS_ELECT_MSG_RING_ELECTION, 4, 5, &m) && m.candidate == 5);
+  assert_int_equal(HS_OK, hs_elect_step(q->e[5], &m, 160 * MS)); /* its own id: it went round */
+  assert_true(hs_elect_is_leader(q->e[5]));
+  assert_int_equal(1, hs_elect_epoch(q->e[5]));
+  /* a smaller candidate reaching a participant is dropped: nothing forwarded */
+  uint32_t before = q_count(q, HS_ELECT_MSG_RING_ELECTION, 4);
+  hs_elect_msg small = {.type = HS_ELECT_MSG_RING_ELECTION, .from = 3, .to = 4, .epoch = 1, .candidate = 3};
+  assert_int_equal(HS_OK, hs_elect_step(q->e[4], &small, 170 * MS));
+  assert_int_equal(before, q_count(q, HS_ELECT_MSG_RING_ELECTION, 4));
+  q_free(q, 5);
+  free(q);
+}
+
+/* One vote per epoch, durable: a second candidate of the epoch is refused, also after a
+ * restart; a quorum elects. */
+static void test_randomized_votes_exactly(void **state) {
+  (void)state;
+  qnet *q = malloc(sizeof *q);
+  q_init(q, 3, EW_RANDOMIZED);
+  hs_elect_campaign(q->e[1], 0);
+  hs_elect_campaign(q->e[2], 0);
+  q_deliver(q, HS_ELECT_MSG_VOTE, 1, 3, 1 * MS);
+  hs_elect_msg r;
+  assert_true(q_take(q, HS_ELECT_MSG_VOTE_RESP, 3, 1, &r) && !r.flag);
+  hs_elect_crash(q->e[3]);
+  hs_elect_restart(q->e[3], 2 * MS);
+  assert_int_equal(1, hs_elect_backed(q->e[3]));
+  q_deliver(q, HS_ELECT_MSG_VOTE, 2, 3, 3 * MS);
+  hs_elect_msg refused;
+  assert_true(q_take(q, HS_ELECT_MSG_VOTE_RESP, 3, 2, &refused) && refused.flag);
+  q_deliver(q, HS_ELECT_MSG_VOTE, 2, 1, 4 * MS); /* 1 backs itself */
+  assert_true(q_take(q, HS_ELECT_MSG_VOTE_RESP, 1, 2, &refused) && refused.flag);
+  assert_int_equal(HS_OK, hs_elect_step(q->e[2], &refused, 5 * MS));
+  assert_false(hs_elect_is_leader(q->e[2]));
+  assert_int_equal(HS_OK, hs_elect_step(q->e[1], &r, 6 * MS)); /* 1 + 3: a quorum of 3 */
+  assert_true(hs_elect_is_leader(q->e[1]));
+  q_free(q, 3);
+  free(q);
+}
+
 /* ---- Bully ------------------------------------------------------------------------------------ */
 
 static void test_bully_elects_highest_and_survives_dead_nodes(void **state) {
@@ -418,6 +595,9 @@ static void test_adapter_on_the_engine_network(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bully_rules_exactly),
+      cmocka_unit_test(test_ring_rules_exactly),
+      cmocka_unit_test(test_randomized_votes_exactly),
       cmocka_unit_test(test_bully_elects_highest_and_survives_dead_nodes),
       cmocka_unit_test(test_bully_answer_then_death),
       cmocka_unit_test(test_membership_view_triggers_election),

@@ -103,6 +103,121 @@ static void test_codec_and_malformed(void **state) {
   sw_free(&w);
 }
 
+/* ---- Exact interleavings: messages held and delivered by hand ---------------------------------------- */
+
+typedef struct qm {
+  uint32_t id;
+  struct qswim *q;
+  uint32_t persisted;
+} qm;
+
+typedef struct qswim {
+  hs_swim *s[6];
+  qm m[6];
+  hs_swim_msg msgs[64];
+  hs_swim_update ups[64][16];
+  uint32_t len;
+} qswim;
+
+static void qs_send(void *ud, const hs_swim_msg *m) {
+  qm *x = ud;
+  qswim *q = x->q;
+  assert_true(q->len < 64 && m->n_updates <= 16);
+  q->msgs[q->len] = *m;
+  memcpy(q->ups[q->len], m->updates, m->n_updates * sizeof *m->updates);
+  q->msgs[q->len].updates = q->ups[q->len];
+  q->len++;
+}
+
+static void qs_persist(void *ud, uint32_t inc) { ((qm *)ud)->persisted = inc; }
+
+static bool qs_take(qswim *q, hs_swim_msg_type type, uint32_t from, uint32_t to, hs_swim_msg *out, hs_swim_update *ups) {
+  for (uint32_t i = 0; i < q->len; i++) {
+    hs_swim_msg *m = &q->msgs[i];
+    if (m->type != type || (from && m->from != from) || (to && m->to != to)) continue;
+    *out = *m;
+    memcpy(ups, q->ups[i], m->n_updates * sizeof *ups);
+    out->updates = ups;
+    memmove(&q->msgs[i], &q->msgs[i + 1], (q->len - i - 1) * sizeof q->msgs[0]);
+    memmove(q->ups[i], q->ups[i + 1], (q->len - i - 1) * sizeof q->ups[0]);
+    for (uint32_t k = i; k + 1 < q->len; k++) q->msgs[k].updates = q->ups[k];
+    q->len--;
+    return true;
+  }
+  return false;
+}
+
+/* The paper's indirect probe, hop by hop: no direct ack by the timeout, a PING-REQ to the
+ * other members, one of them pings the target on the prober's behalf, the target acks the
+ * helper, the helper relays the ack to the prober, and the probe succeeds. Then a refutation:
+ * a ping carrying suspect(target) makes the target raise its incarnation (persisted first)
+ * and its ack carries alive(target, 1) first. */
+static void test_ping_req_relay_exactly(void **state) {
+  (void)state;
+  qswim *q = calloc(1, sizeof *q);
+  for (uint32_t i = 1; i <= 4; i++) {
+    hs_swim_config cfg;
+    hs_swim_config_init(&cfg);
+    cfg.id = i;
+    cfg.n_members = 4;
+    cfg.indirect_probe_count = 2;
+    hs_rng_seed(&cfg.rng, i, "qs", 2);
+    q->m[i] = (qm){.id = i, .q = q};
+    cfg.cb = (hs_swim_callbacks){.send = qs_send, .persist_incarnation = qs_persist};
+    cfg.ud = &q->m[i];
+    assert_int_equal(HS_OK, hs_swim_new(&cfg, &q->s[i]));
+    assert_int_equal(HS_OK, hs_swim_start(q->s[i], 0));
+  }
+  hs_swim *p = q->s[1];
+  hs_time_ns t = hs_swim_next_deadline(p);
+  hs_swim_tick(p, t); /* the first period: a ping */
+  uint32_t target = hs_swim_probe_target(p);
+  assert_true(target >= 2 && target <= 4);
+  hs_swim_msg m;
+  hs_swim_update ups[16];
+  assert_true(qs_take(q, HS_SWIM_PING, 1, target, &m, ups)); /* lost */
+  uint64_t seq = m.seq;
+  hs_swim_tick(p, t + 200 * MS); /* the ping timeout: ping-req to the two others */
+  uint32_t helper = 0;
+  for (uint32_t h = 2; h <= 4; h++) {
+    if (h == target) continue;
+    assert_true(qs_take(q, HS_SWIM_PING_REQ, 1, h, &m, ups));
+    assert_true(m.target == target && m.seq == seq);
+    if (!helper) {
+      helper = h;
+      assert_int_equal(HS_OK, hs_swim_step(q->s[h], &m, t + 210 * MS));
+    }
+  }
+  assert_true(qs_take(q, HS_SWIM_PING, helper, target, &m, ups));
+  assert_true(m.relay == 1 && m.seq == seq);
+  assert_int_equal(HS_OK, hs_swim_step(q->s[target], &m, t + 220 * MS));
+  assert_true(qs_take(q, HS_SWIM_ACK, target, helper, &m, ups));
+  assert_true(m.relay == 1 && m.target == target);
+  assert_int_equal(HS_OK, hs_swim_step(q->s[helper], &m, t + 230 * MS));
+  assert_true(qs_take(q, HS_SWIM_ACK, helper, 1, &m, ups));
+  assert_true(m.relay == HS_SWIM_NONE && m.target == target && m.seq == seq);
+  assert_int_equal(HS_OK, hs_swim_step(p, &m, t + 240 * MS));
+  hs_swim_stats st;
+  hs_swim_get_stats(p, &st);
+  assert_u64(st.acks_received, 1);
+  assert_u64(st.indirect_probes_sent, 2);
+  hs_swim_tick(p, t + 1000 * MS); /* the period ends: no suspicion */
+  hs_swim_get_stats(p, &st);
+  assert_u64(st.suspicions_raised, 0);
+  assert_int_equal(HS_SWIM_ALIVE, hs_swim_member_state(p, target));
+
+  /* refutation */
+  hs_swim_update sus = {.member = target, .incarnation = 0, .origin = 1, .state = HS_SWIM_SUSPECT};
+  hs_swim_msg ping = {.type = HS_SWIM_PING, .from = 1, .to = target, .seq = 99, .n_updates = 1, .updates = &sus};
+  assert_int_equal(HS_OK, hs_swim_step(q->s[target], &ping, t + 1100 * MS));
+  assert_int_equal(1, hs_swim_incarnation(q->s[target]));
+  assert_int_equal(1, q->m[target].persisted);
+  assert_true(qs_take(q, HS_SWIM_ACK, target, 1, &m, ups));
+  assert_true(m.n_updates >= 1 && ups[0].member == target && ups[0].state == HS_SWIM_ALIVE && ups[0].incarnation == 1);
+  for (uint32_t i = 1; i <= 4; i++) hs_swim_free(q->s[i]);
+  free(q);
+}
+
 /* ---- Indirect probes ------------------------------------------------------------------------------- */
 
 static void test_indirect_probe_through_cut_path(void **state) {
@@ -541,6 +656,7 @@ static void test_adapter_on_the_engine_network(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_codec_and_malformed),
+      cmocka_unit_test(test_ping_req_relay_exactly),
       cmocka_unit_test(test_indirect_probe_through_cut_path),
       cmocka_unit_test(test_refutation_by_incarnation),
       cmocka_unit_test(test_suspect_dead_and_rejoin),
