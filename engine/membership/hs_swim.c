@@ -40,6 +40,7 @@ int hs_swim_new(const hs_swim_config *cfg, hs_swim **out) {
   s->suspicion_min = c.suspicion_timeout_ns;
   s->suspicion_max = c.suspicion_timeout_ns * (hs_time_ns)c.suspicion_max_mult;
   s->armed = HS_TIME_NEVER;
+  s->heap_top = HS_TIME_NEVER;
   s->period_at = s->ping_timeout_at = HS_TIME_NEVER;
   s->susp_free = s->gossip_free = SWIM_NIL;
   for (uint32_t t = 0; t < SWIM_MAX_TX; t++) s->bucket[t] = SWIM_NIL;
@@ -90,13 +91,12 @@ hs_time_ns hs_swim_next_deadline(const hs_swim *s) {
   if (!s->started || s->crashed) return HS_TIME_NEVER;
   hs_time_ns t = s->period_at;
   if (s->ping_timeout_at < t) t = s->ping_timeout_at;
-  /* the heap top may be stale (a refuted suspicion): a tick then does nothing */
-  if (s->heap_len && s->heap[0].at < t) t = s->heap[0].at;
+  /* the heap top may be stale (a refuted suspicion): a tick then only drops it */
+  if (s->heap_top < t) t = s->heap_top;
   return t;
 }
 
 static void swim_rearm(hs_swim *s) {
-  if (s->started && !s->crashed) swim_suspicions_next(s); /* drop stale tops first */
   hs_time_ns at = hs_swim_next_deadline(s);
   if (at == s->armed) return;
   s->armed = at;

@@ -139,6 +139,7 @@ static int heap_push(hs_swim *s, hs_time_ns at, uint32_t slot, uint32_t gen) {
     i = (i - 1) / 2;
   }
   s->heap[i] = d;
+  s->heap_top = s->heap[0].at;
   return HS_OK;
 }
 
@@ -154,6 +155,7 @@ static void heap_pop(hs_swim *s) {
     i = c;
   }
   if (s->heap_len) s->heap[i] = last;
+  s->heap_top = s->heap_len ? s->heap[0].at : HS_TIME_NEVER;
 }
 
 static bool deadline_live(const hs_swim *s, const swim_deadline *d) {
@@ -248,6 +250,7 @@ void swim_suspicions_clear(hs_swim *s) {
   for (uint32_t i = 0; i < s->susp_cap; i++)
     if (s->susp[i].member != HS_SWIM_NONE) susp_release(s, s->susp[i].member);
   s->heap_len = 0;
+  s->heap_top = HS_TIME_NEVER;
 }
 
 /* ---- Dissemination -------------------------------------------------------------------------- */
@@ -255,10 +258,14 @@ void swim_suspicions_clear(hs_swim *s) {
 /* lambda * ceil(ln(n + 1)) with n the members this one believes in (itself included): the
  * paper's lambda log n. (memberlist's log10 leaves, at n = 32 and 10% loss, a member missing a
  * refutation about once in 3,000 times: enough for false deaths.) */
-static uint32_t gossip_limit(const hs_swim *s) {
+static uint32_t gossip_limit(hs_swim *s) {
   uint32_t n = s->n_alive + s->n_suspect + 1;
-  uint64_t lim = (uint64_t)s->cfg.retransmit_mult * (uint64_t)ceil(log((double)n + 1.0));
-  return lim < SWIM_MAX_TX ? (uint32_t)lim : SWIM_MAX_TX;
+  if (n != s->limit_n) { /* recomputed only when the group's size changed */
+    uint64_t lim = (uint64_t)s->cfg.retransmit_mult * (uint64_t)ceil(log((double)n + 1.0));
+    s->limit_n = n;
+    s->limit = lim < SWIM_MAX_TX ? (uint32_t)lim : SWIM_MAX_TX;
+  }
+  return s->limit;
 }
 
 static void bucket_unlink(hs_swim *s, uint32_t g) {
@@ -314,7 +321,7 @@ static bool buddy_update(const hs_swim *s, uint32_t to, hs_swim_update *out) {
 
 uint32_t swim_gossip_take(hs_swim *s, uint32_t to) {
   uint32_t max = s->cfg.max_piggyback, n = 0, limit = gossip_limit(s);
-  uint32_t about_to = swim_map_get(&s->gossip_of, to);
+  uint32_t about_to = s->gossip_count ? swim_map_get(&s->gossip_of, to) : SWIM_NIL;
   if (about_to != SWIM_NIL) s->picked[n++] = about_to;
   uint32_t first = 0; /* scratch slots taken by the buddy update */
   if (about_to == SWIM_NIL && buddy_update(s, to, &s->scratch[0])) first = 1;

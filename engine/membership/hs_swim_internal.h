@@ -82,6 +82,8 @@ struct hs_swim {
   uint32_t susp_cap, susp_free;
   swim_deadline *heap;
   uint32_t heap_len, heap_cap;
+  hs_time_ns heap_top; /* heap[0].at (maybe stale), HS_TIME_NEVER when empty: read without
+                        * touching the heap on every message */
 
   /* dissemination */
   swim_map gossip_of; /* member -> slot */
@@ -89,6 +91,7 @@ struct hs_swim {
   uint32_t gossip_cap, gossip_free, gossip_count;
   uint32_t bucket[SWIM_MAX_TX];
   uint64_t bucket_used; /* bit tx: bucket tx is not empty */
+  uint32_t limit_n, limit; /* the transmission limit, for a group of limit_n (cached) */
   hs_swim_update *scratch; /* outgoing updates: max_piggyback */
   uint32_t *picked;        /* slots picked for one message */
 
