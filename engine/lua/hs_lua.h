@@ -21,7 +21,6 @@
 
 #include "core/hs_assert.h"
 #include "happysim.h"
-#include "sm/hs_kv.h"
 
 #define HS_SIM_MT "happysim.Simulation"
 #define HS_EVENT_MT "happysim.Event"
@@ -240,16 +239,6 @@ void hs_push_error(lua_State *L, const char *code, const char *message);
 /* hs_lua_check.c: sets core.check (the linearizability checker) on the table on top */
 void hs_check_register(lua_State *L);
 
-/* hs_lua_kv.c: hs.KVStateMachine */
-void hs_kv_open(lua_State *L);
-int hs_l_kv_new(lua_State *L);
-int hs_is_kv(lua_State *L, int idx);
-hs_kv *hs_check_kv(lua_State *L, int idx);
-
-/* hs_lua_raft.c: hs.RaftNode, hs.RaftChecker */
-void hs_raft_open(lua_State *L);
-extern const luaL_Reg hs_raft_funcs[];
-
 /* hs_lua_trace.c: sim:record_trace (a Chrome trace for Perfetto), fed by the binding */
 int hs_l_record_trace(lua_State *L);
 int hs_l_stop_trace(lua_State *L);
@@ -262,9 +251,9 @@ uint64_t hs_trace_partition(hs_lsim *ls, const char *name);
 void hs_trace_heal(hs_lsim *ls, uint64_t span);
 void hs_trace_close(hs_lsim *ls);
 
-/* hs_lua_crdt.c: hs.GCounter, hs.PNCounter, hs.LWWRegister, hs.ORSet */
-void hs_crdt_open(lua_State *L);
-extern const luaL_Reg hs_crdt_funcs[];
+/* hs_lua_sim.c: pushes the core table with the runtime's functions (hs_lua_open.c adds the
+ * protocols') */
+void hs_runtime_open(lua_State *L);
 
 /* hs_lua_clock.c: hs.LamportClock, hs.HybridLogicalClock, hs.HLCTimestamp, hs.NodeClock */
 void hs_clock_open(lua_State *L);

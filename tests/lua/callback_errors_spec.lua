@@ -1,4 +1,4 @@
--- Every kind of Lua code the engine calls goes through one door (engine/lua/hs_lua_door.c):
+-- Every kind of Lua code the engine calls goes through one door (engine/lua/runtime/hs_lua_door.c):
 -- an error raised in any of them stops the run, and the run raises one message that carries
 -- the simulated time, the entity, the event or message type, and a traceback. Error values
 -- that are not strings print readably. Between runs (a filter run by a top-level net:send, a

@@ -1,8 +1,8 @@
 /*
- * hs_lua_raft.c - hs.RaftNode: the Raft adapter (engine/raft/hs_raft_node.h) as a C entity
+ * hs_lua_raft_node.c - hs.RaftNode: the Raft adapter (engine/raft/hs_raft_node.h) as a C entity
  * usable from Lua, with hs.KVStateMachine or any Lua table with apply/snapshot/restore as
- * its state machine, client requests from Lua (submit, read) and over the network, and
- * hs.RaftChecker for the safety invariants.
+ * its state machine, client requests from Lua (submit, read) and over the network.
+ * hs.RaftChecker is in hs_lua_raft_checker.c.
  *
  * Class user value HS_CENTITY_UV is a table: { sm =, futures = {tag -> pending}, history = {...},
  * network =, peers = {names}, new_future = <happysim.future's new> }. A pending request is a
@@ -13,36 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hs_lua_centity.h"
-#include "hs_lua_net.h"
-#include "raft/hs_raft_node.h"
-
-#define HS_CHECKER_MT "happysim.RaftChecker"
-/* registry: weak map lightuserdata(lraft) -> its state table (the user value HS_CENTITY_UV),
- * so that hooks find it without looking the node up by entity id */
-#define HS_RAFT_STATES_KEY "happysim.raft_states"
-
-typedef struct lraft {
-  hs_lua_centity base;
-  hs_raft_node node;
-  hs_lnet *ln;
-  hs_kv *kv; /* the C state machine, or NULL for a Lua one */
-  lua_State *L; /* thread of the Lua call into the node now, if any */
-  lua_State *main; /* the main thread: for calls into the node while the simulation is idle */
-  uint64_t next_tag;
-  hs_buf cmd, snap;
-  int started;
-  int start_deferred; /* node:start() called while detached: done when attached */
-  char sm_error[160];
-  int unsafe_local_reads; /* TEST-ONLY, UNSAFE: reads answered from the local state machine */
-  hs_raft_config opts; /* the options, checked at construction (ids and rng set at attach) */
-  int join;
-} lraft;
-
-typedef struct lchecker {
-  hs_raft_invariants c;
-  hs_lsim *ls;
-} lchecker;
+#include "protocols/hs_lua_raft.h"
 
 static const hs_lua_class raft_class;
 
@@ -569,7 +540,7 @@ static void client_request(lraft *r, hs_message *m) {
 
 /* hs_lua_check_centity for this class without formatting the metatable name on each call
  * (submit is a hot path): a live RaftNode of an open simulation at idx, or raises. */
-static lraft *check_raft(lua_State *L, int idx) {
+lraft *hs_lraft_check(lua_State *L, int idx) {
   lraft *r = luaL_checkudata(L, idx, "happysim.RaftNode");
   if (r->base.closed) luaL_error(L, "RaftNode '%s': use after close", r->base.e.name);
   if (r->base.detached) hs_lua_detached_error(L, &r->base, NULL);
@@ -578,7 +549,7 @@ static lraft *check_raft(lua_State *L, int idx) {
 }
 
 static lraft *check_started(lua_State *L, const char *fname) {
-  lraft *r = check_raft(L, 1);
+  lraft *r = hs_lraft_check(L, 1);
   if (!r->started) luaL_error(L, "%s: RaftNode '%s' is not started (call node:start())", fname, r->base.e.name);
   return r;
 }
@@ -790,7 +761,7 @@ static int l_start(lua_State *L) {
     lua_settop(L, 1);
     return 1;
   }
-  r = check_raft(L, 1);
+  r = hs_lraft_check(L, 1);
   if (r->started) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, HS_CENTITY_UV); /* 2 */
@@ -1085,7 +1056,6 @@ static lua_Integer field_count(lua_State *L, const char *field, lua_Integer dflt
   return v;
 }
 
-static int checker_watch_node(lua_State *L, int checker_idx, lraft *r);
 
 /* The name of a peers item (a RaftNode or a name), or NULL. Tests the type first: lua_tostring
  * would turn a number into a string in place. */
@@ -1187,7 +1157,7 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
                               .ud = r};
   int rc = hs_raft_node_init(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &cfg, &sm, &hooks);
   if (rc != HS_OK) luaL_error(L, "RaftNode: %s", hs_raft_strerror(rc));
-  if (lua_getfield(L, state, "checker") != LUA_TNIL) checker_watch_node(L, lua_gettop(L), r);
+  if (lua_getfield(L, state, "checker") != LUA_TNIL) hs_lraft_watch(L, lua_gettop(L), r);
   lua_settop(L, top);
 }
 
@@ -1302,94 +1272,6 @@ static int l_raft_new(lua_State *L) {
   return 1;
 }
 
-/* ---- hs.RaftChecker ------------------------------------------------------------------------ */
-
-static void on_violation(void *ud, const char *message) {
-  lchecker *c = ud;
-  hs_lsim *ls = c->ls;
-  if (!ls || !ls->L) return; /* outside a run: checker.violation tells */
-  lua_pushfstring(ls->L, "happysim: Raft invariant violated at t=%f (seed %I): %s", hs_time_to_s(ls->sim.now_ns),
-                  (lua_Integer)ls->sim.seed, message);
-  hs_sim_fail(ls, ls->L);
-}
-
-static int checker_watch_node(lua_State *L, int checker_idx, lraft *r) {
-  lchecker *c = luaL_checkudata(L, checker_idx, HS_CHECKER_MT);
-  hs_lsim *ls = hs_lsim_of(r->base.e.sim);
-  if (c->ls && c->ls != ls) return luaL_error(L, "RaftChecker watches nodes of another simulation");
-  if (r->node.invariants) return luaL_error(L, "RaftNode '%s' is already watched by a checker", r->base.e.name);
-  c->ls = ls;
-  if (hs_raft_node_watch(&r->node, &c->c) != HS_OK) return luaL_error(L, "out of memory");
-  /* the node keeps its checker alive */
-  hs_push_entity_object(L, ls, &r->base.e);
-  lua_getiuservalue(L, -1, HS_CENTITY_UV);
-  lua_pushvalue(L, checker_idx);
-  lua_setfield(L, -2, "checker");
-  lua_pop(L, 2);
-  return 0;
-}
-
-static int l_checker_new(lua_State *L) {
-  lchecker *c = lua_newuserdatauv(L, sizeof *c, 0);
-  hs_raft_invariants_init(&c->c);
-  c->ls = NULL;
-  c->c.on_violation = on_violation;
-  c->c.ud = c;
-  luaL_setmetatable(L, HS_CHECKER_MT);
-  return 1;
-}
-
-/* checker:watch(node, ...) -> checker */
-static int l_checker_watch(lua_State *L) {
-  luaL_checkudata(L, 1, HS_CHECKER_MT);
-  int n = lua_gettop(L);
-  for (int i = 2; i <= n; i++) checker_watch_node(L, 1, check_raft(L, i));
-  lua_settop(L, 1);
-  return 1;
-}
-
-/* checker:check() -> true, or false and the violation: runs the whole-cluster checks now */
-static int l_checker_check(lua_State *L) {
-  lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
-  hs_time_ns now = c->ls ? c->ls->sim.now_ns : 0;
-  if (hs_raft_invariants_check_all(&c->c, now)) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lua_pushboolean(L, 0);
-  lua_pushstring(L, c->c.violation);
-  return 2;
-}
-
-static int l_checker_index(lua_State *L) {
-  lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
-  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* x[1] is nil, not x["1"] */
-  const char *k = lua_tostring(L, 2);
-  if (strcmp(k, "violated") == 0)
-    lua_pushboolean(L, c->c.violated);
-  else if (strcmp(k, "violation") == 0)
-    c->c.violated ? (void)lua_pushstring(L, c->c.violation) : lua_pushnil(L);
-  else if (strcmp(k, "violation_time") == 0)
-    c->c.violated ? lua_pushnumber(L, hs_time_to_s(c->c.violation_ns)) : lua_pushnil(L);
-  else if (strcmp(k, "checks") == 0)
-    lua_pushinteger(L, (lua_Integer)c->c.checks);
-  else if (strcmp(k, "nodes") == 0)
-    lua_pushinteger(L, c->c.node_count);
-  else if (strcmp(k, "watch") == 0)
-    lua_pushcfunction(L, l_checker_watch);
-  else if (strcmp(k, "check") == 0)
-    lua_pushcfunction(L, l_checker_check);
-  else
-    lua_pushnil(L);
-  return 1;
-}
-
-static int l_checker_gc(lua_State *L) {
-  lchecker *c = luaL_checkudata(L, 1, HS_CHECKER_MT);
-  hs_raft_invariants_free(&c->c);
-  return 0;
-}
-
 static int l_unsafe_build(lua_State *L) {
   lua_pushboolean(L, hs_raft_unsafe_build());
   return 1;
@@ -1402,15 +1284,10 @@ void hs_raft_open(lua_State *L) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_setfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY);
-  luaL_newmetatable(L, HS_CHECKER_MT);
-  lua_pushcfunction(L, l_checker_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_checker_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  hs_lraft_checker_open(L);
 }
 
 const luaL_Reg hs_raft_funcs[] = {{"RaftNode", l_raft_new},
-                                  {"RaftChecker", l_checker_new},
+                                  {"RaftChecker", hs_l_raft_checker_new},
                                   {"raft_unsafe_build", l_unsafe_build},
                                   {NULL, NULL}};

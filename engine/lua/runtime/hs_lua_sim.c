@@ -604,7 +604,6 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"sim_methods", l_sim_methods},
                                       {"HoldModel", hs_l_hold_new},
                                       {"NetworkLink", hs_l_link_new},
-                                      {"KVStateMachine", hs_l_kv_new},
                                       {"crash", hs_l_crash},
                                       {"restart", hs_l_restart},
                                       {"is_crashed", hs_l_is_crashed},
@@ -616,8 +615,7 @@ static const luaL_Reg core_funcs[] = {{"Simulation", l_sim_new},
                                       {"NodeClock", hs_l_nodeclock_new},
                                       {NULL, NULL}};
 
-int luaopen_happysim_core(lua_State *L);
-int luaopen_happysim_core(lua_State *L) {
+void hs_runtime_open(lua_State *L) {
   sim_open(L);
   hs_event_open(L);
   hs_process_open(L);
@@ -626,10 +624,7 @@ int luaopen_happysim_core(lua_State *L) {
   hs_value_open(L);
   hs_dist_open(L);
   hs_net_open(L);
-  hs_kv_open(L);
-  hs_raft_open(L);
   hs_clock_open(L);
-  hs_crdt_open(L);
   luaL_newlib(L, core_funcs);
   luaL_getmetatable(L, HS_EVENT_MT);
   lua_pushcclosure(L, hs_l_event_new, 1); /* hs.Event keeps its metatable at hand */
@@ -637,10 +632,7 @@ int luaopen_happysim_core(lua_State *L) {
   hs_check_register(L); /* core.check: the linearizability checker */
   luaL_setfuncs(L, hs_value_funcs, 0);
   luaL_setfuncs(L, hs_net_funcs, 0);
-  luaL_setfuncs(L, hs_raft_funcs, 0);
-  luaL_setfuncs(L, hs_crdt_funcs, 0);
   lua_newtable(L);
   luaL_setfuncs(L, hs_dist_funcs, 0);
   lua_setfield(L, -2, "dist");
-  return 1;
 }

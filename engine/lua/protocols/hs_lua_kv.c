@@ -9,8 +9,7 @@
  */
 #include <string.h>
 
-#include "hs_lua.h"
-#include "sm/hs_kv.h"
+#include "protocols/hs_lua_protocols.h"
 
 #define HS_KV_MT "happysim.KVStateMachine"
 
@@ -109,3 +108,5 @@ void hs_kv_open(lua_State *L) {
 }
 
 int hs_l_kv_new(lua_State *L) { return l_kv_new(L); }
+
+const luaL_Reg hs_kv_funcs[] = {{"KVStateMachine", l_kv_new}, {NULL, NULL}};

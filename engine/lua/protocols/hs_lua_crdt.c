@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "crdt/hs_crdt.h"
-#include "hs_lua.h"
+#include "protocols/hs_lua_protocols.h"
 
 enum crdt_kind { K_GCOUNTER, K_PNCOUNTER, K_LWW, K_ORSET, K_COUNT };
 
