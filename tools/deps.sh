@@ -8,7 +8,8 @@
 
 HS_DEB_PACKAGES=(lua5.4 liblua5.4-dev lua-busted libcmocka-dev cmake gcc pkg-config make
   lua-readline tmux # line editing in `happysim repl`; tmux drives it in tests/lua/repl_spec.lua
-  lua-ldoc) # the reference: tools/docs.sh
+  lua-ldoc    # the reference: tools/docs.sh
+  lua-cjson librsvg2-bin) # tests/lua/trace_spec.lua decodes traces and renders diagrams
 
 # Prints the packages of the list that are not installed, space-separated.
 hs_missing_packages() {

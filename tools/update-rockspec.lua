@@ -1,6 +1,6 @@
 #!/usr/bin/env lua5.4
 -- Rewrites the file lists of rocks/happysim-scm-1.rockspec from the tree: every .c file
--- of every engine/<area>/ folder for happysim.core, and every lua/happysim/*.lua module.
+-- of every engine/<area>/ folder (and engine/lua/runtime, engine/lua/protocols) for happysim.core, and every lua/happysim/*.lua module.
 -- luarocks' builtin backend does not glob, so run this after adding or removing a file
 -- (tests/lua/rockspec_spec.lua fails until you do):
 --   lua5.4 tools/update-rockspec.lua
@@ -17,7 +17,7 @@ local function ls(pattern)
 end
 
 local sources = {}
-for _, f in ipairs(ls("engine/*/*.c")) do sources[#sources + 1] = ('        "%s",'):format(f) end
+for _, f in ipairs(ls("engine/*/*.c engine/lua/*/*.c")) do sources[#sources + 1] = ('        "%s",'):format(f) end
 local modules = {}
 for _, f in ipairs(ls("lua/happysim/*.lua")) do
   local name = f:match("([^/]+)%.lua$")

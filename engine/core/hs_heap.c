@@ -1,5 +1,7 @@
 #include "hs_heap.h"
 
+#include "hs_assert.h"
+
 #include <stdlib.h>
 
 static inline bool before(hs_heap_slot a, hs_heap_slot b) {
@@ -50,6 +52,7 @@ void hs_heap_free(hs_heap *h) {
 }
 
 int hs_heap_push(hs_heap *h, hs_event *ev, hs_time_ns time) {
+  HS_ASSERT(ev->heap_index == UINT32_MAX); /* not queued already (here or in another heap) */
   if (h->count == h->capacity) {
     if (h->capacity >= UINT32_MAX / 2) return HS_ENOMEM;
     uint32_t cap = h->capacity ? h->capacity * 2 : 64;
@@ -74,6 +77,7 @@ hs_event *hs_heap_pop(hs_heap *h, hs_time_ns *time) {
 
 void hs_heap_remove(hs_heap *h, hs_event *ev) {
   uint32_t i = ev->heap_index;
+  HS_ASSERT(i < h->count && h->items[i].ev == ev); /* queued, in this heap */
   hs_heap_slot last = h->items[--h->count];
   ev->heap_index = UINT32_MAX;
   if (i == h->count) return; /* it was the last slot */

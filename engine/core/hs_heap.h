@@ -25,10 +25,12 @@ typedef struct hs_heap {
 
 void hs_heap_init(hs_heap *h);
 void hs_heap_free(hs_heap *h);
-/* Queues ev at time (ev->seq breaks ties). HS_OK or HS_ENOMEM (the heap is unchanged then). */
+/* Queues ev at time (ev->seq breaks ties). HS_OK or HS_ENOMEM (the heap is unchanged then).
+ * ev must not be queued (asserted: its heap_index is UINT32_MAX whenever it is not). */
 int hs_heap_push(hs_heap *h, hs_event *ev, hs_time_ns time);
 /* Takes the first event out; *time (optional) gets its time. NULL when empty. */
 hs_event *hs_heap_pop(hs_heap *h, hs_time_ns *time);
+/* Takes a queued event out (asserted: ev is in this heap). */
 void hs_heap_remove(hs_heap *h, hs_event *ev);
 
 static inline hs_event *hs_heap_top(const hs_heap *h) { return h->count ? h->items[0].ev : NULL; }

@@ -1,5 +1,7 @@
 #include "hs_sim.h"
 
+#include "hs_assert.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,9 @@ void hs_sim_init(hs_sim *sim, uint64_t seed) {
   sim->end_ns = HS_TIME_NEVER;
   sim->seed = seed;
   sim->trace_hash = 0xcbf29ce484222325ULL;
+  sim->max_same_time = HS_SIM_MAX_SAME_TIME;
+  sim->same_time_ns = -1;
+  sim->run_budget = UINT64_MAX;
   hs_rng_seed(&sim->rng, seed, NULL, 0);
 }
 
@@ -55,6 +60,7 @@ static uint32_t deferred_find(const hs_sim *sim, const hs_event *ev) {
 /* Takes a set-aside event out of sim->deferred (keeping the order of the others). */
 static void deferred_remove(hs_sim *sim, hs_event *ev) {
   uint32_t i = deferred_find(sim, ev);
+  HS_ASSERT(i < sim->deferred_count); /* flagged DEFERRED: it is set aside */
   if (i < sim->deferred_count) {
     memmove(&sim->deferred[i], &sim->deferred[i + 1], (sim->deferred_count - i - 1) * sizeof sim->deferred[0]);
     sim->deferred_count--;
@@ -140,6 +146,7 @@ int hs_sim_defer(hs_sim *sim, hs_event *ev, hs_entity *owner) {
     sim->deferred = items;
     sim->deferred_capacity = cap;
   }
+  HS_ASSERT(ev->heap_index == UINT32_MAX); /* just came due: out of the heap */
   sim->deferred[sim->deferred_count++] = (hs_deferred){ev, owner};
   ev->flags = (ev->flags | HS_EVENT_PENDING | DEFERRED) & ~(uint32_t)COUNTED_LIVE;
   return HS_OK;
@@ -151,6 +158,7 @@ int hs_sim_undefer(hs_sim *sim, hs_entity *owner) {
   for (uint32_t i = 0; i < sim->deferred_count; i++) {
     hs_deferred d = sim->deferred[i];
     if (d.owner == owner && rc == HS_OK) {
+      HS_ASSERT((d.ev->flags & (HS_EVENT_PENDING | DEFERRED)) == (HS_EVENT_PENDING | DEFERRED));
       d.ev->flags &= ~(uint32_t)(HS_EVENT_PENDING | DEFERRED);
       rc = hs_sim_schedule_at(sim, d.ev, sim->now_ns);
       if (rc == HS_OK) continue;
@@ -180,9 +188,11 @@ static bool process_next(hs_sim *sim) {
   mark_not_pending(sim, ev);
   hs_entity *target = ev->target;
   if (target && (target->flags & HS_ENTITY_PAUSED) && hs_sim_defer(sim, ev, target) == HS_OK) return false;
+  sim->current = ev;
   if (sim->trace_fn) {
     sim->trace_fn(sim, ev, sim->trace_ud);
     if (sim->stop_requested) { /* the observer stopped the run (a failed check): ev waits */
+      sim->current = NULL;
       requeue(sim, ev);
       return false;
     }
@@ -194,6 +204,7 @@ static bool process_next(hs_sim *sim) {
     sim->trace_hash = mix(sim->trace_hash, target->id);
   }
   ev->fn(sim, ev);
+  sim->current = NULL;
   return true;
 }
 
@@ -215,11 +226,27 @@ static hs_run_result loop(hs_sim *sim, hs_time_ns limit, bool auto_stop, uint64_
       result = HS_RUN_DRAINED;
       break;
     }
-    if (hs_heap_top_time(&sim->heap) > limit) {
+    hs_time_ns t = hs_heap_top_time(&sim->heap);
+    if (t > limit) {
       result = HS_RUN_END_TIME;
       break;
     }
-    if (process_next(sim)) n++;
+    if (t != sim->same_time_ns) { /* time advances: a new count starts */
+      sim->same_time_ns = t;
+      sim->same_time_events = 0;
+    } else if (sim->same_time_events >= sim->max_same_time) {
+      result = HS_RUN_STALLED;
+      break;
+    }
+    if (sim->run_budget == 0) {
+      result = HS_RUN_BUDGET;
+      break;
+    }
+    if (process_next(sim)) {
+      n++;
+      sim->same_time_events++;
+      if (sim->run_budget != UINT64_MAX) sim->run_budget--;
+    }
   }
   if (done) *done = n;
   return result;
@@ -230,7 +257,7 @@ hs_run_result hs_sim_run(hs_sim *sim) {
   bool bounded = sim->end_ns != HS_TIME_NEVER;
   hs_run_result r = loop(sim, sim->end_ns, !bounded, UINT64_MAX, NULL);
   /* A bounded run covers all of [0, end]: time passes even when nothing happens. */
-  if (bounded && r != HS_RUN_STOPPED) {
+  if (bounded && r != HS_RUN_STOPPED && r != HS_RUN_STALLED && r != HS_RUN_BUDGET) {
     sim->now_ns = sim->end_ns;
     r = HS_RUN_END_TIME;
   }
@@ -241,7 +268,7 @@ hs_run_result hs_sim_run_until(hs_sim *sim, hs_time_ns t) {
   if (sim->closed) return HS_RUN_DRAINED;
   hs_time_ns limit = t < sim->end_ns ? t : sim->end_ns;
   hs_run_result r = loop(sim, limit, false, UINT64_MAX, NULL);
-  if (r != HS_RUN_STOPPED) {
+  if (r != HS_RUN_STOPPED && r != HS_RUN_STALLED && r != HS_RUN_BUDGET) {
     if (limit > sim->now_ns) sim->now_ns = limit;
     r = HS_RUN_END_TIME;
   }

@@ -19,7 +19,9 @@ typedef enum hs_run_result {
   HS_RUN_DRAINED,  /* no non-daemon event left (auto-termination) or queue empty */
   HS_RUN_END_TIME, /* reached the end time or the run_until limit */
   HS_RUN_STEPPED,  /* processed the requested number of events */
-  HS_RUN_STOPPED   /* hs_sim_stop was called (by a handler, or on an error) */
+  HS_RUN_STOPPED,  /* hs_sim_stop was called (by a handler, or on an error) */
+  HS_RUN_STALLED,  /* more than max_same_time events at one simulated time: time stopped advancing */
+  HS_RUN_BUDGET    /* the run's event budget (run_budget) is spent */
 } hs_run_result;
 
 /* An event set aside for a paused entity (see hs_entity_pause). */
@@ -43,13 +45,22 @@ struct hs_sim {
   uint32_t entity_capacity;
   bool stop_requested;
   bool closed;
+  const hs_event *current; /* the event being handled (or traced), NULL between events */
   hs_trace_fn trace_fn;
   void *trace_ud;
   hs_rng rng; /* the simulation's own stream */
+  uint64_t max_same_time;  /* events at one simulated time before a run stops (HS_RUN_STALLED) */
+  uint64_t same_time_events; /* processed at same_time_ns so far */
+  hs_time_ns same_time_ns;
+  uint64_t run_budget;     /* events the current run may still process (UINT64_MAX: no bound) */
   hs_deferred *deferred; /* events set aside for paused entities, in the order they came due */
   uint32_t deferred_count;
   uint32_t deferred_capacity;
 };
+
+/* Events one simulated time may hold before a run stops as stalled, by default: enough for
+ * any real burst, and a loop at one time (a handler rescheduling itself at now) ends. */
+#define HS_SIM_MAX_SAME_TIME 10000000ULL
 
 void hs_sim_init(hs_sim *sim, uint64_t seed);
 /* Frees the queue and the registry. Idempotent. Pending events are left untouched (their

@@ -10,8 +10,8 @@
  *   U.names    name -> entity object      U.list     entity id + 1 -> entity object
  *   U.networks the networks bound to it   U.raft_ids / U.raft_names  Raft member ids
  *   U.trace    the trace function         U.error    the error that stopped the run
- * While sim:run() executes, these tables sit on the running thread's stack at fixed
- * indices, so the event loop reaches them without lookups.
+ * While sim:run() executes, the hot ones (threads, anchors, joins, list, entities) sit on the
+ * running thread's stack at fixed indices, so the event loop reaches them without lookups.
  */
 #ifndef HS_LUA_H
 #define HS_LUA_H
@@ -19,8 +19,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "core/hs_assert.h"
 #include "happysim.h"
-#include "sm/hs_kv.h"
 
 #define HS_SIM_MT "happysim.Simulation"
 #define HS_EVENT_MT "happysim.Event"
@@ -34,11 +34,19 @@ typedef struct hs_lproc hs_lproc;
 typedef struct hs_lsim {
   hs_sim sim;
   lua_State *L;    /* thread running sim:run/step (NULL when idle) */
-  int threads_idx; /* absolute stack indices of U's tables on L while running */
+  /* Stack indices of U's tables on L while running, valid in the run loop's own C frame
+   * (event handlers, timer and process code called by the engine), not in a C function
+   * called from Lua on the same thread: those look the tables up (or check the slot). */
+  int threads_idx;
   int anchors_idx;
   int joins_idx;
   int list_idx;
-  int failed; /* an error stopped the run; the message sits in U.error */
+  int entities_idx;
+  int msgh_idx; /* the door's message handler (hs_door_msgh) */
+  int keys_idx; /* the strings "handle_event", "__class" (hs_push_handler) */
+  const void *list_ptr; /* U.list: code that may run in a nested C frame on L checks the slot */
+  int failed; /* an error stopped the run (or waits to be raised); the message sits in U.error */
+  const void *event_mt; /* the metatable of hs.Event userdata, to recognise them fast */
   hs_lproc **procs; /* process pool, stable pointers */
   uint32_t proc_count;
   uint32_t proc_capacity;
@@ -52,6 +60,9 @@ typedef struct hs_lsim {
   double wall_seconds; /* wall time spent inside run/run_until/step */
   uint64_t events_dropped; /* events that found their target entity crashed */
   int batch; /* > 0 while Simulation{} or sim:add registers a list: networks finish after it */
+  struct hs_trace *trace;  /* sim:record_trace: the Chrome trace being written, or NULL */
+  uint64_t *trace_spans;   /* its open crash/pause spans, two per entity id */
+  uint32_t trace_spans_cap;
 } hs_lsim;
 
 enum hs_proc_state { PROC_IDLE, PROC_STARTING, PROC_RUNNING, PROC_SLEEPING, PROC_PARKED };
@@ -67,7 +78,8 @@ struct hs_lproc {
   int has_join;     /* U.joins[slot] holds a completion callback */
   int returns_events; /* an entity handler: returned events get scheduled */
   hs_entity *entity;  /* the entity whose handler runs, for error messages */
-  char what[64];    /* the event type it handles, for error messages */
+  const char *what_ref; /* the event type it handles, borrowed until it first yields ... */
+  char what[64];        /* ... and then copied here (what_ref NULL): for error messages */
 };
 
 /* Lua entity proxy: the C side of an entity written in Lua. */
@@ -75,7 +87,8 @@ typedef struct hs_lentity {
   hs_entity e;
 } hs_lentity;
 
-/* A pending-able Lua event. User values: 1 type, 2 target, 3 payload, 4 sim while pending. */
+/* A pending-able Lua event. User values: 1 type (nil: "Event"), 2 target, 3 payload, 4 the sim it
+ * was last scheduled on (it keeps `owner` valid for as long as the event lives). */
 typedef struct hs_levent {
   hs_event ev;
   hs_time_ns time_ns; /* its time (an hs_event keeps none of its own while queued) */
@@ -83,6 +96,37 @@ typedef struct hs_levent {
   hs_lsim *owner;
   int is_timer; /* a sim:timer callback rather than an hs.Event */
 } hs_levent;
+
+/* hs_lua_door.c: the one door from C into Lua (see the comment at its top). Every call of a
+ * Lua callback and every resume of a process goes through it. */
+
+/* Where Lua code runs, for error messages; only formatted when an error happens. The site
+ * reads "<what> '<name>' for entity '<entity>' handling '<event>'", each part when given:
+ * "entity 'server' handling 'Request'", "process 'x.lua:3'", "timer callback", "network
+ * filter 'net' for entity 'b' handling 'Ping'", "state machine apply for entity 'n1'". */
+typedef struct hs_door_site {
+  const char *what;        /* the kind of callback; NULL for an entity's handle_event */
+  const char *name;        /* whose (a process, a network), or NULL */
+  const hs_entity *entity; /* the entity the code runs for, or NULL */
+  const char *event;       /* the event or message type being handled, or NULL */
+} hs_door_site;
+
+/* Calls the function below the nargs arguments on top of L with the door's message handler.
+ * LUA_OK: the nresults results are on L. Otherwise the error has been reported (stopping the
+ * run, or kept as the pending error between runs) and L is back to below the function. */
+int hs_door_call(lua_State *L, hs_lsim *ls, int nargs, int nresults, const hs_door_site *site);
+/* Resumes co (from the running thread ls->L) with nargs values; returns lua_resume's status
+ * (*nres values on co for LUA_OK and LUA_YIELD). An error is reported with co's traceback;
+ * co's stack is left for the caller to reset. */
+int hs_door_resume(hs_lsim *ls, lua_State *co, int nargs, int *nres, const hs_door_site *site);
+/* Reports the error value on top of L (popped) as raised at site; with co, the traceback is
+ * co's (a coroutine suspended or dead at the fault). */
+void hs_door_fail(lua_State *L, hs_lsim *ls, lua_State *co, const hs_door_site *site);
+/* Raises the pending error of a simulation that is not running, if any: called by Lua entry
+ * points that may have run Lua code from C (net:send's filter, RaftNode methods, restart). */
+void hs_door_raise(lua_State *L, hs_lsim *ls);
+/* The message handler: the error value rendered readably, then a traceback. */
+int hs_door_msgh(lua_State *L);
 
 /* hs_lua_util.c */
 double hs_check_seconds(lua_State *L, int arg, const char *what);
@@ -104,7 +148,8 @@ void hs_check_options(lua_State *L, int tidx, int arg, const char *const *known)
 hs_lsim *hs_check_sim(lua_State *L, int idx);
 hs_lsim *hs_lsim_of(hs_sim *sim);
 void hs_push_uv_table(lua_State *L, int sim_idx, const char *field);
-/* Stops the run with the message on top of L (popped). */
+/* Stops the run with the message on top of L (popped); the first message wins. Between runs
+ * the message waits for hs_door_raise. Only hs_lua_door.c and the Raft and Paxos checkers call it. */
 void hs_sim_fail(hs_lsim *ls, lua_State *L);
 uint32_t hs_anchor_acquire(hs_lsim *ls);
 void hs_anchor_release(hs_lsim *ls, uint32_t slot);
@@ -114,9 +159,10 @@ void hs_push_sim(lua_State *L, hs_lsim *ls);
 void hs_event_open(lua_State *L);
 int hs_l_event_new(lua_State *L);
 int hs_levent_schedule(lua_State *L, int sim_idx, int ev_idx);
-int hs_schedule_returned(lua_State *L, int sim_idx, lua_State *from, int idx);
+/* Schedules what a finished handler returned: the nres values on top of L, the running thread
+ * of ls (popped). LUA_OK, or an error status with the message on top (a bad value). */
+int hs_schedule_returned(lua_State *L, hs_lsim *ls, int nres);
 int hs_l_timer(lua_State *L);
-int hs_l_traceback(lua_State *L);
 
 /* hs_lua_process.c */
 void hs_process_open(lua_State *L);
@@ -131,7 +177,6 @@ int hs_l_waker(lua_State *L);
 int hs_l_spawn(lua_State *L);
 int hs_l_kill(lua_State *L);
 int hs_l_process_state(lua_State *L);
-int hs_l_schedule_returned_protected(lua_State *L);
 
 /* hs_lua_entity.c */
 void hs_entity_open(lua_State *L);
@@ -145,6 +190,10 @@ int hs_l_pause(lua_State *L);
 int hs_l_resume(lua_State *L);
 int hs_l_is_paused(lua_State *L);
 int hs_l_entity_named(lua_State *L);
+int hs_l_entity_index(lua_State *L);
+/* Pushes the handle_event of the Lua entity table at idx (as entity.handle_event, faster);
+ * returns its type. Only in the run loop's frame (L is ls->L, at ls->keys_idx). */
+int hs_push_handler(lua_State *L, hs_lsim *ls, int idx);
 /* Kills every process running for entity e (crash semantics). */
 void hs_proc_kill_entity(lua_State *L, hs_lsim *ls, hs_entity *e);
 
@@ -190,23 +239,21 @@ void hs_push_error(lua_State *L, const char *code, const char *message);
 /* hs_lua_check.c: sets core.check (the linearizability checker) on the table on top */
 void hs_check_register(lua_State *L);
 
-/* hs_lua_kv.c: hs.KVStateMachine */
-void hs_kv_open(lua_State *L);
-int hs_l_kv_new(lua_State *L);
-int hs_is_kv(lua_State *L, int idx);
-hs_kv *hs_check_kv(lua_State *L, int idx);
+/* hs_lua_trace.c: sim:record_trace (a Chrome trace for Perfetto), fed by the binding */
+int hs_l_record_trace(lua_State *L);
+int hs_l_stop_trace(lua_State *L);
+/* Each does nothing unless the simulation records a trace. */
+void hs_trace_watch_network(hs_lsim *ls, hs_net *net);
+void hs_trace_role(hs_lsim *ls, const hs_entity *e, const char *role);
+/* what: "crash" or "pause"; begins: 1 when it starts, 0 when it ends (restart, resume). */
+void hs_trace_state(hs_lsim *ls, const hs_entity *e, const char *what, int begins);
+uint64_t hs_trace_partition(hs_lsim *ls, const char *name);
+void hs_trace_heal(hs_lsim *ls, uint64_t span);
+void hs_trace_close(hs_lsim *ls);
 
-/* hs_lua_raft.c: hs.RaftNode, hs.RaftChecker */
-void hs_raft_open(lua_State *L);
-extern const luaL_Reg hs_raft_funcs[];
-
-/* hs_lua_paxos.c: hs.PaxosNode, hs.MultiPaxosNode, hs.FlexiblePaxosNode, hs.PaxosChecker */
-void hs_paxos_open(lua_State *L);
-extern const luaL_Reg hs_paxos_funcs[];
-
-/* hs_lua_crdt.c: hs.GCounter, hs.PNCounter, hs.LWWRegister, hs.ORSet */
-void hs_crdt_open(lua_State *L);
-extern const luaL_Reg hs_crdt_funcs[];
+/* hs_lua_sim.c: pushes the core table with the runtime's functions (hs_lua_open.c adds the
+ * protocols') */
+void hs_runtime_open(lua_State *L);
 
 /* hs_lua_clock.c: hs.LamportClock, hs.HybridLogicalClock, hs.HLCTimestamp, hs.NodeClock */
 void hs_clock_open(lua_State *L);

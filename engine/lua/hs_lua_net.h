@@ -25,7 +25,6 @@ typedef struct hs_lnet {
   hs_buf scratch;        /* encoding buffer, reused */
   lua_State *L;          /* the thread of the Lua call now sending, if any */
   int has_filter;
-  int filter_failed;     /* the filter raised outside a run: the caller raises */
   uint64_t next_request; /* request ids: 1, 2, ... */
 } hs_lnet;
 
@@ -42,9 +41,6 @@ void hs_push_entity_object(lua_State *L, hs_lsim *ls, const hs_entity *e);
 /* Sends the value at idx from src to dst (kind and request id as given). HS_ codes. */
 int hs_lnet_send_value(lua_State *L, hs_lnet *ln, hs_entity *src, hs_entity *dst, const char *type, int idx,
                        int kind, uint64_t request_id);
-/* Raises the error a filter left while no run was going on (ln->filter_failed), if any: for
- * C code that sends on behalf of a Lua call (a RaftNode's submit) with ln->L set to its thread. */
-void hs_lnet_raise_filter_error(lua_State *L, hs_lnet *ln);
 /* Delivers a message to a Lua entity: its handle_event runs as a process with the message. */
 void hs_lnet_deliver_to_lua(hs_entity *e, hs_message *m);
 

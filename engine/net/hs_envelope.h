@@ -5,7 +5,7 @@
  * (core/hs_value.h):
  *   byte 0     kind: HS_ENVELOPE_PLAIN, _REQUEST (awaits a reply) or _REPLY (answers one)
  *   bytes 1-8  request id, u64 little-endian (0 for a plain message)
- * Lua entities (engine/lua/hs_lua_net.c) and protocol adapters written in C (a Raft node
+ * Lua entities (engine/lua/runtime/hs_lua_net.c) and protocol adapters written in C (a Raft node
  * sends a plain envelope and its message encoding as an hs_value string) use the same
  * format, so they can talk to one another and interception sees every body as a Lua value.
  */

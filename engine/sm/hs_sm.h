@@ -8,7 +8,7 @@
  * operation is deterministic and synchronous: same commands in the same order, same state.
  *
  * Implementations: the KV store (sm/hs_kv.h, wrapped by the Lua binding), and any Lua table
- * with apply/snapshot/restore/read methods (engine/lua/hs_lua_raft.c). A protocol core never
+ * with apply/snapshot/restore/read methods (engine/lua/protocols/hs_lua_raft_node.c). A protocol core never
  * sees this interface: its adapter does.
  */
 #ifndef HS_SM_H

@@ -22,21 +22,23 @@ local core = require("happysim.core")
 
 local Entity = { class_name = "Entity" }
 
-local function class_index(class)
-  return function(self, key)
-    local v = class[key]
-    if v ~= nil then return v end
-    if key == "now" then
-      local sim = rawget(self, "sim")
-      return sim and sim.now
-    elseif key == "crashed" then
-      local sim = rawget(self, "sim")
-      return sim ~= nil and core.is_crashed(sim, self)
-    elseif key == "paused" then
-      local sim = rawget(self, "sim")
-      return sim ~= nil and core.is_paused(sim, self)
-    end
+-- What an instance reads when it has no such field: class[key] (methods, through the
+-- superclass chain), else `now`, `crashed` or `paused`, else nil. The function is C
+-- (core.entity_index): every method lookup of a handler goes through it. It reads `now`
+-- itself and asks this for the other two (and for `now` when `sim` is not a Simulation).
+local function fallback(self, key)
+  local sim = rawget(self, "sim")
+  if key == "now" then
+    return sim and sim.now
+  elseif key == "crashed" then
+    return sim ~= nil and core.is_crashed(sim, self)
+  elseif key == "paused" then
+    return sim ~= nil and core.is_paused(sim, self)
   end
+end
+
+local function class_index(class)
+  return core.entity_index(class, fallback)
 end
 
 local function build(class, self, opts)

@@ -10,9 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
+#include "core/hs_assert.h"
 #include "happysim.h"
 
 /* A test event: the heap keeps its time in the slot; the test keeps it here too. */
@@ -317,6 +319,60 @@ static void test_extreme_times(void **state) {
   hs_heap_free(&h);
 }
 
+/* The hand-off assertions (engine/core/hs_assert.h): the hook records the failure and jumps
+ * back here instead of aborting. */
+static jmp_buf assert_jump;
+static const char *assert_cond;
+
+static void assert_hook(const char *cond, const char *file, int line) {
+  (void)file;
+  (void)line;
+  assert_cond = cond;
+  longjmp(assert_jump, 1);
+}
+
+/* Whether f(h, ev) failed an assertion. */
+static bool asserts(void (*f)(hs_heap *h, tev *e), hs_heap *h, tev *e) {
+  assert_cond = NULL;
+  hs_assert_set_hook(assert_hook);
+  volatile bool failed = false;
+  if (setjmp(assert_jump) == 0)
+    f(h, e);
+  else
+    failed = true;
+  hs_assert_set_hook(NULL);
+  return failed;
+}
+
+static void push_it(hs_heap *h, tev *e) { push(h, e); }
+static void remove_it(hs_heap *h, tev *e) { hs_heap_remove(h, &e->ev); }
+
+/* Queueing an event that is queued, or removing one that is not, trips an assertion. */
+static void test_handoff_assertions(void **state) {
+  (void)state;
+  if (!HS_ASSERTS_ON) skip();
+  tev a, b;
+  hs_event_init(&a.ev, NULL, NULL, "a");
+  hs_event_init(&b.ev, NULL, NULL, "b");
+  a.t = 1, b.t = 2;
+  hs_heap h, other;
+  hs_heap_init(&h);
+  hs_heap_init(&other);
+  assert_false(asserts(push_it, &h, &a));
+  assert_true(asserts(push_it, &h, &a)); /* already queued here */
+  assert_non_null(strstr(assert_cond, "heap_index"));
+  assert_true(asserts(push_it, &other, &a)); /* queued in another heap */
+  assert_true(asserts(remove_it, &h, &b));   /* never queued */
+  assert_false(asserts(push_it, &other, &b));
+  assert_true(asserts(remove_it, &h, &b)); /* queued, but in another heap */
+  assert_false(asserts(remove_it, &h, &a));
+  assert_true(asserts(remove_it, &h, &a)); /* removed twice */
+  assert_int_equal(h.count, 0);
+  assert_int_equal(other.count, 1);
+  hs_heap_free(&h);
+  hs_heap_free(&other);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_empty_heap),
@@ -326,6 +382,7 @@ int main(void) {
       cmocka_unit_test(test_random_push_pop_remove),
       cmocka_unit_test(test_remove_paths),
       cmocka_unit_test(test_extreme_times),
+      cmocka_unit_test(test_handoff_assertions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -201,3 +201,53 @@ describe("misuse: Raft", function()
     assert.equal(("add_member('%s') on '%s': is a voter already"):format(leader.name, leader.name), f.error.message)
   end)
 end)
+
+describe("misuse: runs that stop advancing", function()
+  it("a handler that returns an event at self.now stops the run, naming the time, the type and the entity", function()
+    local e = hs.Entity{ name = "looper", handle_event = function(self)
+      return hs.Event{ time = self.now, type = "Again", target = self }
+    end }
+    local sim = hs.Simulation{ end_time = 1, entities = { e }, max_events_at_one_time = 50000 }
+    sim:schedule(hs.Event{ time = 0.5, type = "Again", target = e })
+    local err = error_of(function() sim:run() end)
+    assert.matches("run: simulated time stopped advancing: 50000 events ran at t=0.5", err, 1, true)
+    assert.matches("what repeats: 'Again' for entity 'looper'", err, 1, true)
+    assert.equal(0.5, sim.now) -- not moved on to the end time
+  end)
+
+  it("sim:timer(0, fn) returning 0 stops too (the default limit is 10 million events at one time)", function()
+    local sim = hs.Simulation{ end_time = 1 }
+    sim:timer(0, function() return 0 end)
+    local err = error_of(function() sim:run() end)
+    assert.matches("10000000 events ran at t=0.0", err, 1, true)
+    assert.matches("'Timer'", err, 1, true)
+  end)
+
+  it("sim:run{ max_events = N } bounds any run", function()
+    local sim = hs.Simulation{}
+    sim:timer(0.1, function() return 0.1 end)
+    local err = error_of(function() sim:run{ max_events = 50 } end)
+    assert.matches("run: the run's bound of max_events events is reached at t=5.0", err, 1, true)
+    assert.equal(50, sim.events_processed)
+    assert.has_error(function() sim:run{ max_events = 0 } end,
+      "bad argument #1 to 'run' (field 'max_events' must be an integer >= 1, got 0)")
+    assert.has_error(function() hs.Simulation{ max_events_at_one_time = -1 } end)
+  end)
+
+  it("hs.sleep past the end of simulated time raises at the call instead of never waking", function()
+    local sim = hs.Simulation{}
+    sim:spawn(function() hs.sleep(9e9); hs.sleep(9e9) end)
+    local err = error_of(function() sim:run() end)
+    assert.matches("bad argument #1 to 'sleep' (a delay of", err, 1, true)
+    assert.matches("passes the end of simulated time", err, 1, true)
+  end)
+
+  it("an error value that is a table prints readably", function()
+    local e = hs.Entity{ name = "thrower", handle_event = function() error({ code = 1 }) end }
+    local sim = hs.Simulation{ entities = { e } }
+    sim:schedule(hs.Event{ time = 1, type = "Go", target = e })
+    local err = error_of(function() sim:run() end)
+    assert.not_matches("table: 0x", err)
+    assert.matches("code = 1", err, 1, true)
+  end)
+end)

@@ -837,11 +837,7 @@ describe("RaftNode with a Lua state machine", function()
     assert.equal(78, total)
     local _, v = settle(c, l:read{ key = "x" })
     assert.equal(78, v)
-    -- a command that raises is applied with no effect on every node, and its request fails
-    local index, err = settle(c, l:submit{ op = "boom" })
-    assert.is_nil(index)
-    assert.equal("apply_failed", err.code)
-    assert.matches("no such operation: boom", err.message)
+    -- (a method that raises stops the run: tests/lua/callback_errors_spec.lua)
     local restores = behind.state_machine.restores
     behind:restart() -- between runs: the restore still runs, on the main thread
     assert.equal(restores + 1, behind.state_machine.restores)
@@ -851,18 +847,6 @@ describe("RaftNode with a Lua state machine", function()
     assert.is_true(behind.stats.snapshots_installed >= 1)
     for _, n in ipairs(c.nodes) do assert.same({ x = 78 }, n.state_machine.data) end
     assert.is_false(c.checker.violated)
-  end)
-
-  it("fails a read whose read method raises, as a value", function()
-    local c = cluster{ n = 1, sm = function()
-      local sm = lua_sm()
-      function sm:read() error("cannot read") end
-      return sm
-    end }
-    local l = wait_leader(c)
-    local _, err = settle(c, l:read{ key = "x" })
-    assert.equal("read_failed", err.code)
-    assert.matches("cannot read", err.message)
   end)
 end)
 

@@ -1,0 +1,59 @@
+/*
+ * hs_lua_paxos.h - what the two files of the Paxos binding share: the nodes' userdata
+ * (hs_lua_paxos_node.c: hs.PaxosNode, hs.MultiPaxosNode, hs.FlexiblePaxosNode) and
+ * hs.PaxosChecker's (hs_lua_paxos_checker.c). Private to them.
+ */
+#ifndef HS_LUA_PAXOS_H
+#define HS_LUA_PAXOS_H
+
+#include "hs_lua_centity.h"
+#include "hs_lua_net.h"
+#include "paxos/hs_paxos_check.h"
+#include "paxos/hs_paxos_node.h"
+#include "protocols/hs_lua_protocols.h"
+
+#define MT_SINGLE "happysim.PaxosNode"
+#define MT_MULTI "happysim.MultiPaxosNode"
+#define MT_FLEX "happysim.FlexiblePaxosNode"
+#define HS_PCHECKER_MT "happysim.PaxosChecker"
+/* registry: weak map lightuserdata(lpaxos) -> its state table (the user value HS_CENTITY_UV),
+ * so that hooks find it without looking the node up by entity id */
+#define HS_PAXOS_STATES_KEY "happysim.paxos_states"
+
+/* hs.PaxosChecker: the invariant checker of one cluster (hs_paxos_check.h). */
+typedef struct lchecker {
+  hs_paxos_checker c;
+  hs_lsim *ls;
+  int stop;         /* a violation stops the run (the default) */
+  int bound;        /* watching a cluster: c.phase2_quorum and cluster are set */
+  uint64_t cluster; /* hash of the members' names */
+} lchecker;
+
+typedef struct lpaxos {
+  hs_lua_centity base;
+  hs_paxos_node node;
+  hs_lnet *ln;
+  hs_kv *kv;       /* the C state machine, or NULL for a Lua one */
+  lua_State *L;    /* thread of the Lua call into the node now, if any */
+  lua_State *main; /* the main thread: for calls into the node while the simulation is idle */
+  uint64_t next_tag;
+  hs_buf cmd, snap;
+  int multi;    /* Multi-Paxos (MultiPaxosNode, FlexiblePaxosNode), else single-decree */
+  int built;    /* the adapter is set up (its core made) */
+  int started;
+  int start_deferred; /* node:start() called while detached: done when attached */
+  uint32_t n_members;
+  uint64_t seen_count;   /* network requests taken in (see seen_before) */
+  uint64_t dup_requests; /* copies of network requests dropped */
+  uint64_t cluster;   /* hash of the members' names */
+  lchecker *checker;  /* anchored by the state table */
+  char sm_error[160];
+  hs_paxos_config sopts;  /* single-decree options (ids, members, rng set when built) */
+  hs_mpaxos_config mopts; /* Multi-Paxos options */
+} lpaxos;
+
+/* Registers hs.PaxosChecker's metatable. */
+void hs_lpaxos_checker_open(lua_State *L);
+int hs_l_paxos_checker_new(lua_State *L);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * hs_lua_protocols.h - the protocol bindings' entry points: what hs_lua_open.c registers, and
+ * what one protocol binding uses of another (a RaftNode's KVStateMachine).
+ */
+#ifndef HS_LUA_PROTOCOLS_H
+#define HS_LUA_PROTOCOLS_H
+
+#include "hs_lua.h"
+#include "sm/hs_kv.h"
+
+/* hs_lua_kv.c: hs.KVStateMachine */
+void hs_kv_open(lua_State *L);
+extern const luaL_Reg hs_kv_funcs[];
+int hs_l_kv_new(lua_State *L);
+int hs_is_kv(lua_State *L, int idx);
+hs_kv *hs_check_kv(lua_State *L, int idx);
+
+/* hs_lua_raft_node.c, hs_lua_raft_checker.c: hs.RaftNode, hs.RaftChecker */
+void hs_raft_open(lua_State *L);
+extern const luaL_Reg hs_raft_funcs[];
+
+/* hs_lua_paxos_node.c, hs_lua_paxos_checker.c: hs.PaxosNode, hs.MultiPaxosNode,
+ * hs.FlexiblePaxosNode, hs.PaxosChecker */
+void hs_paxos_open(lua_State *L);
+extern const luaL_Reg hs_paxos_funcs[];
+
+/* hs_lua_crdt.c: hs.GCounter, hs.PNCounter, hs.LWWRegister, hs.ORSet */
+void hs_crdt_open(lua_State *L);
+extern const luaL_Reg hs_crdt_funcs[];
+
+#endif
