@@ -44,6 +44,7 @@ typedef struct lpaxos {
   int start_deferred; /* node:start() called while detached: done when attached */
   uint32_t n_members;
   uint64_t seen_count;   /* network requests taken in (see seen_before) */
+  uint64_t *seen_slots;  /* their set and ring (seen_before), or NULL */
   uint64_t dup_requests; /* copies of network requests dropped */
   uint64_t cluster;   /* hash of the members' names */
   lchecker *checker;  /* anchored by the state table */

@@ -522,41 +522,61 @@ static void submit_cmd(lua_State *L, lpaxos *r, uint64_t tag, const char *fname)
 static const char *validate_command(lua_State *L, lpaxos *r, const uint8_t *p, size_t len, int value_idx, int protect);
 
 /* Whether this node has taken in the request of m before: a copy the network duplicated.
- * Remembers the last SEEN_REQUESTS (sender, request id) pairs in the state table (seen: key ->
- * true, seen_ring: the keys in order). Copies of one request reach the same node, within the
- * link's delays: answering only the first keeps one outcome per request. Two copies
- * proposed apart could end differently (one slot lost to a new leader, the other chosen),
- * and the client would be told "lost" of a command that took effect. */
+ * Copies of one request reach the same node, within the link's delays: answering only the
+ * first keeps one outcome per request. (Two copies proposed apart could end differently, one
+ * slot lost to a new leader and the other chosen, and the client would be told "lost" of a
+ * command that took effect.) The node remembers the last SEEN_REQUESTS (sender, request id)
+ * pairs it took in: a ring in arrival order and an open-addressing set (linear probing,
+ * deletion by backward shift), allocated at the first request; volatile, like the requests
+ * in progress, so a restart forgets them (a copy then meets the client sessions). */
 #define SEEN_REQUESTS 4096
-static int seen_before(lua_State *L, lpaxos *r, const hs_message *m) {
-  lua_Integer key = (lua_Integer)(((uint64_t)m->src->id << 40) | (hs_blob_request_id(m->payload) & ((1ULL << 40) - 1)));
-  push_state(L, r);
-  if (lua_getfield(L, -1, "seen") == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "seen");
-    lua_createtable(L, SEEN_REQUESTS, 0);
-    lua_setfield(L, -3, "seen_ring");
+#define SEEN_SLOTS (2 * SEEN_REQUESTS) /* a power of two */
+
+static uint32_t seen_home(uint64_t key) {
+  key ^= key >> 33;
+  key *= 0xff51afd7ed558ccdULL;
+  key ^= key >> 33;
+  return (uint32_t)key & (SEEN_SLOTS - 1);
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static uint32_t seen_slot(const uint64_t *slots, uint64_t key) {
+  uint32_t i = seen_home(key);
+  while (slots[i] && slots[i] != key) i = (i + 1) & (SEEN_SLOTS - 1);
+  return i;
+}
+
+static void seen_remove(uint64_t *slots, uint64_t key) {
+  uint32_t i = seen_slot(slots, key);
+  if (!slots[i]) return;
+  slots[i] = 0;
+  for (uint32_t j = (i + 1) & (SEEN_SLOTS - 1); slots[j]; j = (j + 1) & (SEEN_SLOTS - 1)) {
+    uint32_t home = seen_home(slots[j]);
+    /* move slots[j] back into the hole at i unless its home lies cyclically in (i, j] */
+    if (((j - home) & (SEEN_SLOTS - 1)) >= ((j - i) & (SEEN_SLOTS - 1))) {
+      slots[i] = slots[j];
+      slots[j] = 0;
+      i = j;
+    }
   }
-  if (lua_rawgeti(L, -1, key) != LUA_TNIL) {
-    lua_pop(L, 3);
-    return 1;
+}
+
+static int seen_before(lpaxos *r, const hs_message *m) {
+  if (!r->seen_slots) {
+    r->seen_slots = calloc(SEEN_SLOTS + SEEN_REQUESTS, sizeof *r->seen_slots);
+    if (!r->seen_slots) return 0; /* out of memory: take every copy in (sessions still apply each once) */
   }
-  lua_pop(L, 1);
-  lua_getfield(L, -2, "seen_ring"); /* state seen ring */
-  lua_Integer at = (lua_Integer)(r->seen_count++ % SEEN_REQUESTS) + 1;
-  if (lua_rawgeti(L, -1, at) != LUA_TNIL) { /* forget the oldest */
-    lua_pushnil(L);
-    lua_rawset(L, -4);
-  } else {
-    lua_pop(L, 1);
+  uint64_t *slots = r->seen_slots, *ring = slots + SEEN_SLOTS;
+  uint64_t key = ((uint64_t)m->src->id + 1) << 40 | (hs_blob_request_id(m->payload) & ((1ULL << 40) - 1));
+  uint32_t i = seen_slot(slots, key);
+  if (slots[i]) return 1;
+  uint32_t at = (uint32_t)(r->seen_count++ % SEEN_REQUESTS);
+  if (ring[at]) { /* forget the oldest */
+    seen_remove(slots, ring[at]);
+    i = seen_slot(slots, key);
   }
-  lua_pushinteger(L, key);
-  lua_rawseti(L, -2, at);
-  lua_pushboolean(L, 1);
-  lua_rawseti(L, -3, key);
-  lua_pop(L, 3);
+  ring[at] = key;
+  slots[i] = key;
   return 0;
 }
 
@@ -565,7 +585,7 @@ static void client_request(lpaxos *r, hs_message *m) {
   lua_State *L = hs_lsim_of(r->base.e.sim)->L;
   if (!L) return;
   int top = lua_gettop(L);
-  if (seen_before(L, r, m)) { /* a copy: the first one's outcome is the answer */
+  if (seen_before(r, m)) { /* a copy: the first one's outcome is the answer */
     r->dup_requests++;
     return;
   }
@@ -1324,6 +1344,8 @@ static void finalize(void *self) {
   lpaxos *r = self;
   if (r->built) hs_paxos_node_free(&r->node);
   r->built = 0;
+  free(r->seen_slots);
+  r->seen_slots = NULL;
   hs_buf_free(&r->cmd);
   hs_buf_free(&r->snap);
 }
