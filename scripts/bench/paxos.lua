@@ -1,5 +1,6 @@
 --- Multi-Paxos throughput through the Lua API, next to Raft's on the same workload (figures, not a test).
 --   build/bin/happysim run scripts/bench/paxos.lua [-- --quick] [-- clients=100 commands=100000 mode=direct|net rounds=3]
+--   [-- only=paxos|raft]   one of the two (for instruction counts: valgrind --tool=callgrind)
 -- or: LUA_PATH=... LUA_CPATH=build/?.so lua5.4 scripts/bench/paxos.lua [--quick]
 --
 -- The workload of scripts/bench/raft.lua, run twice in one process: a 5-node cluster on
@@ -19,7 +20,8 @@
 local hs = require("happysim")
 local bench = require("happysim.bench")
 
-local cfg = bench.options("bench/paxos", { clients = 100, commands = 100000, mode = { "direct", "net" }, rounds = 3 }, ...)
+local cfg = bench.options("bench/paxos", { clients = 100, commands = 100000, mode = { "direct", "net" }, rounds = 3,
+                                          only = { "both", "paxos", "raft" } }, ...)
 if cfg.quick then
   cfg.commands = cfg.commands // 10
   cfg.rounds = 1
@@ -104,9 +106,10 @@ local function run(kind)
   return r
 end
 
+local kinds = cfg.only == "both" and { "paxos", "raft" } or { cfg.only }
 local best = {}
 for _ = 1, cfg.rounds do
-  for _, kind in ipairs{ "paxos", "raft" } do
+  for _, kind in ipairs(kinds) do
     local r = run(kind)
     if not best[kind] or r.wall < best[kind].wall then best[kind] = r end
     collectgarbage()
@@ -114,17 +117,19 @@ for _ = 1, cfg.rounds do
 end
 
 local NAMES = { paxos = "Multi-Paxos", raft = "Raft" }
-print(("Multi-Paxos and Raft: 5 nodes, %d clients (%s), %d commands over hs.datacenter_network(), best of %d%s")
-  :format(cfg.clients, cfg.mode, cfg.commands, cfg.rounds, cfg.quick and " [quick]" or ""))
-for _, kind in ipairs{ "paxos", "raft" } do
+print(("%s: 5 nodes, %d clients (%s), %d commands over hs.datacenter_network(), best of %d%s")
+  :format(cfg.only == "both" and "Multi-Paxos and Raft" or NAMES[cfg.only], cfg.clients, cfg.mode, cfg.commands,
+    cfg.rounds, cfg.quick and " [quick]" or ""))
+for _, kind in ipairs(kinds) do
   local r = best[kind]
   print(("  %-11s %8.0f commands/s wall (%.3f s), %8.0f commands/s CPU; %.2f messages, %.1f events per command; "
     .. "%.3f s simulated"):format(NAMES[kind], r.committed / r.wall, r.wall, r.committed / r.cpu,
       r.msgs / r.committed, r.events / r.committed, r.sim_s))
 end
+print(("  peak RSS %.1f MB"):format(bench.peak_rss_mb()))
 local p, r = best.paxos, best.raft
+if not (p and r) then return end
 local ratio = (p.committed / p.wall) / (r.committed / r.wall)
 local cpu_ratio = (p.committed / p.cpu) / (r.committed / r.cpu)
 print(("  Multi-Paxos / Raft: %.2fx by wall time, %.2fx by CPU time (goal: within 1.2x, i.e. >= 0.83x): %s")
   :format(ratio, cpu_ratio, math.max(ratio, cpu_ratio) >= 1 / 1.2 and "met" or "NOT met"))
-print(("  peak RSS %.1f MB"):format(bench.peak_rss_mb()))
