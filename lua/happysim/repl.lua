@@ -15,7 +15,17 @@ local FIELDS = {
     "current_term", "current_leader", "voted_for", "commit_index", "last_applied", "log_length", "id", "started",
     "stats", "log", "history", "state_machine", "network", "peers" },
   ["happysim.Network"] = { "name", "sim", "stats" },
+  ["happysim.PaxosNode"] = { "name", "now", "sim", "crashed", "paused", "attached", "decided_value", "is_decided",
+    "quorum_size", "phase1_quorum", "phase2_quorum", "ballot", "promised", "phase", "stats", "id", "started", "network",
+    "peers", "members", "checker" },
 }
+do -- MultiPaxosNode and FlexiblePaxosNode answer the same fields
+  local multi = { "name", "now", "sim", "crashed", "paused", "attached", "is_leader", "role", "state", "current_leader",
+    "ballot", "commit_index", "last_applied", "log_length", "phase1_quorum", "phase2_quorum", "stats", "log", "history",
+    "id", "started", "state_machine", "network", "peers", "members", "checker" }
+  FIELDS["happysim.MultiPaxosNode"] = multi
+  FIELDS["happysim.FlexiblePaxosNode"] = multi
+end
 
 -- The keys one can write after `obj.` (or `obj:` for methods only), sorted.
 local function members(obj, methods_only)

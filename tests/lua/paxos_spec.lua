@@ -416,6 +416,20 @@ describe("MultiPaxosNode", function()
     assert.equal(10, f.state_machine.total)
   end)
 
+  it("an error in a Lua state machine stops the run, naming the node (through the door)", function()
+    local function sm()
+      return { apply = function(_, cmd) if cmd == "boom" then error("kaboom") end return cmd end,
+               restore = function() end }
+    end
+    local c = cluster{ n = 3, sm = sm }
+    local l = wait_leader(c)
+    commit(c, l, "fine")
+    l:submit("boom")
+    local err = error_of(function() c.sim:run_until(c.sim.now + 1) end)
+    assert.matches("kaboom", err, 1, true)
+    assert.matches("state machine apply", err, 1, true)
+  end)
+
   it("a leader cut off from a quorum steps down; the others elect another", function()
     local c = cluster{ n = 5 }
     local l = wait_leader(c)
