@@ -98,8 +98,10 @@ static void cb_mp_apply(void *ud, const hs_paxos_value *v, bool proposed_here, u
   if (v->len && v->data[0] == HS_PAXOS_READ_TAG) {
     if (!proposed_here) return;
     n->reads++;
-    err = n->sm.query ? n->sm.query(n->sm.ud, (hs_value){v->data + 1, v->len - 1}, &n->result)
-                      : "the state machine answers no reads";
+    hs_value q = {v->data + 1, v->len - 1};
+    err = hs_value_size(q) != q.len ? hs_session_malformed_msg
+          : n->sm.query             ? n->sm.query(n->sm.ud, q, &n->result)
+                                    : "the state machine answers no reads";
   } else {
     err = hs_sessions_apply(&n->sessions, &n->sm, v->data, v->len, &n->result, &n->counts);
   }

@@ -280,6 +280,8 @@ malformed:
 
 /* ---- applying -------------------------------------------------------------------------------- */
 
+const char hs_session_malformed_msg[] = "malformed command: not one whole encoded value (not applied)";
+
 const char hs_session_expired_msg[] =
     "the client's session no longer remembers this request: it was not applied now, and may have been before";
 
@@ -288,10 +290,13 @@ const char *hs_sessions_apply(hs_sessions *s, const hs_sm_ops *sm, const uint8_t
   if (!sm->apply) return NULL;
   hs_session_cmd c;
   switch (hs_session_parse(data, len, &c)) {
-  case 0: return sm->apply(sm->ud, (hs_value){data, len}, out);
+  case 0:
+    if (hs_value_size((hs_value){data, len}) != len) return hs_session_malformed_msg;
+    return sm->apply(sm->ud, (hs_value){data, len}, out);
   case 1: break;
   default: return "malformed client-session command";
   }
+  if (hs_value_size(c.cmd) != c.cmd.len) return hs_session_malformed_msg;
   hs_value cached;
   const char *err = NULL;
   switch (hs_sessions_check(s, &c, &cached, &err)) {

@@ -80,6 +80,10 @@ int hs_sessions_restore(hs_sessions *s, const uint8_t *data, size_t len, const u
  * pointer): its outcome is unknown to the client. */
 extern const char hs_session_expired_msg[];
 
+/* The error of a command whose bytes are not one whole hs_value (only a forged message can
+ * carry one): it is not given to the state machine. */
+extern const char hs_session_malformed_msg[];
+
 /* What hs_sessions_apply counts. */
 typedef struct hs_session_counts {
   uint64_t duplicates; /* session commands applied before: answered, not applied again */
@@ -89,7 +93,8 @@ typedef struct hs_session_counts {
 /* Applies one committed command (data, len: a plain command or a session envelope) to sm,
  * at most once per client request: the result goes to out (after what it holds; a duplicate
  * gets the first result), and the return value is NULL or an error message (the state
- * machine's, hs_session_expired_msg, or one for a malformed envelope). */
+ * machine's, hs_session_expired_msg, hs_session_malformed_msg, or one for a malformed
+ * envelope). */
 const char *hs_sessions_apply(hs_sessions *s, const hs_sm_ops *sm, const uint8_t *data, size_t len, hs_buf *out,
                               hs_session_counts *counts);
 
