@@ -61,6 +61,9 @@ local hs = {
   ORSet = core.ORSet,
   CRDTStore = require("happysim.crdt_store"),
 
+  -- coordination and membership (engine/coord, engine/membership)
+  PhiAccrualDetector = core.PhiAccrualDetector,
+
   -- clocks
   LamportClock = core.LamportClock,
   VectorClock = require("happysim.clock").VectorClock,

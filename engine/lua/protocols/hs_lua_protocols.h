@@ -23,4 +23,8 @@ extern const luaL_Reg hs_raft_funcs[];
 void hs_crdt_open(lua_State *L);
 extern const luaL_Reg hs_crdt_funcs[];
 
+/* hs_lua_phi.c: hs.PhiAccrualDetector */
+void hs_phi_open(lua_State *L);
+extern const luaL_Reg hs_phi_funcs[];
+
 #endif
