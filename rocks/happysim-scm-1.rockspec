@@ -63,6 +63,7 @@ build = {
         "engine/lua/hs_lua_open.c",
         "engine/lua/protocols/hs_lua_crdt.c",
         "engine/lua/protocols/hs_lua_kv.c",
+        "engine/lua/protocols/hs_lua_lock.c",
         "engine/lua/protocols/hs_lua_phi.c",
         "engine/lua/protocols/hs_lua_raft_checker.c",
         "engine/lua/protocols/hs_lua_raft_node.c",

@@ -63,6 +63,8 @@ local hs = {
 
   -- coordination and membership (engine/coord, engine/membership)
   PhiAccrualDetector = core.PhiAccrualDetector,
+  DistributedLock = core.DistributedLock,
+  FencedResource = core.FencedResource,
 
   -- clocks
   LamportClock = core.LamportClock,

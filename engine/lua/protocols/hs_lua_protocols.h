@@ -27,4 +27,8 @@ extern const luaL_Reg hs_crdt_funcs[];
 void hs_phi_open(lua_State *L);
 extern const luaL_Reg hs_phi_funcs[];
 
+/* hs_lua_lock.c: hs.DistributedLock, hs.FencedResource */
+void hs_lock_open(lua_State *L);
+extern const luaL_Reg hs_lock_funcs[];
+
 #endif
