@@ -62,6 +62,7 @@ build = {
         "engine/lin/hs_lin_value.c",
         "engine/lua/hs_lua_open.c",
         "engine/lua/protocols/hs_lua_crdt.c",
+        "engine/lua/protocols/hs_lua_elect.c",
         "engine/lua/protocols/hs_lua_kv.c",
         "engine/lua/protocols/hs_lua_lock.c",
         "engine/lua/protocols/hs_lua_phi.c",

@@ -65,6 +65,11 @@ local hs = {
   PhiAccrualDetector = core.PhiAccrualDetector,
   DistributedLock = core.DistributedLock,
   FencedResource = core.FencedResource,
+  LeaderElection = core.LeaderElection,
+  BullyStrategy = core.BullyStrategy,
+  RingStrategy = core.RingStrategy,
+  RandomizedStrategy = core.RandomizedStrategy,
+  ElectionChecker = core.ElectionChecker,
 
   -- clocks
   LamportClock = core.LamportClock,

@@ -31,4 +31,9 @@ extern const luaL_Reg hs_phi_funcs[];
 void hs_lock_open(lua_State *L);
 extern const luaL_Reg hs_lock_funcs[];
 
+/* hs_lua_elect.c: hs.LeaderElection, hs.BullyStrategy, hs.RingStrategy, hs.RandomizedStrategy,
+ * hs.ElectionChecker */
+void hs_elect_open(lua_State *L);
+extern const luaL_Reg hs_elect_funcs[];
+
 #endif
