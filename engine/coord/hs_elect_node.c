@@ -17,8 +17,7 @@
 
 /* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
  * length, then the hs_elect_msg encoding). */
-#define STR_HEADER 5
-#define HEADER (HS_ENVELOPE_SIZE + STR_HEADER)
+#define HEADER HS_ENVELOPE_MSG_HEADER /* envelope + string tag + u32 length (net/hs_envelope.h) */
 
 static const char *const wire_names[HS_ELECT_MSG_TYPE_COUNT] = {
     "LeaderHeartbeat", "LeaderHeartbeatAck", "BullyElection", "BullyAnswer", "RingElection",
@@ -54,10 +53,7 @@ static void cb_send(void *ud, const hs_elect_msg *m) {
   if (size > UINT32_MAX - HEADER) return;
   hs_blob *b = hs_blob_alloc(n->pool, HEADER + size);
   if (!b) return;
-  hs_envelope_encode(b->data, (hs_envelope){HS_ENVELOPE_PLAIN, 0});
-  uint8_t *str = b->data + HS_ENVELOPE_SIZE;
-  str[0] = HS_V_STRING;
-  for (int i = 0; i < 4; i++) str[1 + i] = (uint8_t)(size >> (8 * i));
+  hs_envelope_put_msg_header(b->data, size);
   size_t written = hs_elect_msg_encode(m, b->data + HEADER, size);
   HS_ASSERT(written == size);
   (void)written;
@@ -161,18 +157,15 @@ int hs_elect_node_start(hs_elect_node *n) { return hs_elect_start(n->elect, now_
 
 bool hs_elect_node_is_protocol(const hs_message *m) {
   const hs_blob *b = m->payload;
-  hs_envelope e;
-  return b && b->size >= HEADER && hs_envelope_decode(b->data, b->size, &e) && e.kind == HS_ENVELOPE_PLAIN &&
-         b->data[HS_ENVELOPE_SIZE] == HS_V_STRING;
+  return b && hs_envelope_is_msg(b->data, b->size);
 }
 
 void hs_elect_node_on_message(hs_elect_node *n, hs_message *m) {
   const hs_blob *b = m->payload;
-  size_t body = b && b->size >= HEADER ? b->size - HEADER : 0;
-  uint32_t declared = 0;
-  for (int i = 0; body && i < 4; i++) declared |= (uint32_t)b->data[HS_ENVELOPE_SIZE + 1 + i] << (8 * i);
+  size_t size = 0;
+  const uint8_t *body = b ? hs_envelope_msg_body(b->data, b->size, &size) : NULL;
   hs_elect_msg msg;
-  if (!body || declared != body || hs_elect_msg_decode(&msg, b->data + HEADER, body) != HS_OK) {
+  if (!body || !size || hs_elect_msg_decode(&msg, body, size) != HS_OK) {
     n->malformed++;
     return;
   }

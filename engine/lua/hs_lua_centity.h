@@ -49,7 +49,8 @@ typedef struct hs_lua_class {
 /* Pushes a new C entity of class cls registered with the simulation at sim_idx. */
 void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, const char *name);
 /* Pushes a new detached C entity of class cls (name may be NULL: one is made at attach),
- * pending on the unattached network at net_idx. */
+ * pending on the unattached network at net_idx; net_idx 0: on no network (a lone entity such
+ * as a DistributedLock, attached when a simulation lists it or sim:add adds it). */
 void *hs_lua_new_detached_centity(lua_State *L, int net_idx, const hs_lua_class *cls, const char *name);
 /* Attaches the detached C entity at idx to the simulation at sim_idx (see above). */
 void hs_lua_attach_centity(lua_State *L, int idx, int sim_idx);

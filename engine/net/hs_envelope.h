@@ -46,4 +46,34 @@ static inline hs_value hs_envelope_body(const uint8_t *data, size_t len) {
   return (hs_value){data + HS_ENVELOPE_SIZE, len - HS_ENVELOPE_SIZE};
 }
 
+/* ---- a C protocol's message: a plain envelope and its encoding as one string value ---- */
+
+/* Bytes before a protocol message's encoding: the envelope, the string tag and its u32 length. */
+#define HS_ENVELOPE_MSG_HEADER (HS_ENVELOPE_SIZE + 5)
+
+/* Writes the header of a protocol message of size bytes into the first HS_ENVELOPE_MSG_HEADER
+ * bytes of out (size < 2^32, which the caller checks). */
+static inline void hs_envelope_put_msg_header(uint8_t *out, size_t size) {
+  hs_envelope_encode(out, (hs_envelope){HS_ENVELOPE_PLAIN, 0});
+  out[HS_ENVELOPE_SIZE] = HS_V_STRING;
+  for (int i = 0; i < 4; i++) out[HS_ENVELOPE_SIZE + 1 + i] = (uint8_t)(size >> (8 * i));
+}
+
+/* Whether a payload of len bytes looks like a protocol message: a plain envelope and a string
+ * (its bytes are checked by hs_envelope_msg_body). */
+static inline bool hs_envelope_is_msg(const uint8_t *data, size_t len) {
+  return data && len >= HS_ENVELOPE_MSG_HEADER && data[0] == HS_ENVELOPE_PLAIN && data[HS_ENVELOPE_SIZE] == HS_V_STRING;
+}
+
+/* The encoding a protocol message carries, and its length in *size; NULL when the payload is
+ * not one or its string's declared length is not what follows the header (a forged payload). */
+static inline const uint8_t *hs_envelope_msg_body(const uint8_t *data, size_t len, size_t *size) {
+  if (!hs_envelope_is_msg(data, len)) return NULL;
+  uint32_t declared = 0;
+  for (int i = 0; i < 4; i++) declared |= (uint32_t)data[HS_ENVELOPE_SIZE + 1 + i] << (8 * i);
+  if (declared != len - HS_ENVELOPE_MSG_HEADER) return NULL;
+  *size = declared;
+  return data + HS_ENVELOPE_MSG_HEADER;
+}
+
 #endif

@@ -15,10 +15,9 @@
 #include "core/hs_assert.h"
 #include "net/hs_envelope.h"
 
-/* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
- * length, then the hs_paxos_msg encoding). */
-#define STR_HEADER 5
-#define HEADER (HS_ENVELOPE_SIZE + STR_HEADER)
+/* A protocol message travels as a plain envelope and an hs_value string holding the
+ * hs_paxos_msg encoding (net/hs_envelope.h: hs_envelope_put_msg_header). */
+#define HEADER HS_ENVELOPE_MSG_HEADER
 
 static const char *const wire_names[HS_PAXOS_MSG_TYPE_COUNT] = {
     "Prepare", "Promise", "Accept", "Accepted", "Nack", "Chosen", "ChosenAck", "Heartbeat", "HeartbeatResponse"};
@@ -56,10 +55,7 @@ static void cb_send(void *ud, const hs_paxos_msg *m) {
   if (size > UINT32_MAX - HEADER) return;
   hs_blob *b = hs_blob_alloc(n->pool, HEADER + size);
   if (!b) return;
-  hs_envelope_encode(b->data, (hs_envelope){HS_ENVELOPE_PLAIN, 0});
-  uint8_t *str = b->data + HS_ENVELOPE_SIZE;
-  str[0] = HS_V_STRING;
-  for (int i = 0; i < 4; i++) str[1 + i] = (uint8_t)(size >> (8 * i));
+  hs_envelope_put_msg_header(b->data, size);
   size_t written = hs_paxos_msg_encode(m, b->data + HEADER, size);
   HS_ASSERT(written == size);
   (void)written;
@@ -252,15 +248,17 @@ int hs_paxos_node_start(hs_paxos_node *n) {
 
 bool hs_paxos_node_is_protocol(const hs_message *m) {
   const hs_blob *b = m->payload;
-  hs_envelope e;
-  return b && b->size >= HEADER && hs_envelope_decode(b->data, b->size, &e) && e.kind == HS_ENVELOPE_PLAIN &&
-         b->data[HS_ENVELOPE_SIZE] == HS_V_STRING;
+  return b && hs_envelope_is_msg(b->data, b->size);
 }
 
 void hs_paxos_node_on_message(hs_paxos_node *n, hs_message *m) {
   const hs_blob *b = m->payload;
-  const uint8_t *buf = b->data + HEADER;
-  size_t len = b->size - HEADER;
+  size_t len;
+  const uint8_t *buf = hs_envelope_msg_body(b->data, b->size, &len);
+  if (!buf) { /* its string's length is not what follows: forged */
+    n->malformed++;
+    return;
+  }
   uint32_t count = hs_paxos_msg_decode_count(buf, len);
   if (count > n->values_cap) {
     hs_paxos_value *v = realloc(n->values, count * sizeof *v);

@@ -17,8 +17,7 @@
 
 /* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
  * length, then the hs_raft_msg encoding). */
-#define STR_HEADER 5
-#define HEADER (HS_ENVELOPE_SIZE + STR_HEADER)
+#define HEADER HS_ENVELOPE_MSG_HEADER /* envelope + string tag + u32 length (net/hs_envelope.h) */
 
 static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
     "RequestVote", "RequestVoteResponse", "PreVote",        "PreVoteResponse", "AppendEntries",
@@ -55,10 +54,7 @@ static void cb_send(void *ud, const hs_raft_msg *m) {
   if (size > UINT32_MAX - HEADER) return;
   hs_blob *b = hs_blob_alloc(n->pool, HEADER + size);
   if (!b) return;
-  hs_envelope_encode(b->data, (hs_envelope){HS_ENVELOPE_PLAIN, 0});
-  uint8_t *str = b->data + HS_ENVELOPE_SIZE;
-  str[0] = HS_V_STRING;
-  for (int i = 0; i < 4; i++) str[1 + i] = (uint8_t)(size >> (8 * i));
+  hs_envelope_put_msg_header(b->data, size);
   size_t written = hs_raft_msg_encode(m, b->data + HEADER, size);
   HS_ASSERT(written == size);
   (void)written;
@@ -219,9 +215,7 @@ int hs_raft_node_start(hs_raft_node *n) { return hs_raft_start(n->raft, now_of(n
 
 bool hs_raft_node_is_protocol(const hs_message *m) {
   const hs_blob *b = m->payload;
-  hs_envelope e;
-  return b && b->size >= HEADER && hs_envelope_decode(b->data, b->size, &e) && e.kind == HS_ENVELOPE_PLAIN &&
-         b->data[HS_ENVELOPE_SIZE] == HS_V_STRING;
+  return b && hs_envelope_is_msg(b->data, b->size);
 }
 
 void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {

@@ -5,19 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER 9     /* kind + request id, as the Lua binding's payloads */
-#define STR_HEADER 5 /* hs_value string tag + u32 length */
-enum { KIND_PLAIN = 0, KIND_REQUEST = 1, KIND_REPLY = 2 };
+#include "net/hs_envelope.h"
 
-static void put_header(uint8_t *p, int kind, uint64_t request_id) {
-  p[0] = (uint8_t)kind;
-  for (int i = 0; i < 8; i++) p[1 + i] = (uint8_t)(request_id >> (8 * i));
-}
+#define HEADER HS_ENVELOPE_SIZE /* kind + request id, as every payload (net/hs_envelope.h) */
 
 static uint64_t get_request_id(const hs_blob *b) {
-  uint64_t v = 0;
-  for (int i = 8; i >= 1; i--) v = v << 8 | b->data[i];
-  return v;
+  hs_envelope e;
+  hs_envelope_decode(b->data, b->size, &e);
+  return e.request_id;
 }
 
 static void port_timer_fired(hs_entity *owner, hs_timer *t) {
@@ -81,13 +76,11 @@ void hs_repl_port_send(void *ud, const hs_repl_msg *m) {
   hs_entity *to = hs_repl_port_peer(p, m->to);
   if (!to) return; /* an unknown node: as if the message were lost */
   size_t size = hs_repl_msg_encoded_size(m);
-  if (size > UINT32_MAX - HEADER - STR_HEADER) return;
-  hs_blob *b = hs_blob_alloc(p->pool, HEADER + STR_HEADER + size);
+  if (size > UINT32_MAX - HS_ENVELOPE_MSG_HEADER) return;
+  hs_blob *b = hs_blob_alloc(p->pool, HS_ENVELOPE_MSG_HEADER + size);
   if (!b) return;
-  put_header(b->data, KIND_PLAIN, 0);
-  b->data[HEADER] = HS_V_STRING;
-  for (int i = 0; i < 4; i++) b->data[HEADER + 1 + i] = (uint8_t)(size >> (8 * i));
-  hs_repl_msg_encode(m, b->data + HEADER + STR_HEADER, size);
+  hs_envelope_put_msg_header(b->data, size);
+  hs_repl_msg_encode(m, b->data + HS_ENVELOPE_MSG_HEADER, size);
   if (hs_net_send(p->net, p->self, to, hs_repl_msg_wire_name(m->type), b, b->size, NULL) != HS_OK)
     hs_blob_free(p->pool, b);
 }
@@ -104,20 +97,19 @@ void hs_repl_port_set_timer(void *ud, hs_time_ns at) {
 
 bool hs_repl_port_is_protocol(const hs_message *m) {
   const hs_blob *b = m->payload;
-  return b && b->size >= HEADER + STR_HEADER && b->data[0] == KIND_PLAIN && b->data[HEADER] == HS_V_STRING;
+  return b && hs_envelope_is_msg(b->data, b->size);
 }
 
 bool hs_repl_port_is_request(const hs_message *m) {
   const hs_blob *b = m->payload;
-  return b && b->size > HEADER && b->data[0] == KIND_REQUEST;
+  return b && b->size > HEADER && b->data[0] == HS_ENVELOPE_REQUEST;
 }
 
 bool hs_repl_port_decode(hs_repl_port *p, hs_message *m, hs_repl_msg *out) {
   const hs_blob *b = m->payload;
-  uint32_t len = (uint32_t)b->data[HEADER + 1] | (uint32_t)b->data[HEADER + 2] << 8 |
-                 (uint32_t)b->data[HEADER + 3] << 16 | (uint32_t)b->data[HEADER + 4] << 24;
-  if ((uint64_t)len + HEADER + STR_HEADER != b->size ||
-      hs_repl_msg_decode(out, b->data + HEADER + STR_HEADER, len, &p->dec) != HS_OK) {
+  size_t len = 0;
+  const uint8_t *body = hs_envelope_msg_body(b->data, b->size, &len);
+  if (!body || hs_repl_msg_decode(out, body, len, &p->dec) != HS_OK) {
     p->malformed++;
     return false;
   }
@@ -226,7 +218,7 @@ static void port_reply(hs_repl_port *p, const hs_repl_req *r) {
   if (p->out.failed || hs_entity_crashed(p->self)) return;
   hs_blob *b = hs_blob_alloc(p->pool, HEADER + p->out.len);
   if (!b) return;
-  put_header(b->data, KIND_REPLY, r->request_id);
+  hs_envelope_encode(b->data, (hs_envelope){HS_ENVELOPE_REPLY, r->request_id});
   memcpy(b->data + HEADER, p->out.data, p->out.len);
   if (hs_net_send(p->net, p->self, r->client, r->type, b, b->size, NULL) != HS_OK) hs_blob_free(p->pool, b);
 }

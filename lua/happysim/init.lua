@@ -66,6 +66,16 @@ local hs = {
   ORSet = core.ORSet,
   CRDTStore = require("happysim.crdt_store"),
 
+  -- coordination and membership (engine/coord, engine/membership)
+  PhiAccrualDetector = core.PhiAccrualDetector,
+  DistributedLock = core.DistributedLock,
+  FencedResource = core.FencedResource,
+  LeaderElection = core.LeaderElection,
+  BullyStrategy = core.BullyStrategy,
+  RingStrategy = core.RingStrategy,
+  RandomizedStrategy = core.RandomizedStrategy,
+  ElectionChecker = core.ElectionChecker,
+
   -- clocks
   LamportClock = core.LamportClock,
   VectorClock = require("happysim.clock").VectorClock,

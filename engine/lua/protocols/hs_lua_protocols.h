@@ -28,4 +28,17 @@ extern const luaL_Reg hs_paxos_funcs[];
 void hs_crdt_open(lua_State *L);
 extern const luaL_Reg hs_crdt_funcs[];
 
+/* hs_lua_phi.c: hs.PhiAccrualDetector */
+void hs_phi_open(lua_State *L);
+extern const luaL_Reg hs_phi_funcs[];
+
+/* hs_lua_lock.c: hs.DistributedLock, hs.FencedResource */
+void hs_lock_open(lua_State *L);
+extern const luaL_Reg hs_lock_funcs[];
+
+/* hs_lua_elect.c: hs.LeaderElection, hs.BullyStrategy, hs.RingStrategy, hs.RandomizedStrategy,
+ * hs.ElectionChecker */
+void hs_elect_open(lua_State *L);
+extern const luaL_Reg hs_elect_funcs[];
+
 #endif

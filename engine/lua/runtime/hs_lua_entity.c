@@ -479,7 +479,7 @@ void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, con
 }
 
 void *hs_lua_new_detached_centity(lua_State *L, int net_idx, const hs_lua_class *cls, const char *name) {
-  net_idx = lua_absindex(L, net_idx);
+  net_idx = net_idx ? lua_absindex(L, net_idx) : 0;
   hs_lua_centity *ce = alloc_centity(L, cls);
   int ud = lua_gettop(L);
   if (name) {
@@ -487,9 +487,11 @@ void *hs_lua_new_detached_centity(lua_State *L, int net_idx, const hs_lua_class 
     ce->e.name = lua_tostring(L, -1);
     lua_setiuservalue(L, ud, 2);
   }
-  lua_pushvalue(L, net_idx);
-  lua_setiuservalue(L, ud, 1);
-  hs_lnet_add_pending(L, net_idx, ud);
+  if (net_idx) { /* else nothing is pending: Simulation{ entities = } or sim:add attaches it */
+    lua_pushvalue(L, net_idx);
+    lua_setiuservalue(L, ud, 1);
+    hs_lnet_add_pending(L, net_idx, ud);
+  }
   ce->detached = 1;
   ce->closed = 0;
   return ce;

@@ -1,0 +1,810 @@
+/*
+ * hs_lua_elect.c - hs.LeaderElection: the election adapter (engine/coord/hs_elect_node.h) as a
+ * C entity usable from Lua, with the built-in strategies (hs.BullyStrategy(),
+ * hs.RingStrategy(), hs.RandomizedStrategy{ ballot_range = }) or a strategy written in Lua, and
+ * hs.ElectionChecker (hs_elect_invariants.h: one backing per epoch, durable backing, at most
+ * one leader per epoch accepted by a quorum).
+ *
+ * MEMBER IDS. The members (names, the node itself included or not) are sorted by name and
+ * numbered 1..n in that order, so every node of a group agrees without sharing a table: the
+ * "highest id" of bully and ring is the greatest name.
+ *
+ * A STRATEGY IN LUA is a table (give each node its own: it holds one node's state) whose
+ * methods implement the core's vtable (hs_elect_strategy_ops). They are called synchronously
+ * through the door (hs_door_call) while the core runs, not as coroutines: they cannot
+ * hs.sleep or hs.await (the house rule for strategies, STYLE.md); a timer is
+ * node:set_timeout(dt), whose expiry calls on_timeout. Every method gets the node first:
+ *   should_start_election(node) -> boolean       (required)
+ *   start_election(node)                         (required; the new epoch is node.epoch)
+ *   handle_election_message(node, from, kind, payload) -> false for a message it does not speak
+ *   on_timeout(node)                             (required)
+ *   accept_leader(node, leader) -> boolean       (optional; default true)
+ *   reset(node)                                  (optional: crash and restart)
+ * and acts through the node's services, valid only inside those calls:
+ *   node:send(member, kind, payload)  kind an integer 0..255, payload any value that can be sent
+ *   node:set_timeout(dt | nil)  node:declare() -> true | false (backs another)
+ *   node:back(member) -> boolean  node:campaign()  node:announce_to(member)  node:touch()
+ * and reads node.id (its name), node.epoch, node.current_leader, node.is_leader,
+ * node.backed, node.members (sorted), node:is_alive(member), node.quorum,
+ * node.election_timeout, node:random() (a stream of its own).
+ *
+ * Class user value HS_CENTITY_UV is a table { strategy =, history = {...}, members = {sorted
+ * names}, network =, checker = }.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord/hs_elect_node.h"
+#include "coord/hs_elect_strategies.h"
+#include "hs_lua_centity.h"
+#include "hs_lua_net.h"
+#include "protocols/hs_lua_protocols.h"
+
+#define ELECT_MT "happysim.LeaderElection"
+#define CHECKER_MT "happysim.ElectionChecker"
+#define STRATEGY_MT "happysim.ElectionStrategyBuiltin"
+
+enum { S_LUA = 0, S_BULLY, S_RING, S_RANDOMIZED };
+
+typedef struct lchecker {
+  hs_elect_invariants inv;
+  int live;
+} lchecker;
+
+typedef struct lelect {
+  hs_lua_centity base;
+  hs_elect_node node;
+  hs_lnet *ln;
+  int inited, started, start_deferred;
+  int kind;                 /* S_* */
+  hs_elect_config cfg;      /* timeouts (checked at construction) */
+  hs_elect_bully_config bully;
+  hs_elect_ring_config ring;
+  hs_elect_randomized_config randomized;
+  lchecker *checker;        /* optional, anchored by the state table */
+  uint32_t n_members;
+  lua_State *L;             /* the Lua call into the node now, if any */
+  lua_State *main;
+  hs_elect *in_strategy;    /* non-NULL while a Lua strategy method runs */
+  uint32_t lua_messages;    /* messages sent by a Lua strategy */
+} lelect;
+
+static const hs_lua_class elect_class;
+
+static lua_State *thread_of(lelect *r) {
+  if (r->L) return r->L;
+  lua_State *L = hs_lsim_of(r->base.e.sim)->L;
+  return L ? L : r->main;
+}
+
+static void push_state(lua_State *L, lelect *r) {
+  hs_push_entity_object(L, hs_lsim_of(r->base.e.sim), &r->base.e);
+  lua_getiuservalue(L, -1, HS_CENTITY_UV);
+  lua_remove(L, -2);
+}
+
+/* Pushes the name of member id (nil when none). */
+static void push_member(lua_State *L, lelect *r, uint32_t id) {
+  if (id == HS_ELECT_NONE || id > r->n_members) {
+    lua_pushnil(L);
+    return;
+  }
+  push_state(L, r);
+  lua_getfield(L, -1, "members");
+  lua_rawgeti(L, -1, id);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* The id of the member named at idx (0 when not a member). */
+static uint32_t member_id_of(lua_State *L, lelect *r, int idx) {
+  idx = lua_absindex(L, idx);
+  const char *name = NULL;
+  if (lua_type(L, idx) == LUA_TSTRING) name = lua_tostring(L, idx);
+  else {
+    lelect *o = luaL_testudata(L, idx, ELECT_MT);
+    if (o) name = o->base.e.name;
+  }
+  if (!name) return 0;
+  push_state(L, r);
+  lua_getfield(L, -1, "members");
+  uint32_t found = 0;
+  for (uint32_t i = 1; i <= r->n_members && !found; i++) {
+    lua_rawgeti(L, -1, i);
+    if (strcmp(lua_tostring(L, -1), name) == 0) found = i;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return found;
+}
+
+/* ---- a strategy written in Lua: the vtable calls its methods through the door ---------------- */
+
+/* Calls strategy:method(node, ...) with the nargs values on top of L (popped); leaves one result
+ * on L (nil when the method is missing or raised). */
+static void call_strategy(lua_State *L, lelect *r, hs_elect *e, const char *method, int nargs) {
+  int base = lua_gettop(L) - nargs;
+  push_state(L, r);
+  lua_getfield(L, -1, "strategy");
+  lua_remove(L, -2);
+  if (lua_getfield(L, -1, method) != LUA_TFUNCTION) {
+    lua_settop(L, base);
+    lua_pushnil(L);
+    return;
+  }
+  lua_insert(L, base + 1);                              /* fn args... strategy */
+  lua_insert(L, base + 2);                              /* fn strategy args... */
+  hs_push_entity_object(L, hs_lsim_of(r->base.e.sim), &r->base.e);
+  lua_insert(L, base + 3);                              /* fn strategy node args... */
+  char what[64];
+  snprintf(what, sizeof what, "election strategy %s", method);
+  const hs_event *ev = r->base.e.sim->current;
+  hs_door_site site = {what, NULL, &r->base.e, ev ? ev->type : NULL};
+  hs_elect *outer = r->in_strategy;
+  r->in_strategy = e;
+  int rc = hs_door_call(L, hs_lsim_of(r->base.e.sim), nargs + 2, 1, &site);
+  r->in_strategy = outer;
+  if (rc != LUA_OK) {
+    lua_settop(L, base);
+    lua_pushnil(L);
+  }
+}
+
+static bool ls_should(void *self, hs_elect *e, hs_time_ns now) {
+  (void)now;
+  lelect *r = self;
+  lua_State *L = thread_of(r);
+  call_strategy(L, r, e, "should_start_election", 0);
+  bool b = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return b;
+}
+
+static void ls_start(void *self, hs_elect *e, hs_time_ns now) {
+  (void)now;
+  lelect *r = self;
+  lua_State *L = thread_of(r);
+  call_strategy(L, r, e, "start_election", 0);
+  lua_pop(L, 1);
+}
+
+static int ls_handle(void *self, hs_elect *e, const hs_elect_msg *m, hs_time_ns now) {
+  (void)now;
+  lelect *r = self;
+  if (m->type != HS_ELECT_MSG_CUSTOM || m->len == 0 || hs_value_size((hs_value){m->data, m->len}) != m->len)
+    return HS_EINVAL;
+  lua_State *L = thread_of(r);
+  push_member(L, r, m->from);
+  lua_pushinteger(L, m->kind);
+  hs_lua_decode(L, m->data, m->len);
+  call_strategy(L, r, e, "handle_election_message", 3);
+  int refused = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return refused ? HS_EINVAL : HS_OK;
+}
+
+static void ls_timeout(void *self, hs_elect *e, hs_time_ns now) {
+  (void)now;
+  lelect *r = self;
+  lua_State *L = thread_of(r);
+  call_strategy(L, r, e, "on_timeout", 0);
+  lua_pop(L, 1);
+}
+
+static bool ls_accept(void *self, hs_elect *e, uint32_t leader, hs_time_ns now) {
+  (void)now;
+  lelect *r = self;
+  lua_State *L = thread_of(r);
+  push_state(L, r);
+  lua_getfield(L, -1, "strategy");
+  int has = lua_getfield(L, -1, "accept_leader") == LUA_TFUNCTION;
+  lua_pop(L, 3);
+  if (!has) return true;
+  push_member(L, r, leader);
+  call_strategy(L, r, e, "accept_leader", 1);
+  bool b = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return b;
+}
+
+static void ls_reset(void *self, hs_elect *e) {
+  lelect *r = self;
+  lua_State *L = thread_of(r);
+  call_strategy(L, r, e, "reset", 0);
+  lua_pop(L, 1);
+}
+
+static const hs_elect_strategy_ops lua_strategy_ops = {.name = "lua",
+                                                       .message_types = 1u << HS_ELECT_MSG_CUSTOM,
+                                                       .should_start_election = ls_should,
+                                                       .start_election = ls_start,
+                                                       .handle_message = ls_handle,
+                                                       .on_timeout = ls_timeout,
+                                                       .accept_leader = ls_accept,
+                                                       .reset = ls_reset,
+                                                       .destroy = NULL};
+
+/* The core the running Lua strategy method acts on (raises outside one). */
+static hs_elect *service(lua_State *L, lelect **out, const char *fname) {
+  lelect *r = hs_lua_check_centity(L, 1, &elect_class);
+  if (!r->in_strategy)
+    luaL_error(L, "%s: LeaderElection '%s': strategy services are only valid inside a strategy method", fname,
+               r->base.e.name);
+  *out = r;
+  return r->in_strategy;
+}
+
+static uint32_t check_member(lua_State *L, lelect *r, int arg) {
+  uint32_t id = member_id_of(L, r, arg);
+  if (!id) luaL_argerror(L, arg, lua_pushfstring(L, "not a member of '%s'", r->base.e.name));
+  return id;
+}
+
+/* node:send(member, kind, payload) */
+static int l_send(lua_State *L) {
+  lelect *r;
+  hs_elect *e = service(L, &r, "send");
+  uint32_t to = check_member(L, r, 2);
+  lua_Integer kind = hs_check_integer(L, 3);
+  luaL_argcheck(L, kind >= 0 && kind <= 255, 3, "kind must be an integer in [0, 255]");
+  luaL_checkany(L, 4);
+  if (to == hs_elect_id(e)) return luaL_argerror(L, 2, "a node does not send to itself");
+  hs_buf b;
+  hs_buf_init(&b);
+  hs_lua_encode(L, &b, 4, "send: payload"); /* raises before anything is allocated on failure? see below */
+  if (b.failed) {
+    hs_buf_free(&b);
+    return luaL_error(L, "send: out of memory");
+  }
+  hs_elect_msg m = {.type = HS_ELECT_MSG_CUSTOM, .to = to, .kind = (uint8_t)kind, .data = b.data, .len = (uint32_t)b.len};
+  hs_elect_send(e, &m);
+  hs_buf_free(&b);
+  r->lua_messages++;
+  return 0;
+}
+
+static int l_set_timeout(lua_State *L) {
+  lelect *r;
+  hs_elect *e = service(L, &r, "set_timeout");
+  if (lua_isnoneornil(L, 2)) {
+    hs_elect_set_timeout(e, HS_TIME_NEVER);
+    return 0;
+  }
+  double dt = hs_check_seconds(L, 2, "delay");
+  hs_elect_set_timeout(e, r->base.e.sim->now_ns + hs_time_from_s(dt));
+  return 0;
+}
+
+static int l_declare(lua_State *L) {
+  lelect *r;
+  hs_elect *e = service(L, &r, "declare");
+  lua_pushboolean(L, hs_elect_declare(e, r->base.e.sim->now_ns) == HS_OK);
+  return 1;
+}
+
+static int l_back(lua_State *L) {
+  lelect *r;
+  hs_elect *e = service(L, &r, "back");
+  lua_pushboolean(L, hs_elect_back(e, check_member(L, r, 2)));
+  return 1;
+}
+
+static int l_campaign(lua_State *L) {
+  lelect *r;
+  hs_elect *e = service(L, &r, "campaign");
+  hs_elect_campaign(e, r->base.e.sim->now_ns);
+  return 0;
+}
+
+static int l_announce_to(lua_State *L) {
+  lelect *r;
+  hs_elect *e = service(L, &r, "announce_to");
+  hs_elect_announce_to(e, check_member(L, r, 2));
+  return 0;
+}
+
+static int l_touch(lua_State *L) {
+  lelect *r;
+  hs_elect *e = service(L, &r, "touch");
+  hs_elect_touch(e, r->base.e.sim->now_ns);
+  return 0;
+}
+
+static int l_is_alive(lua_State *L) {
+  lelect *r = hs_lua_check_centity(L, 1, &elect_class);
+  if (!r->inited) return luaL_error(L, "is_alive: LeaderElection '%s' is not built", r->base.e.name);
+  lua_pushboolean(L, hs_elect_alive(r->node.elect, check_member(L, r, 2)));
+  return 1;
+}
+
+/* ---- hooks and entity ------------------------------------------------------------------------ */
+
+static void hook_leader(void *ud, const hs_elect_leader_event *ev) {
+  lelect *r = ud;
+  hs_trace_role(hs_lsim_of(r->base.e.sim), &r->base.e, ev->is_self ? "leader" : "member");
+  lua_State *L = thread_of(r);
+  push_state(L, r);
+  lua_getfield(L, -1, "history");
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, hs_time_to_s(ev->now));
+  lua_setfield(L, -2, "time");
+  lua_pushinteger(L, (lua_Integer)ev->epoch);
+  lua_setfield(L, -2, "epoch");
+  push_member(L, r, ev->leader);
+  lua_setfield(L, -2, "leader");
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  lua_pop(L, 2);
+}
+
+static void on_message(hs_entity *e, hs_message *m) {
+  lelect *r = (lelect *)e;
+  if (r->started && hs_elect_node_is_protocol(m)) hs_elect_node_on_message(&r->node, m);
+}
+
+static void on_crash(hs_entity *e) {
+  lelect *r = (lelect *)e;
+  if (r->started) hs_elect_node_on_crash(&r->node);
+}
+
+static void on_restart(hs_entity *e) {
+  lelect *r = (lelect *)e;
+  if (r->started) hs_elect_node_on_restart(&r->node);
+}
+
+static const hs_entity_vtable elect_vt = {.kind = "LeaderElection", .on_crash = on_crash, .on_restart = on_restart,
+                                          .on_message = on_message};
+
+/* node:start(): resolves the members to their nodes and arms the failure check. */
+static int l_start(lua_State *L) {
+  lelect *r = luaL_checkudata(L, 1, ELECT_MT);
+  if (r->base.detached && !r->base.closed) {
+    if (r->start_deferred) return luaL_error(L, "start: LeaderElection '%s' is already started", r->base.e.name);
+    r->start_deferred = 1;
+    lua_settop(L, 1);
+    lua_getiuservalue(L, 1, 1);
+    hs_lnet_defer_start(L, 2, 1);
+    lua_settop(L, 1);
+    return 1;
+  }
+  r = hs_lua_check_centity(L, 1, &elect_class);
+  if (r->started) return luaL_error(L, "start: LeaderElection '%s' is already started", r->base.e.name);
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, HS_CENTITY_UV); /* 2 */
+  lua_getfield(L, 2, "members");          /* 3 */
+  lua_getiuservalue(L, 1, 1);             /* 4: sim */
+  hs_push_uv_table(L, 4, "names");        /* 5 */
+  for (uint32_t i = 1; i <= r->n_members; i++) {
+    lua_rawgeti(L, 3, i);
+    if (lua_getfield(L, 5, lua_tostring(L, -1)) == LUA_TNIL)
+      return luaL_error(L, "start: LeaderElection '%s' has an unknown member '%s'", r->base.e.name, lua_tostring(L, -2));
+    lelect *p = luaL_testudata(L, -1, ELECT_MT);
+    if (!p) return luaL_error(L, "start: member '%s' of '%s' is not a LeaderElection", lua_tostring(L, -2), r->base.e.name);
+    if (p->ln != r->ln) return luaL_error(L, "start: member '%s' is on another network", p->base.e.name);
+    hs_elect_node_set_peer(&r->node, i, &p->base.e);
+    lua_pop(L, 2);
+  }
+  r->started = 1;
+  lua_State *saved = r->L;
+  r->L = L;
+  int rc = hs_elect_node_start(&r->node);
+  r->L = saved;
+  hs_door_raise(L, hs_lsim_of(r->base.e.sim));
+  if (rc != HS_OK) return luaL_error(L, "start: %s", hs_elect_strerror(rc));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* node:set_alive(member, alive): the membership view (e.g. from SWIM) */
+static int l_set_alive(lua_State *L) {
+  lelect *r = hs_lua_check_centity(L, 1, &elect_class);
+  if (!r->started) return luaL_error(L, "set_alive: LeaderElection '%s' is not started", r->base.e.name);
+  uint32_t id = check_member(L, r, 2);
+  luaL_checktype(L, 3, LUA_TBOOLEAN);
+  lua_State *saved = r->L;
+  r->L = L;
+  hs_elect_set_alive(r->node.elect, id, lua_toboolean(L, 3), r->base.e.sim->now_ns);
+  r->L = saved;
+  hs_door_raise(L, hs_lsim_of(r->base.e.sim));
+  return 0;
+}
+
+static void push_stats(lua_State *L, lelect *r) {
+  hs_elect_stats s;
+  hs_elect_get_stats(r->node.elect, &s);
+  lua_createtable(L, 0, 12);
+  push_member(L, r, s.current_leader);
+  lua_setfield(L, -2, "current_leader");
+#define FIELD(f)                                                                                                       \
+  lua_pushinteger(L, (lua_Integer)s.f);                                                                                \
+  lua_setfield(L, -2, #f)
+  FIELD(current_term);
+  FIELD(elections_started);
+  FIELD(elections_won);
+  FIELD(elections_participated);
+  FIELD(leaders_confirmed);
+  FIELD(heartbeats_sent);
+  FIELD(messages_sent);
+  FIELD(malformed);
+#undef FIELD
+  lua_pushboolean(L, s.is_leader);
+  lua_setfield(L, -2, "is_leader");
+  lua_pushboolean(L, s.crashed);
+  lua_setfield(L, -2, "crashed");
+}
+
+static int get_field(lua_State *L, void *self, const char *k) {
+  lelect *r = self;
+  hs_elect *e = r->node.elect;
+  if (strcmp(k, "current_leader") == 0)
+    push_member(L, r, hs_elect_crashed(e) ? HS_ELECT_NONE : hs_elect_leader(e));
+  else if (strcmp(k, "is_leader") == 0)
+    lua_pushboolean(L, !hs_elect_crashed(e) && hs_elect_is_leader(e));
+  else if (strcmp(k, "epoch") == 0 || strcmp(k, "current_term") == 0)
+    lua_pushinteger(L, (lua_Integer)hs_elect_epoch(e));
+  else if (strcmp(k, "backed") == 0)
+    push_member(L, r, hs_elect_backed(e));
+  else if (strcmp(k, "id") == 0)
+    lua_pushstring(L, r->base.e.name);
+  else if (strcmp(k, "quorum") == 0)
+    lua_pushinteger(L, hs_elect_quorum(e));
+  else if (strcmp(k, "election_timeout") == 0)
+    lua_pushnumber(L, hs_time_to_s(hs_elect_election_timeout(e)));
+  else if (strcmp(k, "heartbeat_interval") == 0)
+    lua_pushnumber(L, hs_time_to_s(hs_elect_heartbeat_interval(e)));
+  else if (strcmp(k, "started") == 0)
+    lua_pushboolean(L, r->started);
+  else if (strcmp(k, "stats") == 0)
+    push_stats(L, r);
+  else if (strcmp(k, "strategy_messages") == 0)
+    lua_pushinteger(L, r->lua_messages);
+  else if (strcmp(k, "history") == 0 || strcmp(k, "members") == 0 || strcmp(k, "strategy") == 0 ||
+           strcmp(k, "network") == 0) {
+    lua_getiuservalue(L, 1, HS_CENTITY_UV);
+    lua_getfield(L, -1, k);
+    if (strcmp(k, "members") == 0) { /* a copy: the node's own list stays as it is */
+      lua_createtable(L, (int)r->n_members, 0);
+      for (uint32_t i = 1; i <= r->n_members; i++) {
+        lua_rawgeti(L, -2, i);
+        lua_rawseti(L, -2, i);
+      }
+    }
+  } else
+    return 0;
+  return 1;
+}
+
+static void finalize(void *self) {
+  lelect *r = self;
+  if (r->inited) hs_elect_node_free(&r->node);
+  r->inited = 0;
+}
+
+static int l_random(lua_State *L);
+
+static const luaL_Reg methods[] = {{"start", l_start},         {"set_alive", l_set_alive},   {"send", l_send},
+                                   {"set_timeout", l_set_timeout}, {"declare", l_declare},   {"back", l_back},
+                                   {"campaign", l_campaign},   {"announce_to", l_announce_to}, {"touch", l_touch},
+                                   {"is_alive", l_is_alive},   {"random", l_random},         {NULL, NULL}};
+
+static void attach(lua_State *L, void *self, int self_idx, int sim_idx);
+static const hs_lua_class elect_class = {"LeaderElection", sizeof(lelect), &elect_vt, methods, get_field, finalize, 1,
+                                         attach};
+
+/* node:random(): the node's own random stream (sim:random("election:<name>")) */
+static int l_random(lua_State *L) {
+  lelect *r = hs_lua_check_centity(L, 1, &elect_class);
+  lua_getiuservalue(L, 1, 1);
+  lua_getfield(L, -1, "random");
+  lua_insert(L, -2);
+  lua_pushfstring(L, "election:%s", r->base.e.name);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+/* ---- construction ------------------------------------------------------------------------------ */
+
+static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
+  (void)sim_idx;
+  lelect *r = self;
+  int top = lua_gettop(L);
+  lua_getiuservalue(L, self_idx, HS_CENTITY_UV);
+  int state = lua_gettop(L);
+  lua_getfield(L, state, "members");
+  int members = lua_gettop(L);
+  uint32_t ids[HS_ELECT_MAX_MEMBERS];
+  uint32_t self_id = 0;
+  for (uint32_t i = 1; i <= r->n_members; i++) {
+    ids[i - 1] = i;
+    lua_rawgeti(L, members, i);
+    if (strcmp(lua_tostring(L, -1), r->base.e.name) == 0) self_id = i;
+    lua_pop(L, 1);
+  }
+  if (!self_id) luaL_error(L, "LeaderElection '%s': not among its members", r->base.e.name);
+  hs_elect_config cfg = r->cfg;
+  cfg.id = self_id;
+  cfg.members = ids;
+  cfg.n_members = r->n_members;
+  char stream[160];
+  snprintf(stream, sizeof stream, "election:%s:core", r->base.e.name);
+  hs_sim_stream(r->base.e.sim, &cfg.rng, stream, strlen(stream));
+  int rc = HS_OK;
+  switch (r->kind) {
+  case S_BULLY: rc = hs_elect_bully_new(&r->bully, &cfg.strategy); break;
+  case S_RING: rc = hs_elect_ring_new(&r->ring, &cfg.strategy); break;
+  case S_RANDOMIZED: rc = hs_elect_randomized_new(&r->randomized, &cfg.strategy); break;
+  default: cfg.strategy = (hs_elect_strategy){&lua_strategy_ops, r}; break;
+  }
+  if (rc != HS_OK) luaL_error(L, "LeaderElection '%s': %s", r->base.e.name, hs_elect_strerror(rc));
+  hs_elect_node_hooks hooks = {.leader_changed = hook_leader, .ud = r};
+  rc = hs_elect_node_init(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &cfg, &hooks);
+  if (rc != HS_OK) luaL_error(L, "LeaderElection '%s': %s", r->base.e.name, hs_elect_strerror(rc));
+  r->inited = 1;
+  if (r->checker && hs_elect_node_watch(&r->node, &r->checker->inv) != HS_OK)
+    luaL_error(L, "LeaderElection '%s': its checker could not watch it", r->base.e.name);
+  lua_settop(L, top);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Pushes the sorted, distinct member names of the members option at idx plus `self`. */
+static uint32_t push_members(lua_State *L, int idx, const char *self) {
+  const char *names[HS_ELECT_MAX_MEMBERS + 1];
+  uint32_t n = 0;
+  names[n++] = self;
+  lua_Integer len = luaL_len(L, idx);
+  for (lua_Integer i = 1; i <= len; i++) {
+    lua_geti(L, idx, i);
+    const char *name = NULL;
+    lelect *o = luaL_testudata(L, -1, ELECT_MT);
+    if (o) name = o->base.e.name;
+    else if (lua_type(L, -1) == LUA_TSTRING) name = lua_tostring(L, -1);
+    if (!name)
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'members': item %d must be a LeaderElection or a name, got %s",
+                                          (int)i, hs_typename_of(L, -1)));
+    lua_pop(L, 1); /* the option table keeps the string (or the node its name) alive */
+    int dup = 0;
+    for (uint32_t j = 0; j < n; j++) dup |= strcmp(names[j], name) == 0;
+    if (dup) continue;
+    if (n == HS_ELECT_MAX_MEMBERS) luaL_argerror(L, 1, "field 'members': too many members");
+    names[n++] = name;
+  }
+  qsort(names, n, sizeof *names, cmp_str);
+  lua_createtable(L, (int)n, 0);
+  for (uint32_t i = 0; i < n; i++) {
+    lua_pushstring(L, names[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return n;
+}
+
+/* Whether idx holds a descriptor made by hs.BullyStrategy(), hs.RingStrategy() or
+ * hs.RandomizedStrategy{}. */
+static int is_builtin(lua_State *L, int idx) {
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, STRATEGY_MT);
+  int yes = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return yes;
+}
+
+static const char *const options[] = {"name", "network", "members", "strategy", "election_timeout",
+                                      "heartbeat_interval", "checker", NULL};
+
+/* hs.LeaderElection{ name =, network =, members = { names or nodes }, strategy =,
+ * election_timeout = 2.0, heartbeat_interval = 0.5, checker = hs.ElectionChecker() } */
+static int l_elect_new(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  hs_check_options(L, 1, 1, options);
+  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
+    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
+  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
+  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
+  if (ln->owner) {
+    hs_check_bound_net(L, 2);
+    lua_getiuservalue(L, 2, 1); /* 3: sim */
+  } else {
+    lua_pushnil(L);
+  }
+  if (lua_getfield(L, 1, "name") != LUA_TSTRING) /* 4 */
+    luaL_argerror(L, 1, "field 'name' is required (a string)");
+  const char *name = lua_tostring(L, 4);
+  double et = hs_field_positive_seconds(L, 1, 1, "election_timeout", 2.0);
+  double hb = hs_field_positive_seconds(L, 1, 1, "heartbeat_interval", 0.5);
+  if (!(hb < et)) luaL_argerror(L, 1, "field 'heartbeat_interval' must be below 'election_timeout'");
+  if (lua_getfield(L, 1, "members") != LUA_TTABLE) /* 5 */
+    luaL_argerror(L, 1, lua_pushfstring(L, "field 'members' must be a list of nodes or names, got %s", hs_typename_of(L, 5)));
+  uint32_t n = push_members(L, 5, name); /* 6 */
+  int kind = S_BULLY;
+  lua_getfield(L, 1, "strategy"); /* 7 */
+  if (lua_isnil(L, 7)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushliteral(L, "bully");
+    lua_setfield(L, -2, "kind");
+    luaL_setmetatable(L, STRATEGY_MT);
+  } else if (is_builtin(L, 7)) {
+    /* a built-in strategy descriptor */
+  } else if (lua_istable(L, 7)) {
+    lua_settop(L, 7);
+    kind = S_LUA;
+    static const char *const required[] = {"should_start_election", "start_election", "handle_election_message",
+                                           "on_timeout", NULL};
+    for (const char *const *m = required; *m; m++) {
+      if (lua_getfield(L, 7, *m) != LUA_TFUNCTION)
+        luaL_argerror(L, 1, lua_pushfstring(L, "field 'strategy' has no '%s' method", *m));
+      lua_pop(L, 1);
+    }
+  } else {
+    luaL_argerror(L, 1, lua_pushfstring(L, "field 'strategy' must be hs.BullyStrategy(), hs.RingStrategy(), "
+                                           "hs.RandomizedStrategy{} or a table of methods, got %s",
+                                        hs_typename_of(L, 7)));
+  }
+  lua_settop(L, 7);
+  hs_elect_bully_config bully = {0};
+  hs_elect_ring_config ring = {0};
+  hs_elect_randomized_config rnd = {0};
+  if (kind != S_LUA) {
+    lua_getfield(L, 7, "kind");
+    const char *k = lua_tostring(L, -1);
+    kind = strcmp(k, "bully") == 0 ? S_BULLY : strcmp(k, "ring") == 0 ? S_RING : S_RANDOMIZED;
+    lua_pop(L, 1);
+    bully.answer_timeout_ns = hs_time_from_s(hs_field_seconds(L, 7, 1, "answer_timeout", 0, 0));
+    bully.coordinator_timeout_ns = hs_time_from_s(hs_field_seconds(L, 7, 1, "coordinator_timeout", 0, 0));
+    ring.ack_timeout_ns = hs_time_from_s(hs_field_seconds(L, 7, 1, "ack_timeout", 0, 0));
+    ring.round_timeout_ns = hs_time_from_s(hs_field_seconds(L, 7, 1, "round_timeout", 0, 0));
+    rnd.timeout_ns = hs_time_from_s(hs_field_seconds(L, 7, 1, "timeout", 0, 0));
+    lua_getfield(L, 7, "ballot_range");
+    rnd.ballot_range = lua_isnil(L, -1) ? 0 : (uint64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+  }
+  lchecker *checker = NULL;
+  if (lua_getfield(L, 1, "checker") != LUA_TNIL) { /* 8 */
+    checker = luaL_testudata(L, 8, CHECKER_MT);
+    if (!checker)
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'checker' must be an hs.ElectionChecker, got %s", hs_typename_of(L, 8)));
+  }
+  lelect *r = ln->owner ? hs_lua_new_centity(L, 3, &elect_class, name)
+                        : hs_lua_new_detached_centity(L, 2, &elect_class, name); /* 9 */
+  int closed = r->base.closed;
+  r->base.closed = 1;
+  r->ln = ln;
+  r->kind = kind;
+  r->n_members = n;
+  r->bully = bully;
+  r->ring = ring;
+  r->randomized = rnd;
+  r->checker = checker;
+  hs_elect_config_init(&r->cfg);
+  r->cfg.election_timeout_ns = hs_time_from_s(et);
+  r->cfg.heartbeat_interval_ns = hs_time_from_s(hb);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  r->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 5); /* 10: state */
+  lua_pushvalue(L, 7);
+  lua_setfield(L, 10, "strategy");
+  lua_newtable(L);
+  lua_setfield(L, 10, "history");
+  lua_pushvalue(L, 6);
+  lua_setfield(L, 10, "members");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, 10, "network");
+  lua_pushvalue(L, 8);
+  lua_setfield(L, 10, "checker");
+  lua_setiuservalue(L, 9, HS_CENTITY_UV);
+  r->base.closed = closed;
+  if (ln->owner) {
+    r->base.closed = 1;
+    attach(L, r, 9, 3);
+    r->base.closed = 0;
+  }
+  lua_settop(L, 9);
+  return 1;
+}
+
+/* ---- strategies and the checker ---------------------------------------------------------------- */
+
+static int new_builtin(lua_State *L, const char *kind, const char *const *known) {
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    hs_check_options(L, 1, 1, known);
+  }
+  lua_newtable(L);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  for (const char *const *k = known; *k; k++) {
+    if (lua_isnoneornil(L, 1)) break;
+    if (strcmp(*k, "ballot_range") == 0) {
+      if (lua_getfield(L, 1, *k) != LUA_TNIL) {
+        int isint = 0;
+        lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+        if (!isint || v < 1) luaL_argerror(L, 1, "field 'ballot_range' must be an integer >= 1");
+        lua_setfield(L, -2, *k);
+      } else {
+        lua_pop(L, 1);
+      }
+      continue;
+    }
+    double s = hs_field_positive_seconds(L, 1, 1, *k, -1);
+    if (s > 0) {
+      lua_pushnumber(L, s);
+      lua_setfield(L, -2, *k);
+    }
+  }
+  luaL_setmetatable(L, STRATEGY_MT);
+  return 1;
+}
+
+static int l_bully(lua_State *L) {
+  static const char *const known[] = {"answer_timeout", "coordinator_timeout", NULL};
+  return new_builtin(L, "bully", known);
+}
+
+static int l_ring(lua_State *L) {
+  static const char *const known[] = {"ack_timeout", "round_timeout", NULL};
+  return new_builtin(L, "ring", known);
+}
+
+static int l_randomized(lua_State *L) {
+  static const char *const known[] = {"ballot_range", "timeout", NULL};
+  return new_builtin(L, "randomized", known);
+}
+
+static void on_violation(void *ud, const char *message) {
+  (void)ud;
+  (void)message; /* kept in inv.violation; read by checker.violation */
+}
+
+/* hs.ElectionChecker(): watches LeaderElection nodes given it as checker = */
+static int l_checker_new(lua_State *L) {
+  lchecker *c = lua_newuserdatauv(L, sizeof *c, 0);
+  memset(c, 0, sizeof *c);
+  hs_elect_invariants_init(&c->inv);
+  c->inv.on_violation = on_violation;
+  c->live = 1;
+  luaL_setmetatable(L, CHECKER_MT);
+  return 1;
+}
+
+static int l_checker_gc(lua_State *L) {
+  lchecker *c = luaL_checkudata(L, 1, CHECKER_MT);
+  if (c->live) hs_elect_invariants_free(&c->inv);
+  c->live = 0;
+  return 0;
+}
+
+/* checker.violation (the first, or nil), .violated, .violation_time, .contested, .checks */
+static int l_checker_index(lua_State *L) {
+  lchecker *c = luaL_checkudata(L, 1, CHECKER_MT);
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "violation") == 0) {
+    if (c->inv.violated)
+      lua_pushstring(L, c->inv.violation);
+    else
+      lua_pushnil(L);
+  } else if (strcmp(k, "violated") == 0)
+    lua_pushboolean(L, c->inv.violated);
+  else if (strcmp(k, "violation_time") == 0)
+    c->inv.violated ? lua_pushnumber(L, hs_time_to_s(c->inv.violation_ns)) : lua_pushnil(L);
+  else if (strcmp(k, "contested") == 0)
+    lua_pushinteger(L, (lua_Integer)c->inv.contested);
+  else if (strcmp(k, "checks") == 0)
+    lua_pushinteger(L, (lua_Integer)c->inv.checks);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+void hs_elect_open(lua_State *L) {
+  luaL_newmetatable(L, STRATEGY_MT);
+  lua_pop(L, 1);
+  static const luaL_Reg cmeta[] = {{"__index", l_checker_index}, {"__gc", l_checker_gc}, {NULL, NULL}};
+  luaL_newmetatable(L, CHECKER_MT);
+  luaL_setfuncs(L, cmeta, 0);
+  lua_pop(L, 1);
+}
+
+const luaL_Reg hs_elect_funcs[] = {{"LeaderElection", l_elect_new},     {"BullyStrategy", l_bully},
+                                   {"RingStrategy", l_ring},             {"RandomizedStrategy", l_randomized},
+                                   {"ElectionChecker", l_checker_new},   {NULL, NULL}};
