@@ -25,6 +25,10 @@
 
 static const hs_lua_class single_class, multi_class, flex_class;
 
+/* The network requests a node remembers having taken in (see seen_before). */
+#define SEEN_REQUESTS 4096
+#define SEEN_SLOTS (2 * SEEN_REQUESTS) /* a power of two */
+
 static const char *class_name(const lpaxos *r) { return r->base.cls->name; }
 
 /* A Paxos node of any of the three classes at idx, or NULL. */
@@ -459,6 +463,10 @@ static void on_message(hs_entity *e, hs_message *m) {
 
 static void on_crash(hs_entity *e) {
   lpaxos *r = (lpaxos *)e;
+  if (r->seen_slots) { /* the requests taken in are volatile: forgotten */
+    memset(r->seen_slots, 0, (SEEN_SLOTS + SEEN_REQUESTS) * sizeof *r->seen_slots);
+    r->seen_count = 0;
+  }
   if (!r->started) return;
   hs_paxos_node_on_crash(&r->node);
   if (!r->multi) {
@@ -528,9 +536,7 @@ static const char *validate_command(lua_State *L, lpaxos *r, const uint8_t *p, s
  * command that took effect.) The node remembers the last SEEN_REQUESTS (sender, request id)
  * pairs it took in: a ring in arrival order and an open-addressing set (linear probing,
  * deletion by backward shift), allocated at the first request; volatile, like the requests
- * in progress, so a restart forgets them (a copy then meets the client sessions). */
-#define SEEN_REQUESTS 4096
-#define SEEN_SLOTS (2 * SEEN_REQUESTS) /* a power of two */
+ * in progress, so a crash forgets them (a copy then meets the client sessions). */
 
 static uint32_t seen_home(uint64_t key) {
   key ^= key >> 33;
