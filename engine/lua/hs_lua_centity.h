@@ -7,7 +7,7 @@
  * metatable "happysim.<name>": fields `name`, `now`, `sim`, `crashed`, then the class
  * methods, then get_field for everything else (stats, state ...).
  *
- * Order of construction (API.md 5.1): a protocol node may be built before its simulation,
+ * Order of construction (docs/API.md 5.1): a protocol node may be built before its simulation,
  * on a network that is not attached yet. hs_lua_new_detached_centity then makes it
  * *detached*: it has its name and its options, but no simulation; the network keeps it in
  * its pending list, and when the network is attached (hs.Simulation{ entities = {...} },

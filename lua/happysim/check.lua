@@ -1,4 +1,4 @@
---- hs.check: checking histories of client operations (API.md §6).
+--- hs.check: checking histories of client operations (docs/API.md §6).
 --
 --   local r = hs.check.linearizable(history, { model = "cas_register", timeout = 10 })
 --   hs.check.linearizable(history, "kv")           -- a model name or model table alone

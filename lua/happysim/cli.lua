@@ -39,6 +39,7 @@ Commands:
   run SCRIPT      load a scenario script and run it
   check SCRIPT    run a scenario over many seeds, or check that a seed replays exactly
   repl [SCRIPT]   load a scenario script, then read Lua lines from standard input
+  diagram SCRIPT  run a script and draw its run as a space-time diagram (SVG)
   help [COMMAND]  show this help, or a command's
 
 Options:
@@ -72,7 +73,8 @@ result.summary), then each check's verdict, and exits 1 when a check fails.
 ]]
 
 local RUN_HELP = [[
-Usage: happysim run SCRIPT [--seed N] [--until T] [--timing] [-- SCRIPT-ARGS...]
+Usage: happysim run SCRIPT [--seed N] [--until T] [--timing] [--trace FILE]
+                    [--shiviz FILE] [-- SCRIPT-ARGS...]
 
 Load the scenario script SCRIPT (a file, or - for standard input) and run it.
 
@@ -80,6 +82,10 @@ Options:
   --seed N        the seed of the run (an integer; default 1)
   --until T       default end time in simulated seconds (T >= 0)
   --timing        also print wall-clock time and events per second
+  --trace FILE    write the run of the script's first Simulation as a Chrome
+                  trace (JSON) that Perfetto (ui.perfetto.dev) and
+                  chrome://tracing open
+  --shiviz FILE   write its messages as a vector-clock log that ShiViz reads
   -h, --help      show this help and exit
 
 Arguments after SCRIPT, and everything after --, are passed to the script.
@@ -88,6 +94,25 @@ Arguments after SCRIPT, and everything after --, are passed to the script.
 
 Example:
   happysim run scripts/client_server.lua --seed 7 -- clients=20 workers=4
+]]
+
+local DIAGRAM_HELP = [[
+Usage: happysim diagram SCRIPT -o FILE.svg [--from T] [--to T] [--max-messages N]
+                        [--seed N] [--until T] [-- SCRIPT-ARGS...]
+
+Run SCRIPT as `run` does (without printing its summary), recording its first
+Simulation, and draw the run as a space-time diagram: a lifeline per node,
+messages as arrows labelled with their type, lost messages, crashes, pauses,
+partitions and roles, and a time axis.
+
+Options:
+  -o, --output FILE   the SVG file to write (required)
+  --from T, --to T    the window, in simulated seconds (default: the whole run)
+  --max-messages N    refuse a window holding more messages (default 600)
+  --seed N, --until T as for run
+
+Example:
+  happysim diagram scripts/raft_partition.lua --from 4 --to 9 -o partition.svg
 ]]
 
 local REPL_HELP = [[
@@ -214,7 +239,8 @@ local function parse_until(v)
 end
 
 local command_options = {
-  run = { seed = true, ["until"] = true, timing = true },
+  run = { seed = true, ["until"] = true, timing = true, trace = true, shiviz = true },
+  diagram = { seed = true, ["until"] = true, from = true, to = true, output = true, ["max-messages"] = true },
   repl = { seed = true, ["until"] = true },
   check = { seed = true, ["until"] = true, seeds = true, jobs = true, timeout = true, determinism = true },
   -- hidden: one worker process of `check` (see cli_check.lua)
@@ -283,6 +309,10 @@ function M.parse(argv)
       break
     elseif a == "-h" or a == "--help" then
       opts.help = true
+    elseif a == "-o" and allowed.output then
+      i = i + 1
+      if i > n then usage_error("%s: option -o needs a file name", first) end
+      opts.output = argv[i]
     elseif a:sub(1, 2) == "--" then
       local name, inline = a:match("^%-%-([^=]+)=(.*)$")
       name = name or a:sub(3)
@@ -311,8 +341,13 @@ function M.parse(argv)
           usage_error("--timeout: a finite number of seconds > 0 is required, got '%s'", tostring(v))
         end
         opts.timeout = t
-      elseif name == "trace" then
-        opts.trace = value(name, inline)
+      elseif name == "trace" or name == "shiviz" or name == "output" then
+        opts[name] = value(name, inline)
+        if opts[name] == "" then usage_error("--%s: a file name is required", name) end
+      elseif name == "from" or name == "to" then
+        opts[name] = parse_until(value(name, inline))
+      elseif name == "max-messages" then
+        opts.max_messages = parse_count(name, value(name, inline), 1)
       end
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       usage_error("%s: unknown option '%s'", first, a)
@@ -324,7 +359,11 @@ function M.parse(argv)
     i = i + 1
   end
   if opts.help then return opts end
-  if (first == "run" or first == "check" or first == "__worker") and opts.script == nil then
+  if first == "diagram" then
+    if not opts.output then usage_error("diagram: -o FILE (the SVG to write) is required") end
+    if opts.from and opts.to and opts.to <= opts.from then usage_error("diagram: --to must be after --from") end
+  end
+  if (first == "run" or first == "check" or first == "__worker" or first == "diagram") and opts.script == nil then
     usage_error("%s: a SCRIPT is required", first)
   end
   if first == "check" then
@@ -538,9 +577,42 @@ local function run_scenario(scenario, ctx, opts)
   return out.ok and 0 or 1
 end
 
-local function cmd_run(opts)
-  local ok, res, _, ctx = run_script(opts)
-  if not ok then return 1 end
+-- ---- recording a run (--trace, --shiviz, diagram) ---------------------------------------
+
+-- Records the first Simulation the script makes into a Chrome trace at path (on_sim for
+-- load_and_run); returns on_sim and a function that ends the trace (its file is complete then).
+local function recorder(path)
+  local recorded
+  local function on_sim(sim)
+    if recorded then return end
+    recorded = sim
+    sim:record_trace(path)
+  end
+  return on_sim, function()
+    if recorded and not recorded.closed then recorded:stop_trace() end
+    return recorded ~= nil
+  end
+end
+
+-- The diagram model of a trace file (lua-cjson decodes it).
+local function trace_model(path)
+  local ok, cjson = pcall(require, "cjson")
+  if not ok then error("reading a trace needs lua-cjson (Debian package lua-cjson)", 0) end
+  local f = assert(io.open(path, "r"))
+  local events = cjson.decode(f:read("a"))
+  f:close()
+  return require("happysim.diagram").model(events)
+end
+
+local function write_file(path, text)
+  local f, err = io.open(path, "w")
+  if not f then error(("cannot write %s"):format(err), 0) end
+  f:write(text)
+  f:close()
+end
+
+-- Runs what the script returned, as `run` does; returns the exit status.
+local function run_result(res, ctx, opts, quiet)
   local scenario = M.scenario_of(res, opts.script)
   if scenario then return run_scenario(scenario, ctx, opts) end
   local sim, after = res[1], res[2]
@@ -556,12 +628,56 @@ local function cmd_run(opts)
         report_error(err)
         return 1
       end
-    else
+    elseif not quiet then
       print_summary(summary, opts.timing)
     end
   end
-  io.stdout:flush()
   return 0
+end
+
+local function cmd_run(opts)
+  local trace_path = opts.trace or (opts.shiviz and os.tmpname())
+  local stop
+  if trace_path then opts.on_sim, stop = recorder(trace_path) end
+  local ok, res, _, ctx = run_script(opts)
+  if not ok then return 1 end
+  local status = run_result(res, ctx, opts)
+  if stop and not stop() then
+    report_error("--trace/--shiviz: the script made no Simulation to record")
+    status = 1
+  elseif stop and opts.shiviz then
+    write_file(opts.shiviz, require("happysim.diagram").shiviz(trace_model(trace_path)))
+  end
+  if trace_path and not opts.trace then os.remove(trace_path) end
+  io.stdout:flush()
+  return status
+end
+
+local function cmd_diagram(opts)
+  local trace_path = os.tmpname()
+  local stop
+  opts.on_sim, stop = recorder(trace_path)
+  local ok, res, _, ctx = run_script(opts)
+  if not ok then
+    os.remove(trace_path)
+    return 1
+  end
+  local status = run_result(res, ctx, opts, true)
+  if not stop() then
+    os.remove(trace_path)
+    report_error("diagram: the script made no Simulation to draw")
+    return 1
+  end
+  local drawn, svg = pcall(require("happysim.diagram").svg, trace_model(trace_path),
+    { from = opts.from, to = opts.to, max_messages = opts.max_messages })
+  os.remove(trace_path)
+  if not drawn then
+    report_error(error_text(svg):gsub("^[^\n]-diagram%.lua:%d+: ", ""))
+    return 1
+  end
+  write_file(opts.output, svg)
+  io.stdout:flush()
+  return status
 end
 
 -- ---- the REPL (lua/happysim/repl.lua) ----------------------------------------------
@@ -612,7 +728,7 @@ function M.main(argv)
     print(version_text())
     return 0
   end
-  local helps = { run = RUN_HELP, repl = REPL_HELP, check = CHECK_HELP, __worker = CHECK_HELP }
+  local helps = { run = RUN_HELP, repl = REPL_HELP, check = CHECK_HELP, __worker = CHECK_HELP, diagram = DIAGRAM_HELP }
   if opts.command == "help" then
     io.stdout:write(helps[opts.topic] or HELP)
     return 0
@@ -624,6 +740,7 @@ function M.main(argv)
   local commands = {
     run = cmd_run,
     repl = cmd_repl,
+    diagram = cmd_diagram,
     check = function(o) return require("happysim.cli_check").check(M, o, argv) end,
     __worker = function(o) return require("happysim.cli_check").worker(M, o) end,
   }

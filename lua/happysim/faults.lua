@@ -16,7 +16,7 @@
 -- and sets healed_at when it heals (nil while active, or for a fault with no end), so a
 -- test can prove that a fault really happened. Nodes given by name are looked up when the
 -- fault fires (entities may be registered after the schedule is installed). The network
--- faults may leave out `network` (as API.md writes them) when the simulation has exactly
+-- faults may leave out `network` (as docs/API.md writes them) when the simulation has exactly
 -- one network; it is looked up when the fault starts.
 --
 -- packet_loss and latency change link parameters for the pairs they cover and restore

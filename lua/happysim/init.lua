@@ -1,5 +1,5 @@
 --- happysim: a deterministic discrete-event simulator of distributed systems.
--- local hs = require("happysim") gives the whole API (see README.md and API.md).
+-- local hs = require("happysim") gives the whole API (see README.md and docs/API.md).
 
 local core = require("happysim.core")
 local future = require("happysim.future")

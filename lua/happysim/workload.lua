@@ -9,7 +9,7 @@
 -- command, or "read" with a query, to any node that answers them (hs.RaftNode does).
 -- It follows `not_leader` hints (with read_any = true, each read goes to a node picked at
 -- random instead, to exercise read paths that any node answers), and records a Jepsen-style
--- history (API.md §6):
+-- history (docs/API.md §6):
 --   ok    the service acknowledged the operation (a read carries the value read);
 --   fail  it certainly did not take effect (not_leader, transferring, lost, a cas that did not match);
 --   info  unknown (timeout, crash, outcome unknown): the client then continues as a new

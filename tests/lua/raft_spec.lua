@@ -968,7 +968,7 @@ describe("RaftNode bad arguments", function()
   end)
 
   it("raises for NaN, negative, infinite and inconsistent times", function()
-    -- API.md 2: "field 'election_timeout_min' must be a positive number, got -1"
+    -- docs/API.md 2: "field 'election_timeout_min' must be a positive number, got -1"
     raises("field 'election_timeout_min' must be a positive number, got ", function() node{ name = "a", election_timeout_min = 0 / 0 } end)
     raises("bad argument #1 to 'RaftNode' (field 'election_timeout_min' must be a positive number, got -1)", function() node{ name = "a", election_timeout_min = -1 } end)
     raises("field 'election_timeout_min' must be a positive number, got string", function() node{ name = "a", election_timeout_min = "1" } end)

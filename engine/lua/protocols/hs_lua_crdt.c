@@ -1,6 +1,6 @@
 /*
  * hs_lua_crdt.c - hs.GCounter, hs.PNCounter, hs.LWWRegister, hs.ORSet: the C CRDTs of
- * engine/crdt as Lua values (API.md 5.2).
+ * engine/crdt as Lua values (docs/API.md 5.2).
  *
  *   local c = hs.GCounter{ node_id = "a" }; c:increment(5); c.value
  *   c:merge(other)          -- another GCounter, or a state table from other:state()

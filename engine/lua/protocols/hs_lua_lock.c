@@ -11,7 +11,7 @@
  *   lock:renew("db", g.fencing_token)   -- the renewed grant, or nil, err (code "stale_token")
  *
  * The server is an entity: built with `network =` or `sim =` it follows the order of
- * construction of API.md 5.1 (detached until its simulation lists it; with neither option it
+ * construction of docs/API.md 5.1 (detached until its simulation lists it; with neither option it
  * is attached by hs.Simulation{ entities = } or sim:add). Leases expire in simulated time,
  * tokens are per lock and only grow, and crash()/restart() keep them (see hs_lock.h).
  * Requesters are names (an entity is taken by its name). Requests over the network are not

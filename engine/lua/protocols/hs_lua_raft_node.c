@@ -1163,7 +1163,7 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
 
 /* hs.RaftNode{ name =, network =, peers = { names or nodes }, state_machine =, ... }
  * On a network not attached to a simulation yet, the node is built detached: every option
- * is checked now, and the rest is done when the network is attached (API.md 5.1). */
+ * is checked now, and the rest is done when the network is attached (docs/API.md 5.1). */
 /* unsafe_local_reads = true is TEST-ONLY and UNSAFE: node:read() and "read" requests are answered
  * at once from the local state machine by whichever node gets them, leader or not, without
  * ReadIndex, so reads may be stale (not linearizable). It exists so that scenarios can show the

@@ -127,7 +127,7 @@ static int add_all(lua_State *L) {
 }
 
 /* sim:add(x, ...) -> x, ...: registers entities, protocol nodes and networks built before the
- * simulation (API.md 5.1), in the order given; then what the networks were asked to do
+ * simulation (docs/API.md 5.1), in the order given; then what the networks were asked to do
  * before they were attached (links, node:start()) is done. */
 int hs_l_add(lua_State *L) {
   hs_lsim *ls = hs_check_sim(L, 1);
