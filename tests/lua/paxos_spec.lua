@@ -1,5 +1,5 @@
 -- hs.PaxosNode, hs.MultiPaxosNode, hs.FlexiblePaxosNode and hs.PaxosChecker through the whole
--- stack: the Lua binding (engine/lua/hs_lua_paxos.c), the simulator adapter
+-- stack: the Lua binding (engine/lua/protocols/hs_lua_paxos_node.c), the simulator adapter
 -- (engine/paxos/hs_paxos_node.c), the network and the invariant checker. The protocol cores
 -- have their own cmocka tests (tests/c/test_paxos_*.c, test_mpaxos_paper.c); these check what a
 -- Lua user sees: decisions under loss, a replicated KV store, client futures (never left

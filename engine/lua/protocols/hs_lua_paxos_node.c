@@ -1469,7 +1469,7 @@ static void read_multi_options(lua_State *L, lpaxos *r, int flexible) {
 
 /* hs.PaxosNode / hs.MultiPaxosNode / hs.FlexiblePaxosNode { name =, network =, peers = { nodes
  * or names }, ... }. On a network not attached to a simulation yet, the node is built detached:
- * every option is checked now, and the rest is done when the network is attached (API.md 5.1).
+ * every option is checked now, and the rest is done when the network is attached (docs/API.md 5.1).
  *
  * unsafe_ignore_promises = true (Multi-Paxos) is TEST-ONLY and UNSAFE: a new leader ignores the
  * values the promises report and fills the slots with no-ops, so chosen commands can be lost or
