@@ -1,7 +1,7 @@
 -- swim_detection.lua: SWIM's detection time, after section 3.1 of the paper (Das, Gupta,
 -- Motivala, "SWIM", DSN 2002), through hs.MembershipProtocol.
 --
---   build/bin/happysim run scripts/swim_detection.lua [-- members=1000 trials=200 seed=1 --quick]
+--   build/bin/happysim run scripts/swim_detection.lua [--seed N] [-- members=1000 trials=200 --quick]
 --   (or LUA_PATH="lua/?.lua;lua/?/init.lua" LUA_CPATH="build/?.so" lua5.4 scripts/swim_detection.lua ...)
 --
 -- One group of `members` on a datacenter network runs for the whole experiment. Each trial
@@ -134,10 +134,11 @@ end
 local ctx = ...
 if type(ctx) == "table" and ctx.module then return M end
 
+-- run as a script (happysim run, or lua5.4): returns nothing, so the CLI has nothing more to run
 local bench = require("happysim.bench")
-local cfg = bench.options("swim_detection", { members = 1000, trials = 200, seed = 1 }, ...)
+local cfg = bench.options("swim_detection",
+  { members = 1000, trials = 200, seed = math.tointeger(rawget(_G, "seed")) or 1 }, ...)
 if cfg.quick then
   cfg.members, cfg.trials = 64, 100
 end
 M.run(cfg)
-return M
