@@ -70,6 +70,7 @@ build = {
         "engine/lua/protocols/hs_lua_phi.c",
         "engine/lua/protocols/hs_lua_raft_checker.c",
         "engine/lua/protocols/hs_lua_raft_node.c",
+        "engine/lua/protocols/hs_lua_swim.c",
         "engine/lua/runtime/hs_lua_check.c",
         "engine/lua/runtime/hs_lua_clock.c",
         "engine/lua/runtime/hs_lua_compat.c",

@@ -55,7 +55,10 @@ static void enter_core(hs_swim_node *n) {
   n->in_core++;
 }
 
-static void leave_core(hs_swim_node *n) { n->in_core--; }
+static void leave_core(hs_swim_node *n) {
+  n->in_core--;
+  if (n->hooks.after_core) n->hooks.after_core(n->hooks.ud);
+}
 
 static void cb_send(void *ud, const hs_swim_msg *m) {
   hs_swim_node *n = ud;

@@ -37,8 +37,11 @@ static inline hs_entity *hs_swim_dir_get(const hs_swim_dir *d, uint32_t id) {
 }
 
 typedef struct hs_swim_node_hooks {
-  void (*member_changed)(void *ud, const hs_swim_member_event *ev);
+  void (*member_changed)(void *ud, const hs_swim_member_event *ev); /* while the core runs */
   void (*persist_incarnation)(void *ud, uint32_t incarnation);
+  /* After a message or the timer, once the core has returned: the owner may act on what
+   * member_changed reported (call into the member, crash it, run Lua code). Optional. */
+  void (*after_core)(void *ud);
   void *ud;
 } hs_swim_node_hooks;
 

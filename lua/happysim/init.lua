@@ -75,6 +75,8 @@ local hs = {
   RingStrategy = core.RingStrategy,
   RandomizedStrategy = core.RandomizedStrategy,
   ElectionChecker = core.ElectionChecker,
+  MembershipProtocol = core.MembershipProtocol,
+  MemberState = { ALIVE = "alive", SUSPECT = "suspect", DEAD = "dead" },
 
   -- clocks
   LamportClock = core.LamportClock,

@@ -41,4 +41,8 @@ extern const luaL_Reg hs_lock_funcs[];
 void hs_elect_open(lua_State *L);
 extern const luaL_Reg hs_elect_funcs[];
 
+/* hs_lua_swim.c: hs.MembershipProtocol */
+void hs_swim_open(lua_State *L);
+extern const luaL_Reg hs_swim_funcs[];
+
 #endif
