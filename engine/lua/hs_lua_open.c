@@ -12,8 +12,10 @@ int luaopen_happysim_core(lua_State *L) {
   hs_kv_open(L);
   hs_raft_open(L);
   hs_crdt_open(L);
+  hs_repl_open(L);
   luaL_setfuncs(L, hs_kv_funcs, 0);
   luaL_setfuncs(L, hs_raft_funcs, 0);
   luaL_setfuncs(L, hs_crdt_funcs, 0);
+  luaL_setfuncs(L, hs_repl_funcs, 0);
   return 1;
 }

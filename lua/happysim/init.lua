@@ -61,6 +61,22 @@ local hs = {
   ORSet = core.ORSet,
   CRDTStore = require("happysim.crdt_store"),
 
+  -- replication (engine/repl): primary-backup, chain/CRAQ, multi-leader
+  PrimaryNode = core.PrimaryNode,
+  BackupNode = core.BackupNode,
+  ReplicationMaster = core.ReplicationMaster,
+  ChainNode = core.ChainNode,
+  build_chain = require("happysim.replication").build_chain,
+  LeaderNode = core.LeaderNode,
+  MerkleTree = core.MerkleTree,
+  LastWriterWins = require("happysim.replication").LastWriterWins,
+  VectorClockMerge = require("happysim.replication").VectorClockMerge,
+  CustomResolver = require("happysim.replication").CustomResolver,
+  VersionedValue = require("happysim.replication").VersionedValue,
+  KVStore = require("happysim.replication").KVStore,
+  ReplicationMode = { SYNC = "sync", SEMI_SYNC = "semi_sync", ASYNC = "async" },
+  ChainNodeRole = { HEAD = "head", MIDDLE = "middle", TAIL = "tail" },
+
   -- clocks
   LamportClock = core.LamportClock,
   VectorClock = require("happysim.clock").VectorClock,
