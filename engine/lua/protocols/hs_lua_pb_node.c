@@ -217,7 +217,7 @@ static const hs_lua_class backup_class = {"BackupNode", sizeof(lrepl), &backup_v
 
 /* ---- construction ------------------------------------------------------------------------------ */
 
-static const char *const primary_options[] = {"name", "network", "backups", "mode", "semi_sync_acks", "master", "lease",
+static const char *const primary_options[] = {"name", "network", "backups", "mode", "semi_sync_acks", "master", "lease", "serve_reads",
                                               "failure_timeout", "ping_interval", "retry_interval", "write_timeout",
                                               "max_inflight", "max_log", NULL};
 static const char *const backup_options[] = {"name", "network", "primary", "serve_reads", "mode", "semi_sync_acks",
@@ -246,6 +246,8 @@ static void common_options(lua_State *L, hs_pb_config *cfg, int *mode_given) {
   cfg->write_timeout_ns = hs_time_from_s(hs_field_positive_seconds(L, 1, 1, "write_timeout", 1.0));
   cfg->max_inflight = (uint32_t)hs_lrepl_opt_int(L, "max_inflight", 64, 1, 1 << 16);
   cfg->max_log = (uint32_t)hs_lrepl_opt_int(L, "max_log", 4096, 1, 1 << 24);
+  /* a primary becomes a backup after a failover: both classes take it */
+  cfg->serve_reads = hs_field_boolean(L, 1, 1, "serve_reads", 1);
 }
 
 /* The master option at field `master` of the options: pushes its name, or nil. */
@@ -262,7 +264,7 @@ static void push_master_option(lua_State *L) {
 
 /* hs.PrimaryNode{ name =, network =, backups = {...}, mode = "async", semi_sync_acks = 1,
  * master = <ReplicationMaster or name> (default: one built here, named "<name>.master", with
- * lease and failure_timeout), ping_interval = 0.1, retry_interval = 0.05, write_timeout = 1,
+ * lease and failure_timeout), serve_reads = true (as a backup, after a failover), ping_interval = 0.1, retry_interval = 0.05, write_timeout = 1,
  * max_inflight = 64, max_log = 4096 } */
 int hs_l_primary_node_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -335,7 +337,6 @@ int hs_l_backup_node_new(lua_State *L) {
   hs_pb_config cfg;
   int mode_given;
   common_options(L, &cfg, &mode_given);
-  cfg.serve_reads = hs_field_boolean(L, 1, 1, "serve_reads", 1);
   lua_getfield(L, 1, "primary"); /* 4 */
   const char *primary = hs_lrepl_name_of(L, 4);
   if (!primary)
