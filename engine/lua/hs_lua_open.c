@@ -17,6 +17,7 @@ int luaopen_happysim_core(lua_State *L) {
   hs_lock_open(L);
   hs_elect_open(L);
   hs_swim_open(L);
+  hs_repl_open(L);
   luaL_setfuncs(L, hs_kv_funcs, 0);
   luaL_setfuncs(L, hs_raft_funcs, 0);
   luaL_setfuncs(L, hs_paxos_funcs, 0);
@@ -25,5 +26,6 @@ int luaopen_happysim_core(lua_State *L) {
   luaL_setfuncs(L, hs_lock_funcs, 0);
   luaL_setfuncs(L, hs_elect_funcs, 0);
   luaL_setfuncs(L, hs_swim_funcs, 0);
+  luaL_setfuncs(L, hs_repl_funcs, 0);
   return 1;
 }

@@ -45,6 +45,7 @@ int hs_chain_new(const hs_chain_config *cfg, hs_chain **out) {
   c->id = cfg->id;
   c->master = cfg->master;
   c->craq = cfg->craq;
+  c->unsafe_dirty_reads = cfg->unsafe_dirty_reads;
   c->ping_interval = cfg->ping_interval_ns;
   c->retry_interval = cfg->retry_interval_ns;
   c->write_timeout = cfg->write_timeout_ns;

@@ -40,7 +40,8 @@
  * DURABILITY. As primary-backup: data is volatile, a restarted node rejoins at the tail.
  *
  * TEST-ONLY: compiled with HS_CRAQ_UNSAFE_DIRTY_READS, a CRAQ node answers a dirty version
- * as if it were clean (hs_chain_unsafe_build() tells); the engine library never is.
+ * as if it were clean (hs_chain_unsafe_build() tells); the engine library never is. The
+ * same bug can be asked for at run time, per node, with cfg.unsafe_dirty_reads (test-only).
  */
 #ifndef HS_CHAIN_H
 #define HS_CHAIN_H
@@ -75,6 +76,10 @@ typedef struct hs_chain_config {
   hs_time_ns write_timeout_ns;  /* default 1 s */
   hs_time_ns read_timeout_ns;   /* default 0.5 s */
   uint32_t max_inflight;        /* default 64 unacknowledged writes sent ahead to the successor */
+  /* TEST-ONLY, UNSAFE (default false): a CRAQ node answers a dirty version as if it were clean,
+   * as the HS_CRAQ_UNSAFE_DIRTY_READS build does; reads are then not linearizable. For
+   * scenarios showing the linearizability checker catch it (scripts/craq_unsafe_reads.lua). */
+  bool unsafe_dirty_reads;
   hs_chain_callbacks cb;
   void *ud;
 } hs_chain_config;

@@ -32,6 +32,7 @@ typedef struct ch_pending_read {
 struct hs_chain {
   uint32_t id, master;
   bool craq;
+  bool unsafe_dirty_reads; /* test-only (hs_chain_config) */
   hs_time_ns ping_interval, retry_interval, write_timeout, read_timeout;
   uint32_t max_inflight;
   hs_chain_callbacks cb;

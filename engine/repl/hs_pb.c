@@ -188,7 +188,7 @@ static void pb_view_changed(hs_pb *pb, int adopted, hs_time_ns now) {
     pb->n_peers = 0;
     for (uint32_t i = 1; i < pb->view.n; i++)
       pb->peers[pb->n_peers++] = (pb_peer){.id = pb->view.members[i], .next = pb_last(pb) + 1, .probing = true,
-                                           .last_sent = INT64_MIN};
+                                           .last_sent = INT64_MIN, .resent_from = UINT64_MAX};
     hs_pb_advance_commit(pb, now); /* async, or no backups: everything held is committed */
     hs_pb_send_all(pb, now);
     pb->retry_at = now + pb->retry_interval;

@@ -24,6 +24,8 @@ typedef struct pb_peer {
   uint64_t next;  /* next seq to send */
   bool probing;   /* match unknown yet: probe with the last entry's (seq, tag) */
   hs_time_ns last_sent;
+  uint64_t resent_from;   /* the commit point a rejection last made us resend from ... */
+  hs_time_ns resent_at;   /* ... and when (see hs_pb_on_ack) */
 } pb_peer;
 
 typedef struct pb_pending {

@@ -235,6 +235,13 @@ int hs_pb_on_ack(hs_pb *pb, const hs_repl_msg *m, hs_time_ns now) {
     uint64_t hint = m->seq;
     p->probing = false;
     if (hint < p->match) return HS_OK; /* an old answer */
+    /* Already resent from this very point, recently: the rest of a window sent before is
+     * rejected too, one answer per message, and resending the window for each would multiply
+     * the traffic (with duplication and reordering, without bound). A loss is the retry
+     * timer's business. */
+    if (hint == p->resent_from && now - p->resent_at < pb->retry_interval) return HS_OK;
+    p->resent_from = hint;
+    p->resent_at = now;
     if (hint >= pb->base_seq && hint <= pb_last(pb) && hs_pb_tag_at(pb, hint) == m->tag) {
       p->match = hint;
       p->next = hint + 1;

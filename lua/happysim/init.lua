@@ -77,6 +77,21 @@ local hs = {
   ElectionChecker = core.ElectionChecker,
   MembershipProtocol = core.MembershipProtocol,
   MemberState = { ALIVE = "alive", SUSPECT = "suspect", DEAD = "dead" },
+  -- replication (engine/repl): primary-backup, chain/CRAQ, multi-leader
+  PrimaryNode = core.PrimaryNode,
+  BackupNode = core.BackupNode,
+  ReplicationMaster = core.ReplicationMaster,
+  ChainNode = core.ChainNode,
+  build_chain = require("happysim.replication").build_chain,
+  LeaderNode = core.LeaderNode,
+  MerkleTree = core.MerkleTree,
+  LastWriterWins = require("happysim.replication").LastWriterWins,
+  VectorClockMerge = require("happysim.replication").VectorClockMerge,
+  CustomResolver = require("happysim.replication").CustomResolver,
+  VersionedValue = require("happysim.replication").VersionedValue,
+  KVStore = require("happysim.replication").KVStore,
+  ReplicationMode = { SYNC = "sync", SEMI_SYNC = "semi_sync", ASYNC = "async" },
+  ChainNodeRole = { HEAD = "head", MIDDLE = "middle", TAIL = "tail" },
 
   -- clocks
   LamportClock = core.LamportClock,

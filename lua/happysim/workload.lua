@@ -6,7 +6,10 @@
 --   sim:run(); hs.check.linearizable(w.history, { model = "kv" })
 --
 -- Each client is an entity that sends requests over the network: "submit" with a
--- command, or "read" with a query, to any node that answers them (hs.RaftNode does).
+-- command, or "read" with a query, to any node that answers them (hs.RaftNode does); with
+-- protocol = "replication", "Write"{ key, value } and "Read"{ key } (hs.PrimaryNode,
+-- hs.ChainNode ...: API.md 5.1; reads and writes only), following not_primary / not_head /
+-- not_tail hints and retrying no_lease / unavailable / not_ready after a pause.
 -- It follows `not_leader` hints (with read_any = true, each read goes to a node picked at
 -- random instead, to exercise read paths that any node answers), and records a Jepsen-style
 -- history (docs/API.md §6):
@@ -24,7 +27,8 @@ local hs_sleep, hs_now, hs_await = core.sleep, core.now, process.await
 local M = {}
 
 local KNOWN = { cluster = true, network = true, clients = true, rate = true, ops = true, keys = true,
-                timeout = true, duration = true, reads = true, name = true, start = true, read_any = true }
+                timeout = true, duration = true, reads = true, name = true, start = true, read_any = true,
+                protocol = true }
 
 local function fail_arg(field, msg)
   error(("bad argument #1 to 'workload.kv' (field '%s' %s)"):format(field, msg), 3)
@@ -53,6 +57,10 @@ local function check_opts(o)
   if cfg.reads ~= "read_index" and cfg.reads ~= "log" then fail_arg("reads", "must be \"read_index\" or \"log\"") end
   if o.read_any ~= nil and type(o.read_any) ~= "boolean" then fail_arg("read_any", "must be a boolean") end
   cfg.read_any = o.read_any == true
+  cfg.protocol = o.protocol or "consensus"
+  if cfg.protocol ~= "consensus" and cfg.protocol ~= "replication" then
+    fail_arg("protocol", "must be \"consensus\" (submit/read) or \"replication\" (Write/Read)")
+  end
   local ops = o.ops or { read = 0.5, write = 0.3, cas = 0.2 }
   if type(ops) ~= "table" then fail_arg("ops", "must be a table of weights") end
   local total, mix = 0, {}
@@ -66,11 +74,20 @@ local function check_opts(o)
     if k ~= "read" and k ~= "write" and k ~= "cas" then fail_arg("ops", "has an unknown operation '" .. tostring(k) .. "'") end
   end
   if total <= 0 then fail_arg("ops", "must give some operation a positive weight") end
+  if cfg.protocol == "replication" and (ops.cas or 0) > 0 then
+    fail_arg("ops", "has cas, which replication nodes do not offer (protocol = \"replication\": read and write)")
+  end
   cfg.mix, cfg.total = mix, total
   return cfg
 end
 
-local DEFINITE = { not_leader = true, transferring = true, lost = true, bad_request = true, apply_failed = true, read_failed = true }
+local DEFINITE = { not_leader = true, transferring = true, lost = true, bad_request = true, apply_failed = true, read_failed = true,
+                   -- replication nodes' refusals: certainly no effect (engine/repl/hs_repl.h)
+                   not_primary = true, not_head = true, not_tail = true, no_lease = true, unavailable = true,
+                   not_ready = true, stale_view = true }
+-- refusals worth retrying elsewhere (at the hint) or after a pause
+local REDIRECT = { not_leader = true, transferring = true, not_primary = true, not_head = true, not_tail = true }
+local RETRY = { no_lease = true, unavailable = true, not_ready = true }
 
 --- workload.kv(opts) -> workload { history = {...}, clients = {...}, stats = fn }
 function M.kv(opts)
@@ -104,7 +121,16 @@ function M.kv(opts)
       f = f or cfg.mix[#cfg.mix].f
       local key = "k" .. r:random(cfg.keys)
       local value, request, kind
-      if f == "read" then
+      if cfg.protocol == "replication" then
+        if f == "read" then
+          if cfg.read_any then target = cluster[r:random(#cluster)] end
+          kind, request = "Read", { key = key }
+        else
+          next_value = next_value + 1
+          value = next_value
+          kind, request = "Write", { key = key, value = value }
+        end
+      elseif f == "read" then
         if cfg.read_any then target = cluster[r:random(#cluster)] end -- any node, not the leader it knows
         kind = cfg.reads == "read_index" and "read" or "submit"
         request = { op = "get", key = key }
@@ -124,6 +150,7 @@ function M.kv(opts)
         local reply, err = hs_await(net:request(client, target, kind, request, { timeout = cfg.timeout }))
         if reply and reply.ok then
           local result = reply.result
+          if cfg.protocol == "replication" then result = reply.value end
           if f == "read" then
             record(process, "ok", f, key, result)
           elseif f == "cas" and result ~= true then
@@ -135,9 +162,9 @@ function M.kv(opts)
         end
         local e = reply and reply.error or err
         local code = type(e) == "table" and e.code or "unknown"
-        if (code == "not_leader" or code == "transferring") and attempts < 2 * #cluster then -- refused: retry
+        if (REDIRECT[code] or RETRY[code]) and attempts < 2 * #cluster then -- refused: retry
           target = (e.leader and by_name[e.leader]) or cluster[r:random(#cluster)]
-          if not e.leader then hs_sleep(cfg.timeout / 4) end -- no leader known yet: back off
+          if not e.leader or RETRY[code] then hs_sleep(cfg.timeout / 4) end -- no leader known yet: back off
         elseif DEFINITE[code] then
           record(process, "fail", f, key, f == "read" and nil or value)
           break

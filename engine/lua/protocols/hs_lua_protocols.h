@@ -45,4 +45,10 @@ extern const luaL_Reg hs_elect_funcs[];
 void hs_swim_open(lua_State *L);
 extern const luaL_Reg hs_swim_funcs[];
 
+/* hs_lua_repl.c (shared), hs_lua_pb_node.c, hs_lua_repl_master.c, hs_lua_chain_node.c,
+ * hs_lua_ml_node.c, hs_lua_merkle.c: hs.PrimaryNode, hs.BackupNode, hs.ReplicationMaster,
+ * hs.ChainNode, hs.LeaderNode, hs.MerkleTree */
+void hs_repl_open(lua_State *L);
+extern const luaL_Reg hs_repl_funcs[];
+
 #endif
