@@ -11,9 +11,16 @@
 -- random instead, to exercise read paths that any node answers), and records a Jepsen-style
 -- history (API.md §6):
 --   ok    the service acknowledged the operation (a read carries the value read);
---   fail  it certainly did not take effect (not_leader, transferring, lost, a cas that did not match);
+--   fail  it certainly did not take effect: a cas that did not match, a request the service
+--         cannot apply (bad_request, apply_failed), a read that got no value;
 --   info  unknown (timeout, crash, outcome unknown): the client then continues as a new
 --         process id, as a Jepsen client does, since the old operation may still apply.
+-- A refusal (not_leader, transferring, lost) is about one copy of one attempt: a network
+-- that duplicates messages may still deliver another copy of that attempt to the same node
+-- later, once it leads, and the node's client session then applies it (a session applies a
+-- request id at most once, not never; each attempt is a request of its own). So a client
+-- that retries after a refusal no longer knows that its operation will not take effect: if
+-- it gives up, or a later attempt finds a cas that does not match, it records info, not fail.
 
 local core = require("happysim.core")
 local Entity = require("happysim.entity")
@@ -70,7 +77,11 @@ local function check_opts(o)
   return cfg
 end
 
-local DEFINITE = { not_leader = true, transferring = true, lost = true, bad_request = true, apply_failed = true, read_failed = true }
+-- Refusals of one copy of an attempt: another copy may still be applied (see the top).
+local REFUSED = { not_leader = true, transferring = true, lost = true }
+-- Answers every copy of every attempt gets alike: the operation did not take effect, unless
+-- an earlier attempt that was refused may still be applied.
+local DEFINITE = { bad_request = true, apply_failed = true, read_failed = true }
 
 --- workload.kv(opts) -> workload { history = {...}, clients = {...}, stats = fn }
 function M.kv(opts)
@@ -119,35 +130,43 @@ function M.kv(opts)
       end
       record(process, "invoke", f, key, value)
       local attempts = 0
+      -- a read never takes effect; a write or cas refused once may still take effect
+      local in_doubt = false
+      local outcome -- "ok", "fail" or "info"
       while true do
         attempts = attempts + 1
         local reply, err = hs_await(net:request(client, target, kind, request, { timeout = cfg.timeout }))
         if reply and reply.ok then
           local result = reply.result
           if f == "read" then
-            record(process, "ok", f, key, result)
+            value, outcome = result, "ok"
           elseif f == "cas" and result ~= true then
-            record(process, "fail", f, key, value) -- the compare did not match: no effect
+            outcome = in_doubt and "info" or "fail" -- the compare did not match: no effect by this attempt
           else
-            record(process, "ok", f, key, value)
+            outcome = "ok"
           end
           break
         end
         local e = reply and reply.error or err
         local code = type(e) == "table" and e.code or "unknown"
+        if REFUSED[code] then in_doubt = in_doubt or f ~= "read" end
         if (code == "not_leader" or code == "transferring") and attempts < 2 * #cluster then -- refused: retry
           target = (e.leader and by_name[e.leader]) or cluster[r:random(#cluster)]
           if not e.leader then hs_sleep(cfg.timeout / 4) end -- no leader known yet: back off
-        elseif DEFINITE[code] then
-          record(process, "fail", f, key, f == "read" and nil or value)
-          break
-        else -- timeout, crashed, unknown: the operation may still take effect
-          record(process, "info", f, key, f == "read" and nil or value)
-          next_process = next_process + 1
-          process = next_process
-          target = cluster[r:random(#cluster)]
+        else
+          -- gives up: a read that got no value did nothing; otherwise fail only when no
+          -- attempt may still be applied (timeout, crashed, unknown: this one may)
+          outcome = (f == "read" and (REFUSED[code] or DEFINITE[code]) or (DEFINITE[code] and not in_doubt))
+            and "fail" or "info"
+          if f == "read" then value = nil end
           break
         end
+      end
+      record(process, outcome, f, key, value)
+      if outcome == "info" then -- the operation may still take effect: go on as a new process
+        next_process = next_process + 1
+        process = next_process
+        target = cluster[r:random(#cluster)]
       end
     end
   end

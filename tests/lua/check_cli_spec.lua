@@ -312,6 +312,16 @@ describe("happysim check", function()
       assert.matches("check raft safety: ok %(%d+ invariant checks, no violation%)", rout)
     end)
 
+    it("raft_linearizable passes seeds 323 and 1136 (a refused write applied from a late duplicate copy)", function()
+      -- a client gave up on a write after refusals during a leadership transfer, and a
+      -- delayed copy of one refused attempt was applied once its node led: hs.workload.kv
+      -- must record such a write as info (tests/lua/workload_spec.lua replays the interleaving)
+      local code, out, err = happysim{ "check", dir .. "/scripts/raft_linearizable.lua", "--seeds", "323,1136",
+                                       "--jobs", "2" }
+      assert.equal(0, code, out .. err)
+      assert.matches("\npassed: all 2 seeds\n", out, 1, true)
+    end)
+
     it("raft_unsafe_reads fails the linearizability check, and its replay prints the same anomaly", function()
       local path = dir .. "/scripts/raft_unsafe_reads.lua"
       local code, out = happysim{ "check", path, "--seeds", "1..4", "--jobs", "2" }
