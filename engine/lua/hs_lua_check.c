@@ -22,9 +22,10 @@ typedef struct lmodel {
   hs_lin_model model;
   lua_State *L;   /* NULL once the stack slots below are gone */
   int model_idx;  /* the model table */
-  int states_idx; /* handle -> state */
+  int states_idx; /* handle -> state (handle 0: decode the identity bytes, see plain_identity) */
   int ops_idx;    /* the ops array (1-based) */
   int tb_idx;     /* the traceback handler */
+  int step_idx;   /* the model's step function */
   const hs_lin_op *op0; /* ops[0], to find an op's index */
   bool has_hash;
   bool failed; /* a callback raised: the search stops */
@@ -74,12 +75,39 @@ static lcheck *new_lcheck(lua_State *L) {
   return c;
 }
 
-/* ---- a model written in Lua ------------------------------------------------------ */
+/* ---- a model written in Lua ------------------------------------------------------ *
+ *
+ * The search calls step for every configuration it tries, so a step is kept short: the
+ * model's step function is called directly under lua_pcall (with the traceback handler),
+ * and a state that is nil, a boolean, an integer or a string (without a hash function) is
+ * its own identity: its canonical bytes are written in C, no reference is taken, and the
+ * state is decoded from those bytes when it is stepped again. Other states (tables) are
+ * encoded and canonicalized under a protected call and kept in the states table. */
 
-/* The protected callbacks run in a frame of their own: (lcall, model, states, ops). */
+/* The protected callbacks run in a frame of their own: (lcall, model, states, ops [, value]). */
 #define P_MODEL 2
 #define P_STATES 3
 #define P_OPS 4
+#define P_VALUE 5
+
+/* Writes the identity of a plain state (see above) at idx to out; false for another. */
+static bool plain_identity(lua_State *L, int idx, hs_buf *out) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL: hs_buf_put_nil(out); return true;
+  case LUA_TBOOLEAN: hs_buf_put_bool(out, lua_toboolean(L, idx)); return true;
+  case LUA_TNUMBER:
+    if (!lua_isinteger(L, idx)) return false; /* 1.0 and 1 share an identity, but not a decoding */
+    hs_buf_put_int(out, (int64_t)lua_tointeger(L, idx));
+    return true;
+  case LUA_TSTRING: {
+    size_t len;
+    const char *str = lua_tolstring(L, idx, &len);
+    hs_buf_put_string(out, str, len);
+    return true;
+  }
+  default: return false;
+  }
+}
 
 /* Writes the identity of the state at idx: its hash() result, or its canonical encoding. */
 static void push_identity(lua_State *L, lmodel *lm, int idx, hs_buf *out) {
@@ -104,12 +132,21 @@ static void push_identity(lua_State *L, lmodel *lm, int idx, hs_buf *out) {
 typedef struct lcall {
   lmodel *lm;
   hs_value key;
-  int64_t state_ref;
-  size_t op; /* 0-based */
+  size_t op;     /* 0-based */
   hs_buf *out;
   int64_t handle;
   int legal;
 } lcall;
+
+/* Protected: the identity of the state (the extra value), which is kept (a->handle). */
+static int p_identity(lua_State *L) {
+  lcall *a = lua_touserdata(L, 1);
+  push_identity(L, a->lm, P_VALUE, a->out);
+  lua_pushvalue(L, P_VALUE);
+  a->handle = luaL_ref(L, P_STATES);
+  a->legal = 1;
+  return 0;
+}
 
 /* Protected: init([key]) -> state */
 static int p_init(lua_State *L) {
@@ -121,31 +158,35 @@ static int p_init(lua_State *L) {
   else
     lua_pushnil(L);
   lua_call(L, 1, 1);
-  push_identity(L, lm, -1, a->out);
-  lua_pushvalue(L, -1);
-  a->handle = luaL_ref(L, P_STATES);
+  a->handle = 0;
+  if (lm->has_hash || !plain_identity(L, -1, a->out)) {
+    push_identity(L, lm, -1, a->out);
+    lua_pushvalue(L, -1);
+    a->handle = luaL_ref(L, P_STATES);
+  }
   a->legal = 1;
   return 0;
 }
 
-/* Protected: step(state, op) -> ok, new_state */
-static int p_step(lua_State *L) {
+/* Protected: readonly(op) -> boolean */
+static int p_readonly(lua_State *L) {
   lcall *a = lua_touserdata(L, 1);
-  lmodel *lm = a->lm;
-  lua_getfield(L, P_MODEL, "step");
-  lua_rawgeti(L, P_STATES, (lua_Integer)a->state_ref);
+  lua_getfield(L, P_MODEL, "readonly");
   lua_rawgeti(L, P_OPS, (lua_Integer)a->op + 1);
-  lua_call(L, 2, 2);
-  a->legal = lua_toboolean(L, -2);
-  if (!a->legal) return 0;
-  push_identity(L, lm, -1, a->out);
-  lua_pushvalue(L, -1);
-  a->handle = luaL_ref(L, P_STATES);
+  lua_call(L, 1, 1);
+  a->legal = lua_toboolean(L, -1);
   return 0;
 }
 
-/* Runs a protected call; on an error keeps the first message and returns -1. */
-static int lm_call(lmodel *lm, lua_CFunction fn, lcall *a) {
+/* Keeps the first error message (on top of the stack); the search stops. */
+static void lm_fail(lmodel *lm) {
+  lm->failed = true;
+  lm->err_ref = luaL_ref(lm->L, LUA_REGISTRYINDEX);
+}
+
+/* Runs a protected callback, with the value at extra_idx as its fifth argument when it is
+ * not 0; on an error keeps the first message and returns -1. */
+static int lm_call(lmodel *lm, lua_CFunction fn, lcall *a, int extra_idx) {
   lua_State *L = lm->L;
   if (!L || lm->failed) return -1;
   if (!lua_checkstack(L, 8)) return -1;
@@ -154,9 +195,9 @@ static int lm_call(lmodel *lm, lua_CFunction fn, lcall *a) {
   lua_pushvalue(L, lm->model_idx);
   lua_pushvalue(L, lm->states_idx);
   lua_pushvalue(L, lm->ops_idx);
-  if (lua_pcall(L, 4, 0, lm->tb_idx) != LUA_OK) {
-    lm->failed = true;
-    lm->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (extra_idx) lua_pushvalue(L, extra_idx);
+  if (lua_pcall(L, extra_idx ? 5 : 4, 0, lm->tb_idx) != LUA_OK) {
+    lm_fail(lm);
     return -1;
   }
   return a->legal;
@@ -165,22 +206,55 @@ static int lm_call(lmodel *lm, lua_CFunction fn, lcall *a) {
 static int lm_init(void *ud, hs_value key, hs_buf *out, uint64_t *handle) {
   lmodel *lm = ud;
   lcall a = {.lm = lm, .key = key, .out = out};
-  int rc = lm_call(lm, p_init, &a);
+  int rc = lm_call(lm, p_init, &a, 0);
   if (rc == 1) *handle = (uint64_t)a.handle;
   return rc;
 }
 
+/* Pushes the state of handle (0: decoded from its identity bytes). */
+static void push_state(lmodel *lm, hs_lin_state s) {
+  if (s.handle)
+    lua_rawgeti(lm->L, lm->states_idx, (lua_Integer)(int64_t)s.handle);
+  else
+    hs_lua_decode(lm->L, s.bytes, s.len);
+}
+
+/* step(state, op) -> ok, new_state: called directly, under lua_pcall. */
 static int lm_step(void *ud, hs_lin_state s, const hs_lin_op *op, hs_buf *out, uint64_t *handle) {
   lmodel *lm = ud;
-  lcall a = {.lm = lm, .state_ref = (int64_t)s.handle, .op = (size_t)(op - lm->op0), .out = out};
-  int rc = lm_call(lm, p_step, &a);
-  if (rc == 1) *handle = (uint64_t)a.handle;
+  lua_State *L = lm->L;
+  if (!L || lm->failed) return -1;
+  int top = lua_gettop(L);
+  lua_pushvalue(L, lm->step_idx);
+  push_state(lm, s);
+  lua_rawgeti(L, lm->ops_idx, (lua_Integer)(op - lm->op0) + 1);
+  if (lua_pcall(L, 2, 2, lm->tb_idx) != LUA_OK) {
+    lm_fail(lm);
+    lua_settop(L, top);
+    return -1;
+  }
+  int rc = lua_toboolean(L, top + 1);
+  if (rc) {
+    *handle = 0;
+    if (lm->has_hash || !plain_identity(L, top + 2, out)) {
+      lcall a = {.lm = lm, .out = out};
+      rc = lm_call(lm, p_identity, &a, top + 2);
+      if (rc == 1) *handle = (uint64_t)a.handle;
+    }
+  }
+  lua_settop(L, top);
   return rc;
 }
 
 static void lm_release(void *ud, uint64_t handle) {
   lmodel *lm = ud;
-  if (lm->L) luaL_unref(lm->L, lm->states_idx, (int)(int64_t)handle);
+  if (lm->L && handle) luaL_unref(lm->L, lm->states_idx, (int)(int64_t)handle);
+}
+
+static bool lm_readonly(void *ud, const hs_lin_op *op) {
+  lmodel *lm = ud;
+  lcall a = {.lm = lm, .op = (size_t)(op - lm->op0)};
+  return lm_call(lm, p_readonly, &a, 0) == 1;
 }
 
 /* ---- building the operations ------------------------------------------------------ */
@@ -259,12 +333,14 @@ static void push_result(lua_State *L, lcheck *c, bool lua_model) {
   size_t tail = r->prefix_len < 10 ? r->prefix_len : 10;
   push_index_list(L, r->prefix + (r->prefix_len - tail), tail);
   lua_setfield(L, -2, "prefix_tail");
+  push_index_list(L, r->prefix, r->prefix_len);
+  lua_setfield(L, -2, "prefix");
   lua_pushinteger(L, (lua_Integer)r->blocked + 1);
   lua_setfield(L, -2, "blocked");
   push_index_list(L, r->pending, r->pending_len);
   lua_setfield(L, -2, "pending");
   if (r->has_state) {
-    if (lua_model)
+    if (lua_model && r->state_handle)
       lua_rawgeti(L, c->lm.states_idx, (lua_Integer)(int64_t)r->state_handle);
     else
       hs_lua_decode(L, r->state.data, r->state.len);
@@ -339,6 +415,11 @@ static int l_linearizable(lua_State *L) {
     lua_getfield(L, 2, "partition");
     lm->model.partition_by_key = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "key") == 0;
     lua_pop(L, 2);
+    lua_getfield(L, 2, "step"); /* 8 */
+    lm->step_idx = lua_gettop(L);
+    if (lua_getfield(L, 2, "readonly") != LUA_TNIL) lm->model.readonly = lm_readonly;
+    lua_pop(L, 1);
+    if (!lua_checkstack(L, 16)) return luaL_error(L, "linearizable: stack overflow");
     lm->model.name = "lua";
     lm->model.ud = lm;
     lm->model.init = lm_init;
