@@ -415,6 +415,10 @@ function check.linearizable(history, opts)
     end
     res.message = ("unknown (model %s): the check stopped after %d model steps, %d of %d sub-histories checked: %s")
       :format(name, raw.steps, raw.partitions_checked, raw.partitions, why)
+    if type(cmodel) == "table" and not cmodel.readonly then
+      res.message = res.message .. " (a Lua model that declares readonly(op) spares the search trying every order of"
+        .. " the reads)"
+    end
   end
   return res
 end
