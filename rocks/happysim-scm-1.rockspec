@@ -97,6 +97,7 @@ build = {
     ["happysim.future"] = "lua/happysim/future.lua",
     ["happysim"] = "lua/happysim/init.lua",
     ["happysim.invariants"] = "lua/happysim/invariants.lua",
+    ["happysim.json"] = "lua/happysim/json.lua",
     ["happysim.network"] = "lua/happysim/network.lua",
     ["happysim.process"] = "lua/happysim/process.lua",
     ["happysim.scenario"] = "lua/happysim/scenario.lua",

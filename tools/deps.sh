@@ -6,7 +6,7 @@
 # installs them with apt-get if we are root; otherwise it prints the exact
 # `sudo apt-get install` line and exits 1.
 
-HS_DEB_PACKAGES=(lua5.4 liblua5.4-dev lua-busted libcmocka-dev cmake gcc pkg-config make)
+HS_DEB_PACKAGES=(lua5.4 liblua5.4-dev lua-busted libcmocka-dev cmake gcc pkg-config make parallel)
 
 # Prints the packages of the list that are not installed, space-separated.
 hs_missing_packages() {

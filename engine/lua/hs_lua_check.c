@@ -10,8 +10,10 @@
  * table on this call's stack, keyed by luaL_ref handles the checker hands back when it
  * drops a state. All C memory hangs off a userdata, so an error anywhere leaks nothing.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check/hs_lin.h"
 #include "hs_lua.h"
@@ -475,6 +477,16 @@ static int l_canonical(lua_State *L) {
   return 1;
 }
 
+/* core.check.clock() -> seconds of a monotonic wall clock (CLOCK_MONOTONIC), for reports
+ * of how long things took (`happysim check` sweeps); nothing that decides a verdict or a
+ * run reads it. */
+static int l_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
 /* ---- hooks for invariants (lua/happysim/invariants.lua) -----------------------------
  *
  * Invariants need to run code around sim:run / run_until / step and to share sim:trace.
@@ -587,7 +599,8 @@ static int l_trace_of(lua_State *L) {
 void hs_check_register(lua_State *L) {
   static const luaL_Reg funcs[] = {{"linearizable", l_linearizable}, {"canonical", l_canonical},
                                    {"hook_methods", l_hook_methods}, {"hook_sim", l_hook_sim},
-                                   {"trace_of", l_trace_of},         {NULL, NULL}};
+                                   {"trace_of", l_trace_of},         {"clock", l_clock},
+                                   {NULL, NULL}};
   luaL_newlib(L, funcs);
   lua_setfield(L, -2, "check");
 }
