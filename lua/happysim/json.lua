@@ -4,10 +4,10 @@
 --   json.decode(text) -> value | nil, message
 --
 -- Values: nil (null), booleans, numbers (integers stay integers; floats are written with
--- 17 significant digits, so they read back exactly), strings (UTF-8 passes through;
--- control characters, quotes and backslashes are escaped), arrays (tables with 1..n) and
--- objects (tables with string keys, written in sorted key order, or in the order of the
--- `keys` list given for the top-level object). A table that is neither, a NaN or an
+-- the fewest of 15 or 17 significant digits that read back exactly), strings (UTF-8 passes
+-- through; control characters, quotes and backslashes are escaped), arrays (tables with
+-- 1..n; an empty table is an empty array) and objects (tables with string keys, written in
+-- sorted key order, or in the order of the `keys` list given for the top-level object). A table that is neither, a NaN or an
 -- infinity raises. decode accepts any JSON text made of these, with \uXXXX escapes
 -- (surrogate pairs included); JSON null reads as json.null, so that arrays keep their
 -- length and objects their keys.
@@ -41,11 +41,21 @@ function encode(v, out, keys)
     out[#out + 1] = v and "true" or "false"
   elseif t == "number" then
     if v ~= v or v == math.huge or v == -math.huge then error("json.encode: cannot encode " .. tostring(v), 0) end
-    out[#out + 1] = math.type(v) == "integer" and tostring(v) or ("%.17g"):format(v)
+    if math.type(v) == "integer" then
+      out[#out + 1] = tostring(v)
+    else -- the shortest of 15 or 17 digits that reads back exactly
+      local text = ("%.15g"):format(v)
+      if tonumber(text) ~= v then text = ("%.17g"):format(v) end
+      out[#out + 1] = text
+    end
   elseif t == "string" then
     out[#out + 1] = encode_string(v)
   elseif t == "table" then
-    if next(v) ~= nil and is_array(v) then
+    if next(v) == nil then -- an empty table: an empty array (sweep records have no empty objects)
+      out[#out + 1] = "[]"
+      return
+    end
+    if is_array(v) then
       out[#out + 1] = "["
       for i = 1, #v do
         if i > 1 then out[#out + 1] = "," end
