@@ -553,11 +553,13 @@ static int step_op(search *s, const group *cur, uint64_t cur_handle, size_t o, u
   return rc;
 }
 
+/* Room for one more recorded child (counted in the memory budget). */
 static bool grow_kids(search *s) {
   if (s->nkids < s->kids_cap) return true;
   size_t cap = s->kids_cap ? 2 * s->kids_cap : 256;
   kid *k = realloc(s->kids, cap * sizeof *k);
   if (!k) return false;
+  s->mc.bytes += (cap - s->kids_cap) * sizeof *k;
   s->kids = k;
   s->kids_cap = cap;
   return true;

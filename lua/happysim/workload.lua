@@ -13,14 +13,19 @@
 --   ok    the service acknowledged the operation (a read carries the value read);
 --   fail  it certainly did not take effect: a cas that did not match, a request the service
 --         cannot apply (bad_request, apply_failed), a read that got no value;
---   info  unknown (timeout, crash, outcome unknown): the client then continues as a new
---         process id, as a Jepsen client does, since the old operation may still apply.
--- A refusal (not_leader, transferring, lost) is about one copy of one attempt: a network
--- that duplicates messages may still deliver another copy of that attempt to the same node
+--   info  unknown (timeout, crash, outcome unknown, a write or cas refused: see below): the
+--         client then continues as a new process id, as a Jepsen client does, since the old
+--         operation may still apply.
+-- A refusal (not_leader, transferring, lost) is about one copy of one request: a network
+-- that duplicates messages may still deliver another copy of that request to the same node
 -- later, once it leads, and the node's client session then applies it (a session applies a
--- request id at most once, not never; each attempt is a request of its own). So a client
--- that retries after a refusal no longer knows that its operation will not take effect: if
--- it gives up, or a later attempt finds a cas that does not match, it records info, not fail.
+-- request id at most once, not never). And a request sent again is a request of its own
+-- (net:request gives it a new id), which a session cannot tell from a new operation. So a
+-- client does not send a write or cas again: after a refusal it records info and goes on
+-- with its next operation, sent to the leader the refusal named; retrying could apply the
+-- operation twice, once from a late copy and once from the retry, with other writes in
+-- between. Reads change nothing: a refused read is retried at the leader named, up to
+-- twice the cluster's size, and a read that got no value is recorded as fail.
 
 local core = require("happysim.core")
 local Entity = require("happysim.entity")
@@ -77,10 +82,9 @@ local function check_opts(o)
   return cfg
 end
 
--- Refusals of one copy of an attempt: another copy may still be applied (see the top).
+-- Refusals of one copy of a request: another copy may still be applied (see the top).
 local REFUSED = { not_leader = true, transferring = true, lost = true }
--- Answers every copy of every attempt gets alike: the operation did not take effect, unless
--- an earlier attempt that was refused may still be applied.
+-- Answers every copy of a request gets alike: the operation did not take effect.
 local DEFINITE = { bad_request = true, apply_failed = true, read_failed = true }
 
 --- workload.kv(opts) -> workload { history = {...}, clients = {...}, stats = fn }
@@ -130,34 +134,35 @@ function M.kv(opts)
       end
       record(process, "invoke", f, key, value)
       local attempts = 0
-      -- a read never takes effect; a write or cas refused once may still take effect
-      local in_doubt = false
       local outcome -- "ok", "fail" or "info"
+      local hinted = false -- the last answer named the leader: target is it
       while true do
         attempts = attempts + 1
         local reply, err = hs_await(net:request(client, target, kind, request, { timeout = cfg.timeout }))
         if reply and reply.ok then
           local result = reply.result
           if f == "read" then
-            value, outcome = result, "ok"
-          elseif f == "cas" and result ~= true then
-            outcome = in_doubt and "info" or "fail" -- the compare did not match: no effect by this attempt
-          else
+            value = result
             outcome = "ok"
+          else -- a cas whose compare did not match had no effect
+            outcome = (f == "cas" and result ~= true) and "fail" or "ok"
           end
           break
         end
         local e = reply and reply.error or err
         local code = type(e) == "table" and e.code or "unknown"
-        if REFUSED[code] then in_doubt = in_doubt or f ~= "read" end
-        if (code == "not_leader" or code == "transferring") and attempts < 2 * #cluster then -- refused: retry
-          target = (e.leader and by_name[e.leader]) or cluster[r:random(#cluster)]
-          if not e.leader then hs_sleep(cfg.timeout / 4) end -- no leader known yet: back off
+        hinted = REFUSED[code] and e.leader and by_name[e.leader] and true or false
+        if hinted then target = by_name[e.leader] end
+        if f == "read" and (code == "not_leader" or code == "transferring") and attempts < 2 * #cluster then
+          -- a read changes nothing, so it may be retried: a late copy of this attempt is harmless
+          if not hinted then
+            target = cluster[r:random(#cluster)]
+            hs_sleep(cfg.timeout / 4) -- no leader known yet: back off
+          end
         else
-          -- gives up: a read that got no value did nothing; otherwise fail only when no
-          -- attempt may still be applied (timeout, crashed, unknown: this one may)
-          outcome = (f == "read" and (REFUSED[code] or DEFINITE[code]) or (DEFINITE[code] and not in_doubt))
-            and "fail" or "info"
+          -- a read that got no value did nothing (fail); a write or cas fails only on an
+          -- answer every copy of the request gets (DEFINITE), otherwise its outcome is unknown
+          outcome = (f == "read" or DEFINITE[code]) and "fail" or "info"
           if f == "read" then value = nil end
           break
         end
@@ -166,7 +171,7 @@ function M.kv(opts)
       if outcome == "info" then -- the operation may still take effect: go on as a new process
         next_process = next_process + 1
         process = next_process
-        target = cluster[r:random(#cluster)]
+        if not hinted then target = cluster[r:random(#cluster)] end
       end
     end
   end

@@ -469,14 +469,15 @@ return hs.scenario{
       assert.matches("check raft safety: ok %(%d+ invariant checks, no violation%)", rout)
     end)
 
-    it("raft_linearizable passes seeds 323 and 1136 (a refused write applied from a late duplicate copy)", function()
-      -- a client gave up on a write after refusals during a leadership transfer, and a
-      -- delayed copy of one refused attempt was applied once its node led: hs.workload.kv
-      -- must record such a write as info (tests/lua/workload_spec.lua replays the interleaving)
-      local code, out, err = happysim{ "check", dir .. "/scripts/raft_linearizable.lua", "--seeds", "323,1136",
+    it("raft_linearizable passes seeds 323, 1136 and 8855 (a refused write applied from a late duplicate)", function()
+      -- a client's write was refused during a leadership transfer, and a delayed duplicate
+      -- of the refused request was applied once its node led: hs.workload.kv must record
+      -- such a write as info (323, 1136), and must not send it again (8855: applied twice,
+      -- with other writes in between). tests/lua/workload_spec.lua replays the interleavings.
+      local code, out, err = happysim{ "check", dir .. "/scripts/raft_linearizable.lua", "--seeds", "323,1136,8855",
                                        "--jobs", "2" }
       assert.equal(0, code, out .. err)
-      assert.matches("\npassed: all 2 seeds\n", out, 1, true)
+      assert.matches("\npassed: all 3 seeds\n", out, 1, true)
     end)
 
     it("raft_unsafe_reads fails the linearizability check, and its replay prints the same anomaly", function()
