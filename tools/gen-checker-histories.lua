@@ -13,9 +13,13 @@
 
 local ctx = ...
 local hs = ctx.hs
-local outdir = ctx.args[1] or "tests/data/checker"
+local outdir = ctx.args and ctx.args[1] or "tests/data/checker"
 
-local SEEDS = { 4, 37 } -- among seeds 1..40, two of those whose histories cost the search most
+-- Among seeds 1..40, seed 2 is the second most costly to check once corrupted (25 ms with the
+-- kv model; the most costly, seed 25, takes 0.4 s: a stretch where 14 writes are pending at
+-- once multiplies the orders to try), and seed 34 has the most timed-out operations of the
+-- top five. scripts/bench/checker.lua prints the spread over all 40.
+local SEEDS = { 2, 34 }
 
 local function run(seed)
   local names = { "n1", "n2", "n3", "n4", "n5" }
@@ -33,11 +37,22 @@ local function run(seed)
   hs.FaultSchedule{
     hs.faults.random_partitions{ network = net, nodes = names, mtbf = 0.5, mttr = 0.3, start = 0.6, stop = duration + 0.5 },
   }:install(sim)
-  local w = hs.workload.kv{ cluster = nodes, network = net, clients = 50, rate = 260, keys = 1,
+  local w = hs.workload.kv{ cluster = nodes, network = net, clients = 50, rate = 210, keys = 1,
                             ops = { read = 0.5, write = 0.3, cas = 0.2 }, timeout = 0.5, duration = duration, start = 0.5 }
   sim:run()
   return w
 end
+
+-- The read to corrupt: the first ok read in the second half of the history.
+local function corrupt_record(h)
+  for i = #h // 2, #h do
+    if h[i].type == "ok" and h[i].f == "read" then return i end
+  end
+end
+
+-- Loaded with ctx.library set (scripts/bench/checker.lua does), this file only hands over
+-- the generator: { run = run(seed) -> workload, corrupt_record = fn(history) -> index }.
+if ctx.library then return { run = run, corrupt_record = corrupt_record } end
 
 local function value_text(v)
   if v == nil then return nil end
@@ -48,13 +63,7 @@ end
 for _, seed in ipairs(SEEDS) do
   local w = run(seed)
   local h = w.history
-  local corrupt
-  for i = #h // 2, #h do
-    if h[i].type == "ok" and h[i].f == "read" then
-      corrupt = i
-      break
-    end
-  end
+  local corrupt = corrupt_record(h)
   local stats = w.stats()
   local path = ("%s/raft_kv50_seed%d.lua"):format(outdir, seed)
   local f = assert(io.open(path, "w"))

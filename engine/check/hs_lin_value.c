@@ -46,6 +46,21 @@ static bool canon_table(hs_value v, hs_buf *out, int depth) {
     if (!s || !canon(item, out, depth + 1)) return false;
     off += s;
   }
+  if (nmap == 0) {
+    hs_buf_patch_table(out, header, narr, 0);
+    return !out->failed;
+  }
+  if (nmap == 1) { /* one entry is in order already, unless its key extends the array */
+    hs_value k = {v.p + off, v.len - off};
+    size_t ks = hs_value_size(k);
+    int64_t ik;
+    if (ks && !(hs_value_int(k, &ik) || hs_value_type(k) == HS_V_DOUBLE)) {
+      hs_value val = {v.p + off + ks, v.len - off - ks};
+      if (!hs_value_size(val) || !canon(k, out, depth + 1) || !canon(val, out, depth + 1)) return false;
+      hs_buf_patch_table(out, header, narr, 1);
+      return !out->failed;
+    }
+  }
   bool ok = true;
   hs_buf tmp;
   hs_buf_init(&tmp);

@@ -33,6 +33,13 @@ typedef struct lmodel {
   bool failed; /* a callback raised: the search stops */
   int err_ref; /* registry ref of the first error message */
   hs_buf enc; /* scratch for encodings */
+  /* Steps from a plain state to a plain state (or to illegal), remembered: the search
+   * steps the same operation from the same state many times (each configuration with that
+   * state tries it), and a Lua call costs more than a lookup. A model's step is a function
+   * of the state and the operation. Open addressing over entries in `cache_data`. */
+  uint32_t *cache_slots; /* entry offset + 1, 0 = empty */
+  size_t cache_cap, cache_count;
+  hs_buf cache_data;     /* entries: hash u64, op u32, rc u32, in_len u32, out_len u32, in, out */
 } lmodel;
 
 typedef struct lcheck {
@@ -56,6 +63,10 @@ static void lcheck_close(lcheck *c) {
   hs_buf_free(&c->values);
   hs_buf_free(&c->scratch);
   hs_buf_free(&c->lm.enc);
+  free(c->lm.cache_slots);
+  c->lm.cache_slots = NULL;
+  c->lm.cache_cap = c->lm.cache_count = 0;
+  hs_buf_free(&c->lm.cache_data);
 }
 
 static int lcheck_gc(lua_State *L) {
@@ -221,11 +232,86 @@ static void push_state(lmodel *lm, hs_lin_state s) {
     hs_lua_decode(lm->L, s.bytes, s.len);
 }
 
+/* ---- the step cache (plain states only: see lmodel) ---- */
+
+#define CACHE_MAX_ENTRIES (1u << 20)
+#define CACHE_HDR 24
+
+static uint64_t cache_hash(uint32_t op, const uint8_t *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ ((uint64_t)op * 0x9e3779b97f4a7c15ULL);
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h ^ (h >> 29);
+}
+
+static const uint8_t *cache_entry(const lmodel *lm, uint32_t slot) { return lm->cache_data.data + (slot - 1); }
+
+/* The cached entry for (op, state), or NULL. */
+static const uint8_t *cache_find(const lmodel *lm, uint64_t h, uint32_t op, hs_lin_state s) {
+  if (!lm->cache_cap) return NULL;
+  for (size_t j = h & (lm->cache_cap - 1);; j = (j + 1) & (lm->cache_cap - 1)) {
+    uint32_t slot = lm->cache_slots[j];
+    if (!slot) return NULL;
+    const uint8_t *e = cache_entry(lm, slot);
+    uint64_t eh;
+    uint32_t eop, in_len;
+    memcpy(&eh, e, 8);
+    memcpy(&eop, e + 8, 4);
+    memcpy(&in_len, e + 16, 4);
+    if (eh == h && eop == op && in_len == s.len && memcmp(e + CACHE_HDR, s.bytes, s.len) == 0) return e;
+  }
+}
+
+/* Remembers (op, state) -> (rc, out); silently does nothing when full or out of memory. */
+static void cache_add(lmodel *lm, uint64_t h, uint32_t op, hs_lin_state s, int rc, const hs_buf *out) {
+  if (lm->cache_count >= CACHE_MAX_ENTRIES || lm->cache_data.len + CACHE_HDR + s.len + out->len >= UINT32_MAX) return;
+  if ((lm->cache_count + 1) * 2 > lm->cache_cap) {
+    size_t cap = lm->cache_cap ? 2 * lm->cache_cap : 1024;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots) return;
+    for (size_t i = 0; i < lm->cache_cap; i++) {
+      uint32_t slot = lm->cache_slots[i];
+      if (!slot) continue;
+      uint64_t eh;
+      memcpy(&eh, cache_entry(lm, slot), 8);
+      size_t j = eh & (cap - 1);
+      while (slots[j]) j = (j + 1) & (cap - 1);
+      slots[j] = slot;
+    }
+    free(lm->cache_slots);
+    lm->cache_slots = slots;
+    lm->cache_cap = cap;
+  }
+  size_t at = lm->cache_data.len;
+  uint32_t hdr[4] = {op, (uint32_t)rc, (uint32_t)s.len, rc == 1 ? (uint32_t)out->len : 0};
+  hs_buf_put_raw(&lm->cache_data, &h, 8);
+  hs_buf_put_raw(&lm->cache_data, hdr, sizeof hdr);
+  hs_buf_put_raw(&lm->cache_data, s.bytes, s.len);
+  if (rc == 1) hs_buf_put_raw(&lm->cache_data, out->data, out->len);
+  if (lm->cache_data.failed) return;
+  size_t j = h & (lm->cache_cap - 1);
+  while (lm->cache_slots[j]) j = (j + 1) & (lm->cache_cap - 1);
+  lm->cache_slots[j] = (uint32_t)(at + 1);
+  lm->cache_count++;
+}
+
 /* step(state, op) -> ok, new_state: called directly, under lua_pcall. */
 static int lm_step(void *ud, hs_lin_state s, const hs_lin_op *op, hs_buf *out, uint64_t *handle) {
   lmodel *lm = ud;
   lua_State *L = lm->L;
   if (!L || lm->failed) return -1;
+  uint32_t opi = (uint32_t)(op - lm->op0);
+  uint64_t h = 0;
+  if (!s.handle) { /* a plain state: maybe stepped before */
+    h = cache_hash(opi, s.bytes, s.len);
+    const uint8_t *e = cache_find(lm, h, opi, s);
+    if (e) {
+      uint32_t hdr[4];
+      memcpy(hdr, e + 8, sizeof hdr);
+      *handle = 0;
+      if (hdr[1] == 1) hs_buf_put_raw(out, e + CACHE_HDR + hdr[2], hdr[3]);
+      return (int)hdr[1];
+    }
+  }
   int top = lua_gettop(L);
   lua_pushvalue(L, lm->step_idx);
   push_state(lm, s);
@@ -236,15 +322,18 @@ static int lm_step(void *ud, hs_lin_state s, const hs_lin_op *op, hs_buf *out, u
     return -1;
   }
   int rc = lua_toboolean(L, top + 1);
+  bool plain = true;
   if (rc) {
     *handle = 0;
     if (lm->has_hash || !plain_identity(L, top + 2, out)) {
+      plain = false;
       lcall a = {.lm = lm, .out = out};
       rc = lm_call(lm, p_identity, &a, top + 2);
       if (rc == 1) *handle = (uint64_t)a.handle;
     }
   }
   lua_settop(L, top);
+  if (!s.handle && plain && !out->failed) cache_add(lm, h, opi, s, rc, out);
   return rc;
 }
 
