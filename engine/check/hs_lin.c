@@ -220,7 +220,7 @@ typedef struct search {
   kid *kids;       /* a stack of recorded children, level by level */
   size_t nkids, kids_cap;
   uint32_t *best;  /* local ops of the longest prefix */
-  size_t best_len, agree;
+  size_t best_len, best_known, agree;
   bool blocked_recorded;
   size_t blocked_local;
   size_t *pending_local;
@@ -454,13 +454,16 @@ static bool search_init(search *s) {
   return ok;
 }
 
-/* The stack grew to s->depth with op `local` on top: keep the longest prefix. */
+/* The stack grew to s->depth with op `local` on top (s->placed_known counts it): keep the
+ * longest prefix, the one with the most operations of known outcome and, of those, the
+ * fewest of unknown outcome (they are there only where something needed them). */
 static void note_push(search *s, uint32_t local) {
   size_t p = s->depth - 1;
   if (s->agree == p && p < s->best_len && s->best[p] == local) s->agree = p + 1;
-  if (s->depth > s->best_len) {
+  if (s->placed_known > s->best_known || (s->placed_known == s->best_known && s->depth < s->best_len)) {
     for (size_t j = s->agree; j < s->depth; j++) s->best[j] = (uint32_t)op_of(s->stack[j].node);
     s->best_len = s->agree = s->depth;
+    s->best_known = s->placed_known;
     s->blocked_recorded = false;
   }
 }
@@ -733,8 +736,8 @@ static hs_lin_verdict run(search *s) {
     f->forced = noop;
     f->g = cur;
     f->handle = cur_handle;
-    note_push(s, (uint32_t)op_of(call));
     if (is_known(s, op_of(call))) s->placed_known++;
+    note_push(s, (uint32_t)op_of(call));
     cur = c;
     cur_handle = handle;
     lift(s, call);
