@@ -119,8 +119,9 @@ function M.kv(opts)
       f = f or cfg.mix[#cfg.mix].f
       local key = "k" .. r:random(cfg.keys)
       local value, request, kind
+      local dest = target -- where this operation goes: the leader it knows ...
       if f == "read" then
-        if cfg.read_any then target = cluster[r:random(#cluster)] end -- any node, not the leader it knows
+        if cfg.read_any then dest = cluster[r:random(#cluster)] end -- ... or, for a read, any node
         kind = cfg.reads == "read_index" and "read" or "submit"
         request = { op = "get", key = key }
       elseif f == "write" then
@@ -138,7 +139,7 @@ function M.kv(opts)
       local hinted = false -- the last answer named the leader: target is it
       while true do
         attempts = attempts + 1
-        local reply, err = hs_await(net:request(client, target, kind, request, { timeout = cfg.timeout }))
+        local reply, err = hs_await(net:request(client, dest, kind, request, { timeout = cfg.timeout }))
         if reply and reply.ok then
           local result = reply.result
           if f == "read" then
@@ -153,10 +154,12 @@ function M.kv(opts)
         local code = type(e) == "table" and e.code or "unknown"
         hinted = REFUSED[code] and e.leader and by_name[e.leader] and true or false
         if hinted then target = by_name[e.leader] end
+        dest = target
         if f == "read" and (code == "not_leader" or code == "transferring") and attempts < 2 * #cluster then
           -- a read changes nothing, so it may be retried: a late copy of this attempt is harmless
           if not hinted then
             target = cluster[r:random(#cluster)]
+            dest = target
             hs_sleep(cfg.timeout / 4) -- no leader known yet: back off
           end
         else
