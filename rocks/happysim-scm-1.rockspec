@@ -163,6 +163,7 @@ build = {
     ["happysim"] = "lua/happysim/init.lua",
     ["happysim.inspect"] = "lua/happysim/inspect.lua",
     ["happysim.invariants"] = "lua/happysim/invariants.lua",
+    ["happysim.json"] = "lua/happysim/json.lua",
     ["happysim.network"] = "lua/happysim/network.lua",
     ["happysim.process"] = "lua/happysim/process.lua",
     ["happysim.repl"] = "lua/happysim/repl.lua",

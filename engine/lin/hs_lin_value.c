@@ -44,6 +44,21 @@ static bool canon_table(hs_value v, hs_buf *out, int depth) {
   while (hs_value_iter_next(&it, &item))
     if (!canon(item, out, depth + 1)) return false;
   if (it.failed) return false;
+  if (nmap == 0) {
+    hs_buf_patch_table(out, header, narr, 0);
+    return !out->failed;
+  }
+  if (nmap == 1) { /* one entry is in order already, unless its key extends the array */
+    hs_value_iter peek = it; /* the general path below reads the pair again from `it` */
+    hs_value k, val;
+    int64_t ik;
+    if (!hs_value_iter_pair(&peek, &k, &val)) return false;
+    if (!(hs_value_int(k, &ik) || hs_value_type(k) == HS_V_DOUBLE)) {
+      if (!canon(k, out, depth + 1) || !canon(val, out, depth + 1)) return false;
+      hs_buf_patch_table(out, header, narr, 1);
+      return !out->failed;
+    }
+  }
   bool ok = true;
   hs_buf tmp;
   hs_buf_init(&tmp);

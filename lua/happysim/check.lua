@@ -1,27 +1,34 @@
 --- hs.check: checking histories of client operations (docs/API.md §6).
 --
---   local r = hs.check.linearizable(history, { model = "cas_register", timeout = 10 })
+--   local r = hs.check.linearizable(history, { model = "cas_register", max_steps = 1e7 })
 --   hs.check.linearizable(history, "kv")           -- a model name or model table alone
 --
--- Options: model (required), timeout (wall seconds, default 60), max_steps (model steps,
--- default none), max_memory_mb (memoized configurations per sub-history, default 1024),
--- partition (false: check a partitioned model in one search; true: partition a Lua
--- model by key). A budget that runs out gives valid = "unknown", never a hang.
+-- Options: model (required); the budget, counted in work so that a verdict is the same on
+-- every machine and under any load: max_steps (model steps, default 100,000,000) and
+-- max_memory_mb (the search's own accounting of its memoized configurations, per
+-- sub-history, default 1024); timeout (wall-clock seconds, default none: a guard only,
+-- see r.timed_out); partition (false: check a partitioned model in one search; true:
+-- partition a Lua model by key). A budget that runs out gives valid = "unknown", never a
+-- hang.
 --
 -- The result (tostring gives r.message):
 --   r.valid       true | false | "unknown"
 --   r.message     one paragraph for humans
 --   r.model, r.ops (operations checked), r.failed (fail ops left out), r.unknown (info
 --   or never completed), r.partitions, r.steps, r.configurations, r.cpu_seconds
---   r.reason      when unknown: "timeout", "step limit" or "memory limit"
+--   r.reason      when unknown: "step limit" or "memory limit" (the budget: the same
+--                 everywhere), or "timeout" (the wall-clock guard: then r.timed_out is
+--                 true, and the outcome depends on the machine and its load)
 --   r.key         when false, for a partitioned model: the key that failed
 --   r.anomaly     when false:
 --     .op           the operation that cannot be linearized: it had to take effect before
 --                   its completion, and no order of what was pending allows it
 --     .concurrent   the other operations pending at that point, not linearized either
---     .ops          { op, concurrent... }: the operations that cannot be ordered
+--     .ops          { op, concurrent... }: the operations that cannot be placed after the
+--                   longest linearizable prefix
 --     .prefix_length, .prefix   the longest linearizable prefix found: its length and its
 --                   last (up to 10) operations, in order
+--     .linearization   the invoke record indices of that whole prefix, in order
 --     .state        the model state after that prefix
 --     .key, .message
 --   Each operation is { f, key, value, output, process, type ("ok" | "info"), index
@@ -40,10 +47,14 @@
 -- { expected, new }), "kv" (a cas_register per key, each key checked on its own), "set"
 -- (add x; read returns an array of the elements), "counter" (add n; read returns the
 -- sum), or a Lua table { init = fn(key), step = fn(state, op) -> ok, new_state,
--- hash = fn(state) (optional), partition = "key" (optional) }. The step function sees
--- op.f, op.key, op.value (the invoke's value), op.output (the ok record's value, nil when
--- unknown) and op.unknown. States without a hash function must be plain data (they are
--- compared by value); step must not modify the state it is given.
+-- hash = fn(state) (optional), partition = "key" (optional), readonly = fn(op)
+-- (optional) }. The step function sees op.f, op.key, op.value (the invoke's value),
+-- op.output (the ok record's value, nil when unknown) and op.unknown. States without a
+-- hash function must be plain data (they are compared by value); step must not modify the
+-- state it is given. readonly(op), called once per operation, says that op never changes
+-- any state (a read): the search then places such an operation without trying
+-- alternatives where it is legal, and drops those of unknown outcome, as it does for the
+-- built-in models' reads. A wrong "true" makes the checker unsound; leave it out when unsure.
 
 local core = require("happysim.core")
 
@@ -55,7 +66,7 @@ for _, m in ipairs(check.models) do BUILTIN[m] = true end
 
 local TYPES = { invoke = true, ok = true, fail = true, info = true }
 
-local DEFAULT_TIMEOUT = 60
+local DEFAULT_MAX_STEPS = 100000000
 local DEFAULT_MEMORY_MB = 1024
 
 -- ---- formatting --------------------------------------------------------------------
@@ -216,6 +227,9 @@ local function check_model_table(m, level)
   if type(m.init) ~= "function" then bad_option("a model table needs init, a function", level + 1) end
   if type(m.step) ~= "function" then bad_option("a model table needs step, a function", level + 1) end
   if m.hash ~= nil and type(m.hash) ~= "function" then bad_option("a model's hash must be a function", level + 1) end
+  if m.readonly ~= nil and type(m.readonly) ~= "function" then
+    bad_option("a model's readonly must be a function", level + 1)
+  end
   if m.partition ~= nil and m.partition ~= "key" then
     bad_option("a model's partition must be \"key\" or nil, got " .. show(m.partition), level + 1)
   end
@@ -242,12 +256,15 @@ local function parse_options(opts, level)
     bad_option("field 'model' must be a model name or a model table, got " .. type(model), level)
   end
   local timeout = opts.timeout
-  if timeout == nil then timeout = DEFAULT_TIMEOUT end
-  if type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0 then
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0) then
     bad_option("field 'timeout' must be a positive number of seconds, got " .. show(timeout), level)
   end
   local max_steps = opts.max_steps
-  if max_steps ~= nil and (math.type(max_steps) ~= "integer" or max_steps <= 0) then
+  if max_steps == nil then max_steps = DEFAULT_MAX_STEPS end
+  if type(max_steps) == "number" and max_steps == math.floor(max_steps) and max_steps > 0 and max_steps < 2^63 then
+    max_steps = math.tointeger(max_steps) -- 1e7 is a fine way to write it
+  end
+  if math.type(max_steps) ~= "integer" or max_steps <= 0 then
     bad_option("field 'max_steps' must be a positive integer, got " .. show(max_steps), level)
   end
   local mem = opts.max_memory_mb
@@ -264,12 +281,12 @@ local function parse_options(opts, level)
     if model == "kv" then
       cmodel = "kv_map"
     elseif type(model) == "table" and model.partition then
-      cmodel = { init = model.init, step = model.step, hash = model.hash }
+      cmodel = { init = model.init, step = model.step, hash = model.hash, readonly = model.readonly }
     end
   elseif opts.partition == true and type(model) == "table" and not model.partition then
-    cmodel = { init = model.init, step = model.step, hash = model.hash, partition = "key" }
+    cmodel = { init = model.init, step = model.step, hash = model.hash, readonly = model.readonly, partition = "key" }
   end
-  return cmodel, name, { timeout = math.min(timeout, 1e9), max_steps = max_steps, max_memory_mb = mem }
+  return cmodel, name, { timeout = timeout and math.min(timeout, 1e9), max_steps = max_steps, max_memory_mb = mem }
 end
 
 -- ---- the report ------------------------------------------------------------------------
@@ -293,6 +310,7 @@ local function invalid_report(raw, ops, res, partitioned)
     concurrent = {},
     prefix_length = raw.prefix_length,
     prefix = {},
+    linearization = {},
     state = raw.state,
   }
   a.ops = { a.op }
@@ -302,6 +320,7 @@ local function invalid_report(raw, ops, res, partitioned)
     a.ops[#a.ops + 1] = p
   end
   for _, i in ipairs(raw.prefix_tail) do a.prefix[#a.prefix + 1] = public_op(ops[i]) end
+  for j, i in ipairs(raw.prefix) do a.linearization[j] = ops[i].index end
   if partitioned then
     a.key = ops[raw.partition_op].key
     res.key = a.key
@@ -320,15 +339,30 @@ local function invalid_report(raw, ops, res, partitioned)
   if raw.state ~= nil or res.model ~= "lua" then
     lines[#lines + 1] = "  model state after it: " .. show(raw.state)
   end
-  if #raw.pending > 0 then
-    lines[#lines + 1] = "  concurrent operations that could not be ordered before it either:"
-    for j, i in ipairs(raw.pending) do
-      if j > 8 then
-        lines[#lines + 1] = ("    ... and %d more"):format(#raw.pending - 8)
-        break
-      end
-      lines[#lines + 1] = "    " .. describe(ops[i])
+  -- the concurrent operations of known outcome first, then (fewer of) those of unknown
+  -- outcome, which stay pending forever once invoked
+  local known, unknown = {}, {}
+  for _, i in ipairs(raw.pending) do
+    local list = ops[i].type == "ok" and known or unknown
+    list[#list + 1] = i
+  end
+  lines[#lines + 1] = ("  operations that cannot be placed after it (the first must take effect before it completes%s):")
+    :format(#raw.pending == 0 and "" or (", the other%s %s pending then"):format(#raw.pending == 1 and "" or "s",
+      #raw.pending == 1 and "was" or "were"))
+  lines[#lines + 1] = "    " .. describe(blocked)
+  for j, i in ipairs(known) do
+    if j > 8 then
+      lines[#lines + 1] = ("    ... and %d more of known outcome"):format(#known - 8)
+      break
     end
+    lines[#lines + 1] = "    " .. describe(ops[i])
+  end
+  for j, i in ipairs(unknown) do
+    if j > 4 then
+      lines[#lines + 1] = ("    ... and %d more of unknown outcome"):format(#unknown - 4)
+      break
+    end
+    lines[#lines + 1] = "    " .. describe(ops[i])
   end
   a.message = table.concat(lines, "\n")
   return a
@@ -367,8 +401,24 @@ function check.linearizable(history, opts)
   else
     res.valid = "unknown"
     res.reason = raw.reason
-    res.message = ("unknown (model %s): the check stopped (%s) after %d model steps, %d of %d sub-histories checked")
-      :format(name, raw.reason or "?", raw.steps, raw.partitions_checked, raw.partitions)
+    local why
+    if raw.reason == "timeout" then
+      res.timed_out = true
+      why = ("timed out: the wall-clock guard (timeout = %g s) stopped it, which depends on the machine and its "
+        .. "load; the budget is max_steps"):format(copts.timeout)
+    elseif raw.reason == "step limit" then
+      why = ("its budget of %d model steps (max_steps) ran out"):format(copts.max_steps)
+    elseif raw.reason == "memory limit" then
+      why = ("its memory budget (max_memory_mb = %g) ran out"):format(copts.max_memory_mb)
+    else
+      why = raw.reason or "?"
+    end
+    res.message = ("unknown (model %s): the check stopped after %d model steps, %d of %d sub-histories checked: %s")
+      :format(name, raw.steps, raw.partitions_checked, raw.partitions, why)
+    if type(cmodel) == "table" and not cmodel.readonly then
+      res.message = res.message .. " (a Lua model that declares readonly(op) spares the search trying every order of"
+        .. " the reads)"
+    end
   end
   return res
 end

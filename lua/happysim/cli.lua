@@ -140,7 +140,9 @@ Example:
 ]]
 
 local CHECK_HELP = [[
-Usage: happysim check SCRIPT --seeds LIST [--jobs N] [--timeout S] [--until T] [-- SCRIPT-ARGS...]
+Usage: happysim check SCRIPT --seeds LIST [--shard K/N] [--jobs N] [--json FILE]
+                      [--timeout S] [--until T] [-- SCRIPT-ARGS...]
+       happysim check --merge FILE...
        happysim check SCRIPT --determinism [--seed N] [--until T] [-- SCRIPT-ARGS...]
 
 Run the scenario that SCRIPT returns (hs.scenario{...}: see 'happysim help run')
@@ -151,9 +153,21 @@ Simulation instead passes a seed when it runs without an error.
 Options:
   --seeds LIST    the seeds: A..B, N, or a comma-separated list of those
                   (1..1000, 7, 1..50,90..99)
+  --shard K/N     run only the K-th of N disjoint slices of LIST (its seeds at
+                  positions K, K+N, K+2N ...): N runs, on one machine or many,
+                  cover LIST once; --merge puts their --json files together
   --jobs N        worker processes (default: the number of CPUs)
-  --timeout S     fail a seed that runs longer than S seconds (wall clock):
-                  its worker is stopped and a new one takes the other seeds
+  --json FILE     also write one JSON record per seed to FILE (JSON Lines: a
+                  header, then per seed its seed, verdict (pass, fail or
+                  timeout), failed checks and messages, replay command and wall
+                  time, then a closing record)
+  --merge FILE... print the summary of the runs whose --json files are given,
+                  exactly as one run over all their seeds prints it
+  --timeout S     a wall-clock guard: a seed that runs longer than S seconds is
+                  stopped (a new worker takes the other seeds) and reported as
+                  timed out, which is no verdict: it depends on the machine and
+                  its load (a scenario's own budgets, such as hs.check's
+                  max_steps, give the same verdict everywhere)
   --until T       default end time in simulated seconds, as for run
   --determinism   run one seed twice, in two processes, and compare the event
                   traces: their hashes, then the first event that differs
@@ -161,17 +175,22 @@ Options:
   -h, --help      show this help and exit
 
 Progress goes to standard error. The summary goes to standard output: seeds
-passed and failed, and for the first 10 failures the check that failed, its
-message and the command that replays the seed (`happysim run SCRIPT --seed N`).
-Each seed runs on its own: the results do not depend on --jobs.
+passed, failed and timed out, and for the first 10 failures the check that
+failed, its message and the command that replays the seed (`happysim run SCRIPT
+--seed N`). Each seed runs on its own: the results do not depend on --jobs or
+on how the seeds are sharded.
 Exit status: 0 when every seed passes (or both runs are identical), 1 when a
-seed fails (or the runs differ), 2 when the command line is wrong.
+seed fails or times out (or the runs differ), 2 when the command line is wrong
+(or the files given to --merge do not make up one sweep).
 
 Examples:
   happysim check scripts/raft_linearizable.lua --seeds 1..200 --jobs 2
   happysim check scripts/raft_unsafe_reads.lua --seeds 1..50
   happysim run scripts/raft_unsafe_reads.lua --seed 2        (replays a failure)
   happysim check scripts/raft_linearizable.lua --determinism --seed 7
+  parallel happysim check scripts/raft_linearizable.lua --seeds 1..100000 \
+      --shard {}/4 --jobs 1 --json shard{}.jsonl ::: 1 2 3 4
+  happysim check --merge shard1.jsonl shard2.jsonl shard3.jsonl shard4.jsonl
 ]]
 
 -- ---- errors and output --------------------------------------------------------------
@@ -242,12 +261,13 @@ local command_options = {
   run = { seed = true, ["until"] = true, timing = true, trace = true, shiviz = true },
   diagram = { seed = true, ["until"] = true, from = true, to = true, output = true, ["max-messages"] = true },
   repl = { seed = true, ["until"] = true },
-  check = { seed = true, ["until"] = true, seeds = true, jobs = true, timeout = true, determinism = true },
+  check = { seed = true, ["until"] = true, seeds = true, jobs = true, timeout = true, determinism = true, shard = true,
+            json = true, merge = true },
   -- hidden: one worker process of `check` (see cli_check.lua)
   __worker = { ["until"] = true, seeds = true, stride = true, start = true, timeout = true, trace = true },
 }
 local hidden_commands = { __worker = true }
-local flag_options = { timing = true, determinism = true }
+local flag_options = { timing = true, determinism = true, merge = true }
 
 --- parse_seeds(spec) -> list of integers, in the order given; raises a usage error.
 -- spec: "A..B", "N", or a comma-separated list of those.
@@ -348,6 +368,17 @@ function M.parse(argv)
         opts[name] = parse_until(value(name, inline))
       elseif name == "max-messages" then
         opts.max_messages = parse_count(name, value(name, inline), 1)
+      elseif name == "json" then
+        opts.json = value(name, inline)
+        if opts.json == "" then usage_error("--json: a file name is required") end
+      elseif name == "shard" then
+        local v = value(name, inline)
+        local k, of = tostring(v):match("^(%d+)/(%d+)$")
+        k, of = math.tointeger(tonumber(k)), math.tointeger(tonumber(of))
+        if not k or k < 1 or of < k then
+          usage_error("--shard: K/N with 1 <= K <= N is required, got '%s'", tostring(v))
+        end
+        opts.shard = { k, of }
       end
     elseif a:sub(1, 1) == "-" and a ~= "-" then
       usage_error("%s: unknown option '%s'", first, a)
@@ -359,6 +390,15 @@ function M.parse(argv)
     i = i + 1
   end
   if opts.help then return opts end
+  if first == "check" and opts.merge then
+    for _, o in ipairs{ "seeds", "shard", "jobs", "json", "timeout", "determinism", "end_time", "seed_given" } do
+      if opts[o] then usage_error("check: --merge takes only the files of a sweep's --json records") end
+    end
+    if opts.script == nil then usage_error("check: --merge needs the --json files of a sweep") end
+    opts.files = { opts.script }
+    for _, f in ipairs(opts.args) do opts.files[#opts.files + 1] = f end
+    return opts
+  end
   if first == "diagram" then
     if not opts.output then usage_error("diagram: -o FILE (the SVG to write) is required") end
     if opts.from and opts.to and opts.to <= opts.from then usage_error("diagram: --to must be after --from") end
@@ -374,6 +414,9 @@ function M.parse(argv)
     end
     if not opts.determinism and not opts.seeds then usage_error("check: --seeds LIST or --determinism is required") end
     if opts.determinism and opts.jobs then usage_error("check: --jobs goes with --seeds, not --determinism") end
+    if opts.determinism and (opts.shard or opts.json) then
+      usage_error("check: --shard and --json go with --seeds, not --determinism")
+    end
   end
   if first == "__worker" and not opts.seeds then usage_error("__worker: --seeds is required") end
   if first == "repl" and opts.script == "-" then

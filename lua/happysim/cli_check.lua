@@ -1,22 +1,33 @@
---- `happysim check`: a scenario over many seeds in worker processes, and the determinism
--- self-check. cli.lua parses the command line and calls check(cli, opts, argv) or, in a
--- worker process, worker(cli, opts).
+--- `happysim check`: a scenario over many seeds in worker processes, the determinism
+-- self-check, and the merging of sharded sweeps. cli.lua parses the command line and
+-- calls check(cli, opts, argv) or, in a worker process, worker(cli, opts).
 --
 -- The parent spawns itself (the same interpreter, script and module paths) as hidden
 -- `happysim __worker SCRIPT --seeds LIST --stride N --start J` processes: worker J runs the
 -- seeds at positions J, J+N, J+2N ... of LIST, each on a freshly loaded script, and writes
 -- one protocol line per seed to standard output (the script's print is silenced; anything
 -- else it writes is skipped by the parent):
---   HSW1 <TAB> seed <TAB> index <TAB> seed <TAB> scenario <TAB> ok|fail <TAB> cpu_ms <TAB>
---        hashes <TAB> n <TAB> then n times: check <TAB> ok|fail <TAB> message
+--   HSW2 <TAB> seed <TAB> index <TAB> seed <TAB> scenario <TAB> ok|fail <TAB> cpu_ms <TAB>
+--        wall_ms <TAB> hashes <TAB> n <TAB> then n times: check <TAB> ok|fail <TAB> message
 -- with fields escaped (\\, \t, \n, \r) and hashes "trace_hash:events" per Simulation the
 -- seed created, comma-separated. `--trace FILE` also writes every event of those
 -- simulations to FILE (simulation, event number, time, type, target): what
 -- --determinism compares when two runs of a seed hash differently.
+--
+-- `--shard K/N` keeps the positions K, K+N, K+2N ... of LIST (its workers take every
+-- jobs-th of those). `--json FILE` writes JSON Lines: a header
+--   { "happysim_check": 1, "script", "seeds", "count", "shard": [K, N] | null, "args",
+--     "until", "timeout" }
+-- then one record per seed as it completes
+--   { "seed", "index" (its position in LIST), "verdict": "pass" | "fail" | "timeout",
+--     "failed": [ { "check", "message" } ], "replay", "wall_s", "cpu_s", "scenario", "trace" }
+-- then { "done": true, "seeds", "wall_s", "jobs" }. `--merge FILE...` reads such files,
+-- checks that together they hold every seed of one LIST exactly once, and prints the
+-- summary a single run prints (the same function prints both).
 
 local M = {}
 
-local TAG = "HSW1"
+local TAG = "HSW2"
 local MAX_SHOWN = 10     -- failures shown in full in the summary
 local MAX_LISTED = 30    -- failed seeds listed by number
 local MAX_MESSAGE_LINES = 40
@@ -44,12 +55,8 @@ local function quote(s)
 end
 M.quote = quote
 
-local function wall_now()
-  local p = io.popen("date +%s.%N 2>/dev/null")
-  local t = p and tonumber(p:read("l") or "")
-  if p then p:close() end
-  return t or os.time()
-end
+local clock = require("happysim.core").check.clock -- monotonic wall seconds, for reports
+local json = require("happysim.json")
 
 local function cpu_count()
   local p = io.popen("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null")
@@ -162,7 +169,7 @@ local function run_seed(cli, opts, seed, trace_file)
       if trace_file then attach_trace(trace_file, sim, #sims) end
     end,
   }
-  local t0 = os.clock()
+  local t0, w0 = os.clock(), clock()
   local out, name
   local loaded, res, _, ctx = cli.load_and_run(o)
   if not loaded then
@@ -177,6 +184,7 @@ local function run_seed(cli, opts, seed, trace_file)
     end
   end
   out.cpu_ms = math.floor((os.clock() - t0) * 1000 + 0.5)
+  out.wall_ms = math.floor((clock() - w0) * 1000 + 0.5)
   out.name = name or tostring(opts.script)
   local hashes = {}
   for _, sim in ipairs(sims) do
@@ -211,8 +219,8 @@ function M.worker(cli, opts)
     local cancel = pid and watchdog(pid, opts.timeout)
     local out = run_seed(cli, opts, seed, trace_file)
     if cancel then cancel() end
-    local fields = { TAG, "seed", i, seed, esc(out.name), out.ok and "ok" or "fail", out.cpu_ms, out.hashes,
-                     #out.verdicts }
+    local fields = { TAG, "seed", i, seed, esc(out.name), out.ok and "ok" or "fail", out.cpu_ms, out.wall_ms,
+                     out.hashes, #out.verdicts }
     for _, v in ipairs(out.verdicts) do
       fields[#fields + 1] = esc(v.name)
       fields[#fields + 1] = v.ok and "ok" or "fail"
@@ -241,11 +249,12 @@ local function parse_line(line)
   if f[2] ~= "seed" then return nil end
   local r = {
     index = math.tointeger(tonumber(f[3])), seed = math.tointeger(tonumber(f[4])), name = unesc(f[5] or ""),
-    ok = f[6] == "ok", cpu_ms = tonumber(f[7]) or 0, hashes = f[8], verdicts = {},
+    ok = f[6] == "ok", cpu_ms = tonumber(f[7]) or 0, wall_ms = tonumber(f[8]) or 0, hashes = f[9], verdicts = {},
   }
-  local n = math.tointeger(tonumber(f[9])) or 0
+  r.verdict = r.ok and "pass" or "fail"
+  local n = math.tointeger(tonumber(f[10])) or 0
   for k = 1, n do
-    local base = 9 + (k - 1) * 3
+    local base = 10 + (k - 1) * 3
     r.verdicts[k] = { name = unesc(f[base + 1] or "?"), ok = f[base + 2] == "ok", message = unesc(f[base + 3] or "") }
   end
   return r
@@ -333,99 +342,281 @@ local function failed_names(r)
   return names
 end
 
-local function print_summary(opts, results, seeds)
-  local total = #seeds
-  local failures, by_check, check_order = {}, {}, {}
+local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" or "s") end
+
+local function seed_list(rs)
+  local listed = {}
+  for k = 1, math.min(#rs, MAX_LISTED) do listed[k] = tostring(rs[k].seed) end
+  if #rs > MAX_LISTED then listed[#listed + 1] = "..." end
+  return table.concat(listed, ", ")
+end
+
+-- The summary of a sweep, from its seeds' records in list order. meta: script, spec (the
+-- --seeds text, with ", shard K/N" for a shard), timeout. A record: seed, verdict ("pass",
+-- "fail" or "timeout"), name (the scenario), verdicts (the failed checks: name, message),
+-- replay. A local run and --merge both print with this. Returns the seeds not passed.
+local function print_summary(meta, records)
+  local total = #records
+  local failures, timeouts, by_check, check_order = {}, {}, {}, {}
   local name
-  for i = 1, total do
-    local r = results[i]
-    name = name or (r and r.name ~= "" and r.name) or nil
-    if not r.ok then
+  for _, r in ipairs(records) do
+    name = name or (r.name ~= "" and r.name) or nil
+    if r.verdict == "fail" then
       failures[#failures + 1] = r
       for _, c in ipairs(failed_names(r)) do
         if not by_check[c] then check_order[#check_order + 1] = c end
         by_check[c] = (by_check[c] or 0) + 1
       end
+    elseif r.verdict == "timeout" then
+      timeouts[#timeouts + 1] = r
     end
   end
   local out = {}
   local function say(fmt, ...) out[#out + 1] = fmt:format(...) end
-  say("happysim check: scenario %s (%s), %d seed%s (%s)", name or tostring(opts.script), opts.script, total,
-    total == 1 and "" or "s", opts.seeds_spec)
-  if #failures == 0 then
-    say("passed: all %d seeds", total)
+  say("happysim check: scenario %s (%s), %s (%s)", name or tostring(meta.script), meta.script, plural(total, "seed"),
+    meta.spec)
+  local passed = total - #failures - #timeouts
+  if passed == total then
+    say("passed: all %s", plural(total, "seed"))
   else
-    local listed = {}
-    for k = 1, math.min(#failures, MAX_LISTED) do listed[k] = tostring(failures[k].seed) end
-    if #failures > MAX_LISTED then listed[#listed + 1] = "..." end
-    say("passed: %d seed%s", total - #failures, total - #failures == 1 and "" or "s")
-    say("failed: %d seed%s: %s", #failures, #failures == 1 and "" or "s", table.concat(listed, ", "))
-    local counts = {}
-    for _, c in ipairs(check_order) do counts[#counts + 1] = ("%s %d"):format(c, by_check[c]) end
-    say("failed checks: %s", table.concat(counts, ", "))
-    for k = 1, math.min(#failures, MAX_SHOWN) do
-      local r = failures[k]
+    say("passed: %s", plural(passed, "seed"))
+    if #failures > 0 then
+      say("failed: %s: %s", plural(#failures, "seed"), seed_list(failures))
+      local counts = {}
+      for _, c in ipairs(check_order) do counts[#counts + 1] = ("%s %d"):format(c, by_check[c]) end
+      say("failed checks: %s", table.concat(counts, ", "))
+    end
+    if #timeouts > 0 then
+      say("timed out: %s: %s (stopped by the wall-clock guard --timeout %g s: no verdict)", plural(#timeouts, "seed"),
+        seed_list(timeouts), meta.timeout or 0)
+    end
+    local shown = 0
+    for _, r in ipairs(failures) do
+      if shown == MAX_SHOWN then break end
+      shown = shown + 1
       say("")
       say("seed %d:", r.seed)
       for _, v in ipairs(r.verdicts) do
         if not v.ok then say("%s", cli_verdict_text({ name = v.name, ok = false, message = short_message(v.message) })) end
       end
-      say("replay: %s", replay_command(opts, r.seed))
+      say("replay: %s", r.replay)
     end
-    if #failures > MAX_SHOWN then
+    for _, r in ipairs(timeouts) do
+      if shown == MAX_SHOWN then break end
+      shown = shown + 1
       say("")
-      say("(%d more failed seeds not shown)", #failures - MAX_SHOWN)
+      say("seed %d:", r.seed)
+      say("timed out: it ran longer than --timeout %g s (wall clock) and its worker was stopped", meta.timeout or 0)
+      say("replay: %s", r.replay)
+    end
+    if #failures + #timeouts > shown then
+      say("")
+      say("(%d more seeds not shown)", #failures + #timeouts - shown)
     end
   end
   io.stdout:write(table.concat(out, "\n"), "\n")
   io.stdout:flush()
-  return #failures
+  return total - passed
 end
+
+-- ---- --json records ----------------------------------------------------------------------
+
+local HEADER_KEYS = { "happysim_check", "script", "seeds", "count", "shard", "args", "until", "timeout" }
+local RECORD_KEYS = { "seed", "index", "verdict", "failed", "replay", "wall_s", "cpu_s", "scenario", "trace" }
+local DONE_KEYS = { "done", "seeds", "wall_s", "jobs" }
+
+local function seed_record(r)
+  local failed = {}
+  for _, v in ipairs(r.verdicts) do
+    if not v.ok then failed[#failed + 1] = { check = v.name, message = v.message or "" } end
+  end
+  return json.encode({ seed = r.seed, index = r.index, verdict = r.verdict, failed = failed, replay = r.replay,
+                       wall_s = r.wall_ms / 1000, cpu_s = r.cpu_ms / 1000, scenario = r.name ~= "" and r.name or nil,
+                       trace = r.hashes }, RECORD_KEYS)
+end
+
+local function open_json(opts, count)
+  local f, err = io.open(opts.json, "w")
+  if not f then error(("cannot write the --json file: %s"):format(err), 0) end
+  f:write(json.encode({ happysim_check = 1, script = opts.script, seeds = opts.seeds_spec, count = count,
+                        shard = opts.shard or json.null, args = opts.args or {}, ["until"] = opts.end_time,
+                        timeout = opts.timeout }, HEADER_KEYS), "\n")
+  f:flush()
+  return f
+end
+
+-- ---- sweeps ------------------------------------------------------------------------------
 
 local function sweep(opts, argv)
   local seeds = opts.seeds
-  local total = #seeds
-  local jobs = math.min(opts.jobs or cpu_count(), total)
-  local started = wall_now()
-  local progress = progress_reporter(total)
+  local shard_k, shard_n = 1, 1
+  if opts.shard then shard_k, shard_n = opts.shard[1], opts.shard[2] end
+  local indices = {} -- the positions in LIST this run covers
+  for i = shard_k, #seeds, shard_n do indices[#indices + 1] = i end
+  local total = #indices
+  local jobs = math.max(1, math.min(opts.jobs or cpu_count(), total))
+  local started = clock()
+  local progress = progress_reporter(math.max(total, 1))
+  local jf = opts.json and open_json(opts, #seeds)
   local workers = {}
-  for j = 1, jobs do workers[j] = spawn(argv, opts, opts.seeds_spec, jobs, j) end
+  for j = 1, math.min(jobs, total) do
+    workers[j] = spawn(argv, opts, opts.seeds_spec, shard_n * jobs, shard_k + (j - 1) * shard_n)
+  end
   local results, done, failed, cpu_ms = {}, 0, 0, 0
   local function record(r)
+    r.replay = replay_command(opts, r.seed)
     results[r.index] = r
     done = done + 1
-    if not r.ok then failed = failed + 1 end
+    if r.verdict ~= "pass" then failed = failed + 1 end
     cpu_ms = cpu_ms + r.cpu_ms
+    if jf then
+      jf:write(seed_record(r), "\n")
+      jf:flush()
+    end
     progress.update(done, failed)
   end
   collect(workers, function(r)
     if r.index and seeds[r.index] == r.seed and not results[r.index] then record(r) end
   end, function(w)
     -- a worker that ended early died on the first seed of its slice it did not report:
-    -- that seed fails, and a new worker takes the rest of the slice
+    -- that seed fails (or timed out, when the --timeout watchdog stopped it), and a new
+    -- worker takes the rest of the slice
     if w.done then return nil end
-    for i = w.start, total, w.stride do
+    for i = w.start, #seeds, w.stride do
       if not results[i] then
-        local v = { name = "worker", ok = false,
-                    message = ("the worker process ended (%s) while running this seed"):format(w.status) }
+        local r = { index = i, seed = seeds[i], ok = false, verdict = "fail", name = "", cpu_ms = 0, wall_ms = 0,
+                    hashes = "-", verdicts = { { name = "worker", ok = false,
+                      message = ("the worker process ended (%s) while running this seed"):format(w.status) } } }
         if opts.timeout and w.status == "signal 15" then
-          v = { name = "timeout", ok = false,
-                message = ("the seed ran longer than --timeout %g s (wall clock): its worker was stopped"):format(opts.timeout) }
+          r.verdict, r.verdicts = "timeout", {}
+          r.wall_ms = math.floor(opts.timeout * 1000 + 0.5)
         end
-        record({ index = i, seed = seeds[i], ok = false, name = "", cpu_ms = 0, hashes = "-", verdicts = { v } })
-        if i + w.stride <= total then return spawn(argv, opts, opts.seeds_spec, w.stride, i + w.stride) end
+        record(r)
+        if i + w.stride <= #seeds then return spawn(argv, opts, opts.seeds_spec, w.stride, i + w.stride) end
         return nil
       end
     end
     return nil
   end)
   progress.finish()
-  local elapsed = wall_now() - started
-  local nfailed = print_summary(opts, results, seeds)
-  io.stderr:write(("happysim check: %d seeds in %.1f s wall clock with %d job%s (%.1f s of CPU in the workers)\n")
-    :format(total, elapsed, jobs, jobs == 1 and "" or "s", cpu_ms / 1000))
+  local elapsed = clock() - started
+  local list = {}
+  for _, i in ipairs(indices) do list[#list + 1] = results[i] end
+  if jf then
+    jf:write(json.encode({ done = true, seeds = total, wall_s = elapsed, jobs = jobs }, DONE_KEYS), "\n")
+    jf:close()
+  end
+  local spec = opts.seeds_spec
+  if opts.shard then spec = ("%s, shard %d/%d"):format(spec, shard_k, shard_n) end
+  local not_passed = print_summary({ script = opts.script, spec = spec, timeout = opts.timeout }, list)
+  io.stderr:write(("happysim check: %d seeds in %.1f s wall clock with %d job%s (%.1f s of CPU in the workers): "
+    .. "%.2f seeds/s\n"):format(total, elapsed, jobs, jobs == 1 and "" or "s", cpu_ms / 1000,
+    elapsed > 0 and total / elapsed or 0))
   io.stderr:flush()
-  return nfailed == 0 and 0 or 1
+  return not_passed == 0 and 0 or 1
+end
+
+-- ---- --merge -------------------------------------------------------------------------------
+
+-- A merge that cannot be done: the files do not make up one sweep (exit 2).
+local function merge_error(cli, fmt, ...)
+  cli.usage_error("check --merge: " .. fmt, ...)
+end
+
+local function read_json_file(cli, path)
+  local f, err = io.open(path, "r")
+  if not f then merge_error(cli, "cannot open %s", tostring(err)) end
+  local header, records, done = nil, {}, nil
+  local n = 0
+  for line in f:lines() do
+    n = n + 1
+    if line ~= "" then
+      local v, jerr = json.decode(line)
+      if type(v) ~= "table" then merge_error(cli, "%s:%d: not a JSON record (%s)", path, n, jerr or "?") end
+      if n == 1 then
+        if v.happysim_check ~= 1 then merge_error(cli, "%s: not a `happysim check --json` file", path) end
+        header = v
+      elseif v.done == true then
+        done = v
+      else
+        if math.type(v.seed) ~= "integer" or math.type(v.index) ~= "integer" or type(v.verdict) ~= "string" then
+          merge_error(cli, "%s:%d: a seed record needs seed, index and verdict", path, n)
+        end
+        records[#records + 1] = v
+      end
+    end
+  end
+  f:close()
+  if not header then merge_error(cli, "%s is empty", path) end
+  return header, records, done
+end
+
+local function same_list(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" or #a ~= #b then return false end
+  for i = 1, #a do
+    if a[i] ~= b[i] then return false end
+  end
+  return true
+end
+
+local function merge(cli, opts)
+  local meta, by_index, files = nil, {}, {}
+  local wall, cpu = 0, 0
+  for _, path in ipairs(opts.files) do
+    local header, records, done = read_json_file(cli, path)
+    local shard = header.shard ~= json.null and header.shard or nil
+    if not meta then
+      meta = header
+    elseif header.script ~= meta.script or header.seeds ~= meta.seeds or header.count ~= meta.count
+      or not same_list(header.args, meta.args) or header["until"] ~= meta["until"] then
+      merge_error(cli, "%s is from another sweep (%s --seeds %s) than %s (%s --seeds %s)", path, tostring(header.script),
+        tostring(header.seeds), opts.files[1], tostring(meta.script), tostring(meta.seeds))
+    end
+    if not done then
+      merge_error(cli, "%s has no closing record: its run did not finish (%d seeds recorded%s)", path, #records,
+        shard and (", shard %d/%d"):format(shard[1], shard[2]) or "")
+    end
+    files[#files + 1] = { path = path, shard = shard }
+    for _, r in ipairs(records) do
+      if by_index[r.index] then
+        merge_error(cli, "seed %d (position %d) is in both %s and %s", r.seed, r.index, by_index[r.index].path, path)
+      end
+      r.path = path
+      by_index[r.index] = r
+      wall = wall + (tonumber(r.wall_s) or 0)
+      cpu = cpu + (tonumber(r.cpu_s) or 0)
+    end
+    if meta.timeout == nil or meta.timeout == json.null then meta.timeout = header.timeout end
+  end
+  local list, missing = {}, {}
+  for i = 1, meta.count do
+    local r = by_index[i]
+    if r then
+      local verdicts = {}
+      for _, fv in ipairs(type(r.failed) == "table" and r.failed or {}) do
+        verdicts[#verdicts + 1] = { name = tostring(fv.check), ok = false, message = tostring(fv.message) }
+      end
+      list[#list + 1] = { seed = r.seed, verdict = r.verdict, name = type(r.scenario) == "string" and r.scenario or "",
+                          verdicts = verdicts, replay = tostring(r.replay) }
+    else
+      missing[#missing + 1] = i
+    end
+  end
+  if #missing > 0 then
+    local shards = {}
+    for _, f in ipairs(files) do
+      if f.shard then shards[#shards + 1] = ("%d/%d"):format(f.shard[1], f.shard[2]) end
+    end
+    merge_error(cli, "%d of the %d seeds of --seeds %s are in none of the files (the first at position %d)%s",
+      #missing, meta.count, tostring(meta.seeds), missing[1],
+      #shards > 0 and (" (shards given: %s)"):format(table.concat(shards, ", ")) or "")
+  end
+  local timeout = meta.timeout ~= json.null and meta.timeout or nil
+  local not_passed = print_summary({ script = meta.script, spec = meta.seeds, timeout = timeout }, list)
+  io.stderr:write(("happysim check --merge: %d files, %d seeds, %.1f s of wall time and %.1f s of CPU in their "
+    .. "runs\n"):format(#files, #list, wall, cpu))
+  io.stderr:flush()
+  return not_passed == 0 and 0 or 1
 end
 
 -- ---- determinism -------------------------------------------------------------------------
@@ -535,6 +726,7 @@ end
 --- check(cli, opts, argv) -> exit status
 function M.check(cli, opts, argv)
   cli_verdict_text = cli.verdict_text
+  if opts.merge then return merge(cli, opts) end
   local f, err = io.open(opts.script, "r")
   if not f then cli.usage_error("cannot open script: %s", err) end
   f:close()

@@ -8,15 +8,27 @@
 -- Each client is an entity that sends requests over the network: "submit" with a
 -- command, or "read" with a query, to any node that answers them (hs.RaftNode does); with
 -- protocol = "replication", "Write"{ key, value } and "Read"{ key } (hs.PrimaryNode,
--- hs.ChainNode ...: API.md 5.1; reads and writes only), following not_primary / not_head /
--- not_tail hints and retrying no_lease / unavailable / not_ready after a pause.
+-- hs.ChainNode ...: docs/API.md 5.1; reads and writes only), following not_primary / not_head /
+-- not_tail hints and retrying reads refused with no_lease / unavailable / not_ready after a pause.
 -- It follows `not_leader` hints (with read_any = true, each read goes to a node picked at
 -- random instead, to exercise read paths that any node answers), and records a Jepsen-style
--- history (docs/API.md §6):
+-- history (API.md §6):
 --   ok    the service acknowledged the operation (a read carries the value read);
---   fail  it certainly did not take effect (not_leader, transferring, lost, a cas that did not match);
---   info  unknown (timeout, crash, outcome unknown): the client then continues as a new
---         process id, as a Jepsen client does, since the old operation may still apply.
+--   fail  it certainly did not take effect: a cas that did not match, a request the service
+--         cannot apply (bad_request, apply_failed), a read that got no value;
+--   info  unknown (timeout, crash, outcome unknown, a write or cas refused: see below): the
+--         client then continues as a new process id, as a Jepsen client does, since the old
+--         operation may still apply.
+-- A refusal (not_leader, transferring, lost) is about one copy of one request: a network
+-- that duplicates messages may still deliver another copy of that request to the same node
+-- later, once it leads, and the node's client session then applies it (a session applies a
+-- request id at most once, not never). And a request sent again is a request of its own
+-- (net:request gives it a new id), which a session cannot tell from a new operation. So a
+-- client does not send a write or cas again: after a refusal it records info and goes on
+-- with its next operation, sent to the leader the refusal named; retrying could apply the
+-- operation twice, once from a late copy and once from the retry, with other writes in
+-- between. Reads change nothing: a refused read is retried at the leader named, up to
+-- twice the cluster's size, and a read that got no value is recorded as fail.
 
 local core = require("happysim.core")
 local Entity = require("happysim.entity")
@@ -81,13 +93,16 @@ local function check_opts(o)
   return cfg
 end
 
-local DEFINITE = { not_leader = true, transferring = true, lost = true, bad_request = true, apply_failed = true, read_failed = true,
-                   -- replication nodes' refusals: certainly no effect (engine/repl/hs_repl.h)
-                   not_primary = true, not_head = true, not_tail = true, no_lease = true, unavailable = true,
-                   not_ready = true, stale_view = true }
--- refusals worth retrying elsewhere (at the hint) or after a pause
+-- Refusals of one copy of a request: another copy may still be applied (see the top).
+local REFUSED = { not_leader = true, transferring = true, lost = true,
+                  -- replication nodes' (engine/repl/hs_repl.h)
+                  not_primary = true, not_head = true, not_tail = true, no_lease = true, unavailable = true,
+                  not_ready = true, stale_view = true }
+-- Refusals a read is retried after: at the node they name, or after a pause.
 local REDIRECT = { not_leader = true, transferring = true, not_primary = true, not_head = true, not_tail = true }
 local RETRY = { no_lease = true, unavailable = true, not_ready = true }
+-- Answers every copy of a request gets alike: the operation did not take effect.
+local DEFINITE = { bad_request = true, apply_failed = true, read_failed = true }
 
 --- workload.kv(opts) -> workload { history = {...}, clients = {...}, stats = fn }
 function M.kv(opts)
@@ -121,9 +136,10 @@ function M.kv(opts)
       f = f or cfg.mix[#cfg.mix].f
       local key = "k" .. r:random(cfg.keys)
       local value, request, kind
+      local dest = target -- where this operation goes: the leader it knows ...
       if cfg.protocol == "replication" then
         if f == "read" then
-          if cfg.read_any then target = cluster[r:random(#cluster)] end
+          if cfg.read_any then dest = cluster[r:random(#cluster)] end
           kind, request = "Read", { key = key }
         else
           next_value = next_value + 1
@@ -131,7 +147,7 @@ function M.kv(opts)
           kind, request = "Write", { key = key, value = value }
         end
       elseif f == "read" then
-        if cfg.read_any then target = cluster[r:random(#cluster)] end -- any node, not the leader it knows
+        if cfg.read_any then dest = cluster[r:random(#cluster)] end -- ... or, for a read, any node
         kind = cfg.reads == "read_index" and "read" or "submit"
         request = { op = "get", key = key }
       elseif f == "write" then
@@ -145,36 +161,48 @@ function M.kv(opts)
       end
       record(process, "invoke", f, key, value)
       local attempts = 0
+      local outcome -- "ok", "fail" or "info"
+      local hinted = false -- the last answer named the leader: target is it
       while true do
         attempts = attempts + 1
-        local reply, err = hs_await(net:request(client, target, kind, request, { timeout = cfg.timeout }))
+        local reply, err = hs_await(net:request(client, dest, kind, request, { timeout = cfg.timeout }))
         if reply and reply.ok then
           local result = reply.result
           if cfg.protocol == "replication" then result = reply.value end
           if f == "read" then
-            record(process, "ok", f, key, result)
-          elseif f == "cas" and result ~= true then
-            record(process, "fail", f, key, value) -- the compare did not match: no effect
-          else
-            record(process, "ok", f, key, value)
+            value = result
+            outcome = "ok"
+          else -- a cas whose compare did not match had no effect
+            outcome = (f == "cas" and result ~= true) and "fail" or "ok"
           end
           break
         end
         local e = reply and reply.error or err
         local code = type(e) == "table" and e.code or "unknown"
-        if (REDIRECT[code] or RETRY[code]) and attempts < 2 * #cluster then -- refused: retry
-          target = (e.leader and by_name[e.leader]) or cluster[r:random(#cluster)]
-          if not e.leader or RETRY[code] then hs_sleep(cfg.timeout / 4) end -- no leader known yet: back off
-        elseif DEFINITE[code] then
-          record(process, "fail", f, key, f == "read" and nil or value)
-          break
-        else -- timeout, crashed, unknown: the operation may still take effect
-          record(process, "info", f, key, f == "read" and nil or value)
-          next_process = next_process + 1
-          process = next_process
-          target = cluster[r:random(#cluster)]
+        hinted = REFUSED[code] and e.leader and by_name[e.leader] and true or false
+        if hinted then target = by_name[e.leader] end
+        dest = target
+        if f == "read" and (REDIRECT[code] or RETRY[code]) and attempts < 2 * #cluster then
+          -- a read changes nothing, so it may be retried: a late copy of this attempt is harmless
+          if RETRY[code] then hs_sleep(cfg.timeout / 4) end
+          if not hinted and not RETRY[code] then
+            target = cluster[r:random(#cluster)]
+            dest = target
+            hs_sleep(cfg.timeout / 4) -- no leader known yet: back off
+          end
+        else
+          -- a read that got no value did nothing (fail); a write or cas fails only on an
+          -- answer every copy of the request gets (DEFINITE), otherwise its outcome is unknown
+          outcome = (f == "read" or DEFINITE[code]) and "fail" or "info"
+          if f == "read" then value = nil end
           break
         end
+      end
+      record(process, outcome, f, key, value)
+      if outcome == "info" then -- the operation may still take effect: go on as a new process
+        next_process = next_process + 1
+        process = next_process
+        if not hinted then target = cluster[r:random(#cluster)] end
       end
     end
   end

@@ -24,6 +24,21 @@ local function records(h)
   return out
 end
 
+-- tests/data/checker: Jepsen-shaped histories made by tools/gen-checker-histories.lua
+local DATA = debug.getinfo(1, "S").source:match("^@(.-)tests/lua/[^/]*$") .. "tests/data/checker/"
+if DATA:sub(1, 1) ~= "/" and DATA:sub(1, 2) ~= "./" then DATA = "./" .. DATA end
+
+-- The file's history with its corruption applied: one read returns a value nobody wrote.
+local function corrupted(d)
+  local h = {}
+  for i, r in ipairs(d.history) do h[i] = r end
+  local r = {}
+  for k, v in pairs(h[d.corrupt.record]) do r[k] = v end
+  r.value = d.corrupt.value
+  h[d.corrupt.record] = r
+  return h
+end
+
 describe("hs.check.linearizable", function()
   describe("built-in models", function()
     it("accepts a sequential register history and rejects a stale read", function()
@@ -167,17 +182,19 @@ describe("hs.check.linearizable", function()
     end)
 
     it("reports pending info operations among the concurrent ones", function()
-      -- an info write that could have happened is part of the longest prefix...
+      -- the longest prefix holds the most operations of known outcome, and no info
+      -- operation that nothing needed: the info write is among those pending...
       local h = history():invoke(1, "write", 1):ok(1)
         :invoke(3, "write", 9):info(3)
         :invoke(2, "read"):ok(2, 5)
       local r = hs.check.linearizable(records(h), "register")
       assert.is_false(r.valid)
       assert.equal(5, r.anomaly.op.output)
-      assert.equal(2, r.anomaly.prefix_length)
-      assert.equal("info", r.anomaly.prefix[2].type)
-      assert.equal(9, r.anomaly.state)
-      -- ...one that could not stays among the operations that cannot be ordered
+      assert.equal(1, r.anomaly.prefix_length)
+      assert.equal(1, r.anomaly.state)
+      assert.equal(1, #r.anomaly.concurrent)
+      assert.equal(9, r.anomaly.concurrent[1].value)
+      -- ...as one that could not have happened is
       h = history():invoke(1, "write", 1):ok(1)
         :invoke(3, "cas", { 7, 8 }):info(3)
         :invoke(2, "read"):ok(2, 5)
@@ -285,6 +302,39 @@ describe("hs.check.linearizable", function()
     end)
   end)
 
+  describe("Jepsen-shaped histories (tests/data/checker)", function()
+    -- one key, 50 clients of a Raft cluster under partitions, many timed-out operations
+    for _, file in ipairs{ "raft_kv50_seed2.lua", "raft_kv50_seed34.lua" } do
+      it(file .. " is linearizable; with one read corrupted it is not, and the report shows why", function()
+        local d = dofile(DATA .. file)
+        local ok = hs.check.linearizable(d.history, "kv")
+        assert.is_true(ok.valid, ok.message)
+        assert.is_true(ok.unknown >= 20)
+        local r = hs.check.linearizable(corrupted(d), "kv")
+        assert.is_false(r.valid)
+        local a = r.anomaly
+        -- the key, the operation that cannot be placed, the longest linearizable prefix
+        assert.equal("k1", r.key)
+        assert.equal(d.corrupt.record, a.op.complete_index)
+        assert.equal(-1, a.op.output)
+        assert.is_true(a.prefix_length > 100)
+        assert.equal(a.prefix_length, #a.linearization)
+        assert.equal(a.prefix[#a.prefix].index, a.linearization[#a.linearization])
+        assert.equal(1 + #a.concurrent, #a.ops)
+        local lines = {}
+        for line in (r.message .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+        assert.matches('^not linearizable %(model kv, key "k1"%): process %d+: read "k1" %-> %-1 %[t=[%d.]+ %.%. [%d.]+, '
+          .. "records %d+ %.%. " .. d.corrupt.record .. "%] cannot be linearized$", lines[1])
+        assert.equal(("  longest linearizable prefix: %d operations, ending with:"):format(a.prefix_length), lines[2])
+        assert.matches("\n  model state after it: ", r.message)
+        assert.matches("\n  operations that cannot be placed after it %(the first must take effect before it "
+          .. "completes, the others were pending then%):\n    process %d+: read \"k1\" %-> %-1 ", r.message)
+        -- the prefix replays: every operation in it is one of the history's invocations
+        for _, rec in ipairs(a.linearization) do assert.equal("invoke", d.history[rec].type) end
+      end)
+    end
+  end)
+
   describe("Lua models", function()
     local lua_register = {
       init = function() return { v = nil } end,
@@ -369,6 +419,58 @@ describe("hs.check.linearizable", function()
       assert.is_true(max_alive > 0 and max_alive <= 20, "live states: " .. max_alive)
     end)
 
+    it("may declare read-only operations: the search then takes the built-in model's steps", function()
+      local steps = {}
+      local m = {
+        partition = "key",
+        init = function() return nil end,
+        step = function(v, op)
+          if op.f == "read" then return op.unknown or op.output == v, v end
+          if op.f == "write" then return true, op.value end
+          if v == op.value[1] then return true, op.value[2] end
+          return false
+        end,
+        readonly = function(op) return op.f == "read" end,
+      }
+      local d = dofile(DATA .. "raft_kv50_seed2.lua")
+      for _, variant in ipairs{ "valid", "corrupt" } do
+        local h = variant == "valid" and d.history or corrupted(d)
+        local c = hs.check.linearizable(h, "kv")
+        local l = hs.check.linearizable(h, m)
+        assert.equal(variant == "valid", c.valid)
+        assert.equal(c.valid, l.valid)
+        assert.equal(c.steps, l.steps)
+        steps[variant] = l.steps
+      end
+      -- without readonly, every read is a branch of its own: more steps, the same verdicts
+      m.readonly = nil
+      local l = hs.check.linearizable(d.history, m)
+      assert.is_true(l.valid)
+      assert.is_true(l.steps > steps.valid)
+      -- and a budget that runs out says so, with the hint
+      l = hs.check.linearizable(corrupted(d), { model = m, max_steps = 10000 })
+      assert.equal("unknown", l.valid)
+      assert.matches("declares readonly", l.message)
+    end)
+
+    it("keep plain states (nil, booleans, integers, strings) without copying them, and give them back", function()
+      local seen = {}
+      local m = {
+        init = function() return "s0" end,
+        step = function(st, op)
+          seen[math.type(st) or type(st)] = true
+          if op.f == "read" then return op.output == st, st end
+          return true, op.value
+        end,
+      }
+      local h = history():invoke(1, "write", 7):ok(1):invoke(2, "write", true):ok(2):invoke(3, "write", "x"):ok(3)
+        :invoke(4, "read"):ok(4, "x"):invoke(5, "write", 2.5):ok(5):invoke(6, "read"):ok(6, 7)
+      local r = hs.check.linearizable(records(h), m)
+      assert.is_false(r.valid)
+      assert.equal(2.5, r.anomaly.state)
+      assert.same({ string = true, integer = true, boolean = true, float = true }, seen)
+    end)
+
     it("raise the model's error with a traceback", function()
       local bad = { init = function() return 0 end, step = function() error("boom in step") end }
       local h = history():invoke(1, "write", 1):ok(1)
@@ -376,6 +478,14 @@ describe("hs.check.linearizable", function()
       assert.is_false(ok)
       assert.matches("the model failed: .*boom in step", err)
       assert.matches("stack traceback", err)
+    end)
+
+    it("raise an error of readonly", function()
+      local bad = { init = function() return 0 end, step = function(s) return true, s end,
+                    readonly = function() error("boom in readonly") end }
+      local ok, err = pcall(hs.check.linearizable, records(history():invoke(1, "write", 1):ok(1)), bad)
+      assert.is_false(ok)
+      assert.matches("the model failed: .*boom in readonly", err)
     end)
 
     it("refuse states that cannot be compared without a hash", function()
@@ -434,6 +544,8 @@ describe("hs.check.linearizable", function()
       assert.matches("field 'timeout' must be a positive number", err_of(h, { model = "register", timeout = -1 }))
       assert.matches("a model table needs init", err_of(h, { model = { step = print } }))
       assert.matches("partition must be \"key\"", err_of(h, { model = { init = print, step = print, partition = 1 } }))
+      assert.matches("a model's readonly must be a function",
+        err_of(h, { model = { init = print, step = print, readonly = true } }))
     end)
 
     it("points at the caller", function()
@@ -458,15 +570,32 @@ describe("hs.check.linearizable", function()
       local r = hs.check.linearizable(pathological(), { model = "register", max_steps = 20000 })
       assert.equal("unknown", r.valid)
       assert.equal("step limit", r.reason)
-      assert.matches("unknown", r.message)
+      assert.is_nil(r.timed_out)
+      assert.equal(20000, r.steps)
+      assert.matches("^unknown %(model register%): the check stopped after 20000 model steps, 1 of 1 sub%-histories "
+        .. "checked: its budget of 20000 model steps %(max_steps%) ran out$", r.message)
       local t0 = os.clock()
       r = hs.check.linearizable(pathological(), { model = "register", timeout = 0.2 })
       assert.equal("unknown", r.valid)
       assert.equal("timeout", r.reason)
+      assert.is_true(r.timed_out)
+      assert.matches("timed out: the wall%-clock guard %(timeout = 0.2 s%)", r.message)
       assert.is_true(os.clock() - t0 < 3)
       r = hs.check.linearizable(pathological(), { model = "register", max_memory_mb = 2 })
       assert.equal("unknown", r.valid)
       assert.equal("memory limit", r.reason)
+      assert.matches("its memory budget %(max_memory_mb = 2%) ran out", r.message)
+    end)
+
+    it("counts the budget in work: the same steps and verdict every time", function()
+      local a = hs.check.linearizable(pathological(), { model = "register", max_steps = 1e5 })
+      local b = hs.check.linearizable(pathological(), { model = "register", max_steps = 100000 })
+      assert.equal(a.message, b.message)
+      assert.equal(a.configurations, b.configurations)
+      -- without options there is no wall-clock guard, only the step and memory budgets
+      local ok, err = pcall(hs.check.linearizable, pathological(), { model = "register", max_steps = 1.5 })
+      assert.is_false(ok)
+      assert.matches("field 'max_steps' must be a positive integer", err)
     end)
   end)
 end)

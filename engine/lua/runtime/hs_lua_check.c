@@ -10,8 +10,10 @@
  * table on this call's stack, keyed by luaL_ref handles the checker hands back when it
  * drops a state. All C memory hangs off a userdata, so an error anywhere leaks nothing.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lin/hs_lin.h"
 #include "hs_lua.h"
@@ -22,14 +24,22 @@ typedef struct lmodel {
   hs_lin_model model;
   lua_State *L;   /* NULL once the stack slots below are gone */
   int model_idx;  /* the model table */
-  int states_idx; /* handle -> state */
+  int states_idx; /* handle -> state (handle 0: decode the identity bytes, see plain_identity) */
   int ops_idx;    /* the ops array (1-based) */
   int tb_idx;     /* the traceback handler */
+  int step_idx;   /* the model's step function */
   const hs_lin_op *op0; /* ops[0], to find an op's index */
   bool has_hash;
   bool failed; /* a callback raised: the search stops */
   int err_ref; /* registry ref of the first error message */
   hs_buf enc; /* scratch for encodings */
+  /* Steps from a plain state to a plain state (or to illegal), remembered: the search
+   * steps the same operation from the same state many times (each configuration with that
+   * state tries it), and a Lua call costs more than a lookup. A model's step is a function
+   * of the state and the operation. Open addressing over entries in `cache_data`. */
+  uint32_t *cache_slots; /* entry offset + 1, 0 = empty */
+  size_t cache_cap, cache_count;
+  hs_buf cache_data;     /* entries: hash u64, op u32, rc u32, in_len u32, out_len u32, in, out */
 } lmodel;
 
 typedef struct lcheck {
@@ -53,6 +63,10 @@ static void lcheck_close(lcheck *c) {
   hs_buf_free(&c->values);
   hs_buf_free(&c->scratch);
   hs_buf_free(&c->lm.enc);
+  free(c->lm.cache_slots);
+  c->lm.cache_slots = NULL;
+  c->lm.cache_cap = c->lm.cache_count = 0;
+  hs_buf_free(&c->lm.cache_data);
 }
 
 static int lcheck_gc(lua_State *L) {
@@ -74,12 +88,39 @@ static lcheck *new_lcheck(lua_State *L) {
   return c;
 }
 
-/* ---- a model written in Lua ------------------------------------------------------ */
+/* ---- a model written in Lua ------------------------------------------------------ *
+ *
+ * The search calls step for every configuration it tries, so a step is kept short: the
+ * model's step function is called directly under lua_pcall (with the traceback handler),
+ * and a state that is nil, a boolean, an integer or a string (without a hash function) is
+ * its own identity: its canonical bytes are written in C, no reference is taken, and the
+ * state is decoded from those bytes when it is stepped again. Other states (tables) are
+ * encoded and canonicalized under a protected call and kept in the states table. */
 
-/* The protected callbacks run in a frame of their own: (lcall, model, states, ops). */
+/* The protected callbacks run in a frame of their own: (lcall, model, states, ops [, value]). */
 #define P_MODEL 2
 #define P_STATES 3
 #define P_OPS 4
+#define P_VALUE 5
+
+/* Writes the identity of a plain state (see above) at idx to out; false for another. */
+static bool plain_identity(lua_State *L, int idx, hs_buf *out) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL: hs_buf_put_nil(out); return true;
+  case LUA_TBOOLEAN: hs_buf_put_bool(out, lua_toboolean(L, idx)); return true;
+  case LUA_TNUMBER:
+    if (!lua_isinteger(L, idx)) return false; /* 1.0 and 1 share an identity, but not a decoding */
+    hs_buf_put_int(out, (int64_t)lua_tointeger(L, idx));
+    return true;
+  case LUA_TSTRING: {
+    size_t len;
+    const char *str = lua_tolstring(L, idx, &len);
+    hs_buf_put_string(out, str, len);
+    return true;
+  }
+  default: return false;
+  }
+}
 
 /* Writes the identity of the state at idx: its hash() result, or its canonical encoding. */
 static void push_identity(lua_State *L, lmodel *lm, int idx, hs_buf *out) {
@@ -104,12 +145,21 @@ static void push_identity(lua_State *L, lmodel *lm, int idx, hs_buf *out) {
 typedef struct lcall {
   lmodel *lm;
   hs_value key;
-  int64_t state_ref;
-  size_t op; /* 0-based */
+  size_t op;     /* 0-based */
   hs_buf *out;
   int64_t handle;
   int legal;
 } lcall;
+
+/* Protected: the identity of the state (the extra value), which is kept (a->handle). */
+static int p_identity(lua_State *L) {
+  lcall *a = lua_touserdata(L, 1);
+  push_identity(L, a->lm, P_VALUE, a->out);
+  lua_pushvalue(L, P_VALUE);
+  a->handle = luaL_ref(L, P_STATES);
+  a->legal = 1;
+  return 0;
+}
 
 /* Protected: init([key]) -> state */
 static int p_init(lua_State *L) {
@@ -121,31 +171,35 @@ static int p_init(lua_State *L) {
   else
     lua_pushnil(L);
   lua_call(L, 1, 1);
-  push_identity(L, lm, -1, a->out);
-  lua_pushvalue(L, -1);
-  a->handle = luaL_ref(L, P_STATES);
+  a->handle = 0;
+  if (lm->has_hash || !plain_identity(L, -1, a->out)) {
+    push_identity(L, lm, -1, a->out);
+    lua_pushvalue(L, -1);
+    a->handle = luaL_ref(L, P_STATES);
+  }
   a->legal = 1;
   return 0;
 }
 
-/* Protected: step(state, op) -> ok, new_state */
-static int p_step(lua_State *L) {
+/* Protected: readonly(op) -> boolean */
+static int p_readonly(lua_State *L) {
   lcall *a = lua_touserdata(L, 1);
-  lmodel *lm = a->lm;
-  lua_getfield(L, P_MODEL, "step");
-  lua_rawgeti(L, P_STATES, (lua_Integer)a->state_ref);
+  lua_getfield(L, P_MODEL, "readonly");
   lua_rawgeti(L, P_OPS, (lua_Integer)a->op + 1);
-  lua_call(L, 2, 2);
-  a->legal = lua_toboolean(L, -2);
-  if (!a->legal) return 0;
-  push_identity(L, lm, -1, a->out);
-  lua_pushvalue(L, -1);
-  a->handle = luaL_ref(L, P_STATES);
+  lua_call(L, 1, 1);
+  a->legal = lua_toboolean(L, -1);
   return 0;
 }
 
-/* Runs a protected call; on an error keeps the first message and returns -1. */
-static int lm_call(lmodel *lm, lua_CFunction fn, lcall *a) {
+/* Keeps the first error message (on top of the stack); the search stops. */
+static void lm_fail(lmodel *lm) {
+  lm->failed = true;
+  lm->err_ref = luaL_ref(lm->L, LUA_REGISTRYINDEX);
+}
+
+/* Runs a protected callback, with the value at extra_idx as its fifth argument when it is
+ * not 0; on an error keeps the first message and returns -1. */
+static int lm_call(lmodel *lm, lua_CFunction fn, lcall *a, int extra_idx) {
   lua_State *L = lm->L;
   if (!L || lm->failed) return -1;
   if (!lua_checkstack(L, 8)) return -1;
@@ -154,9 +208,9 @@ static int lm_call(lmodel *lm, lua_CFunction fn, lcall *a) {
   lua_pushvalue(L, lm->model_idx);
   lua_pushvalue(L, lm->states_idx);
   lua_pushvalue(L, lm->ops_idx);
-  if (lua_pcall(L, 4, 0, lm->tb_idx) != LUA_OK) {
-    lm->failed = true;
-    lm->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (extra_idx) lua_pushvalue(L, extra_idx);
+  if (lua_pcall(L, extra_idx ? 5 : 4, 0, lm->tb_idx) != LUA_OK) {
+    lm_fail(lm);
     return -1;
   }
   return a->legal;
@@ -165,22 +219,133 @@ static int lm_call(lmodel *lm, lua_CFunction fn, lcall *a) {
 static int lm_init(void *ud, hs_value key, hs_buf *out, uint64_t *handle) {
   lmodel *lm = ud;
   lcall a = {.lm = lm, .key = key, .out = out};
-  int rc = lm_call(lm, p_init, &a);
+  int rc = lm_call(lm, p_init, &a, 0);
   if (rc == 1) *handle = (uint64_t)a.handle;
   return rc;
 }
 
+/* Pushes the state of handle (0: decoded from its identity bytes). */
+static void push_state(lmodel *lm, hs_lin_state s) {
+  if (s.handle)
+    lua_rawgeti(lm->L, lm->states_idx, (lua_Integer)(int64_t)s.handle);
+  else
+    hs_lua_decode(lm->L, s.bytes, s.len);
+}
+
+/* ---- the step cache (plain states only: see lmodel) ---- */
+
+#define CACHE_MAX_ENTRIES (1u << 20)
+#define CACHE_HDR 24
+
+static uint64_t cache_hash(uint32_t op, const uint8_t *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ ((uint64_t)op * 0x9e3779b97f4a7c15ULL);
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h ^ (h >> 29);
+}
+
+static const uint8_t *cache_entry(const lmodel *lm, uint32_t slot) { return lm->cache_data.data + (slot - 1); }
+
+/* The cached entry for (op, state), or NULL. */
+static const uint8_t *cache_find(const lmodel *lm, uint64_t h, uint32_t op, hs_lin_state s) {
+  if (!lm->cache_cap) return NULL;
+  for (size_t j = h & (lm->cache_cap - 1);; j = (j + 1) & (lm->cache_cap - 1)) {
+    uint32_t slot = lm->cache_slots[j];
+    if (!slot) return NULL;
+    const uint8_t *e = cache_entry(lm, slot);
+    uint64_t eh;
+    uint32_t eop, in_len;
+    memcpy(&eh, e, 8);
+    memcpy(&eop, e + 8, 4);
+    memcpy(&in_len, e + 16, 4);
+    if (eh == h && eop == op && in_len == s.len && memcmp(e + CACHE_HDR, s.bytes, s.len) == 0) return e;
+  }
+}
+
+/* Remembers (op, state) -> (rc, out); silently does nothing when full or out of memory. */
+static void cache_add(lmodel *lm, uint64_t h, uint32_t op, hs_lin_state s, int rc, const hs_buf *out) {
+  if (lm->cache_count >= CACHE_MAX_ENTRIES || lm->cache_data.len + CACHE_HDR + s.len + out->len >= UINT32_MAX) return;
+  if ((lm->cache_count + 1) * 2 > lm->cache_cap) {
+    size_t cap = lm->cache_cap ? 2 * lm->cache_cap : 1024;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots) return;
+    for (size_t i = 0; i < lm->cache_cap; i++) {
+      uint32_t slot = lm->cache_slots[i];
+      if (!slot) continue;
+      uint64_t eh;
+      memcpy(&eh, cache_entry(lm, slot), 8);
+      size_t j = eh & (cap - 1);
+      while (slots[j]) j = (j + 1) & (cap - 1);
+      slots[j] = slot;
+    }
+    free(lm->cache_slots);
+    lm->cache_slots = slots;
+    lm->cache_cap = cap;
+  }
+  size_t at = lm->cache_data.len;
+  uint32_t hdr[4] = {op, (uint32_t)rc, (uint32_t)s.len, rc == 1 ? (uint32_t)out->len : 0};
+  hs_buf_put_raw(&lm->cache_data, &h, 8);
+  hs_buf_put_raw(&lm->cache_data, hdr, sizeof hdr);
+  hs_buf_put_raw(&lm->cache_data, s.bytes, s.len);
+  if (rc == 1) hs_buf_put_raw(&lm->cache_data, out->data, out->len);
+  if (lm->cache_data.failed) return;
+  size_t j = h & (lm->cache_cap - 1);
+  while (lm->cache_slots[j]) j = (j + 1) & (lm->cache_cap - 1);
+  lm->cache_slots[j] = (uint32_t)(at + 1);
+  lm->cache_count++;
+}
+
+/* step(state, op) -> ok, new_state: called directly, under lua_pcall. */
 static int lm_step(void *ud, hs_lin_state s, const hs_lin_op *op, hs_buf *out, uint64_t *handle) {
   lmodel *lm = ud;
-  lcall a = {.lm = lm, .state_ref = (int64_t)s.handle, .op = (size_t)(op - lm->op0), .out = out};
-  int rc = lm_call(lm, p_step, &a);
-  if (rc == 1) *handle = (uint64_t)a.handle;
+  lua_State *L = lm->L;
+  if (!L || lm->failed) return -1;
+  uint32_t opi = (uint32_t)(op - lm->op0);
+  uint64_t h = 0;
+  if (!s.handle) { /* a plain state: maybe stepped before */
+    h = cache_hash(opi, s.bytes, s.len);
+    const uint8_t *e = cache_find(lm, h, opi, s);
+    if (e) {
+      uint32_t hdr[4];
+      memcpy(hdr, e + 8, sizeof hdr);
+      *handle = 0;
+      if (hdr[1] == 1) hs_buf_put_raw(out, e + CACHE_HDR + hdr[2], hdr[3]);
+      return (int)hdr[1];
+    }
+  }
+  int top = lua_gettop(L);
+  lua_pushvalue(L, lm->step_idx);
+  push_state(lm, s);
+  lua_rawgeti(L, lm->ops_idx, (lua_Integer)(op - lm->op0) + 1);
+  if (lua_pcall(L, 2, 2, lm->tb_idx) != LUA_OK) {
+    lm_fail(lm);
+    lua_settop(L, top);
+    return -1;
+  }
+  int rc = lua_toboolean(L, top + 1);
+  bool plain = true;
+  if (rc) {
+    *handle = 0;
+    if (lm->has_hash || !plain_identity(L, top + 2, out)) {
+      plain = false;
+      lcall a = {.lm = lm, .out = out};
+      rc = lm_call(lm, p_identity, &a, top + 2);
+      if (rc == 1) *handle = (uint64_t)a.handle;
+    }
+  }
+  lua_settop(L, top);
+  if (!s.handle && plain && !out->failed) cache_add(lm, h, opi, s, rc, out);
   return rc;
 }
 
 static void lm_release(void *ud, uint64_t handle) {
   lmodel *lm = ud;
-  if (lm->L) luaL_unref(lm->L, lm->states_idx, (int)(int64_t)handle);
+  if (lm->L && handle) luaL_unref(lm->L, lm->states_idx, (int)(int64_t)handle);
+}
+
+static bool lm_readonly(void *ud, const hs_lin_op *op) {
+  lmodel *lm = ud;
+  lcall a = {.lm = lm, .op = (size_t)(op - lm->op0)};
+  return lm_call(lm, p_readonly, &a, 0) == 1;
 }
 
 /* ---- building the operations ------------------------------------------------------ */
@@ -259,12 +424,14 @@ static void push_result(lua_State *L, lcheck *c, bool lua_model) {
   size_t tail = r->prefix_len < 10 ? r->prefix_len : 10;
   push_index_list(L, r->prefix + (r->prefix_len - tail), tail);
   lua_setfield(L, -2, "prefix_tail");
+  push_index_list(L, r->prefix, r->prefix_len);
+  lua_setfield(L, -2, "prefix");
   lua_pushinteger(L, (lua_Integer)r->blocked + 1);
   lua_setfield(L, -2, "blocked");
   push_index_list(L, r->pending, r->pending_len);
   lua_setfield(L, -2, "pending");
   if (r->has_state) {
-    if (lua_model)
+    if (lua_model && r->state_handle)
       lua_rawgeti(L, c->lm.states_idx, (lua_Integer)(int64_t)r->state_handle);
     else
       hs_lua_decode(L, r->state.data, r->state.len);
@@ -339,6 +506,11 @@ static int l_linearizable(lua_State *L) {
     lua_getfield(L, 2, "partition");
     lm->model.partition_by_key = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "key") == 0;
     lua_pop(L, 2);
+    lua_getfield(L, 2, "step"); /* 8 */
+    lm->step_idx = lua_gettop(L);
+    if (lua_getfield(L, 2, "readonly") != LUA_TNIL) lm->model.readonly = lm_readonly;
+    lua_pop(L, 1);
+    if (!lua_checkstack(L, 16)) return luaL_error(L, "linearizable: stack overflow");
     lm->model.name = "lua";
     lm->model.ud = lm;
     lm->model.init = lm_init;
@@ -391,6 +563,16 @@ static int l_canonical(lua_State *L) {
     return luaL_error(L, "canonical: the value could not be encoded");
   lua_pushlstring(L, (const char *)c->values.data, c->values.len);
   lcheck_close(c);
+  return 1;
+}
+
+/* core.check.clock() -> seconds of a monotonic wall clock (CLOCK_MONOTONIC), for reports
+ * of how long things took (`happysim check` sweeps); nothing that decides a verdict or a
+ * run reads it. */
+static int l_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
   return 1;
 }
 
@@ -506,7 +688,8 @@ static int l_trace_of(lua_State *L) {
 void hs_check_register(lua_State *L) {
   static const luaL_Reg funcs[] = {{"linearizable", l_linearizable}, {"canonical", l_canonical},
                                    {"hook_methods", l_hook_methods}, {"hook_sim", l_hook_sim},
-                                   {"trace_of", l_trace_of},         {NULL, NULL}};
+                                   {"trace_of", l_trace_of},         {"clock", l_clock},
+                                   {NULL, NULL}};
   luaL_newlib(L, funcs);
   lua_setfield(L, -2, "check");
 }
