@@ -11,6 +11,7 @@
 #include "paxos/hs_paxos_check.h"
 #include "paxos/hs_paxos_node.h"
 #include "protocols/hs_lua_protocols.h"
+#include "protocols/hs_lua_sm.h"
 
 #define MT_SINGLE "happysim.PaxosNode"
 #define MT_MULTI "happysim.MultiPaxosNode"
@@ -33,11 +34,11 @@ typedef struct lpaxos {
   hs_lua_centity base;
   hs_paxos_node node;
   hs_lnet *ln;
-  hs_kv *kv;       /* the C state machine, or NULL for a Lua one */
   lua_State *L;    /* thread of the Lua call into the node now, if any */
   lua_State *main; /* the main thread: for calls into the node while the simulation is idle */
   uint64_t next_tag;
-  hs_buf cmd, snap;
+  hs_buf cmd;
+  hs_lsm lsm; /* its state machine (protocols/hs_lua_sm.h) */
   int multi;    /* Multi-Paxos (MultiPaxosNode, FlexiblePaxosNode), else single-decree */
   int built;    /* the adapter is set up (its core made) */
   int started;
@@ -48,7 +49,6 @@ typedef struct lpaxos {
   uint64_t dup_requests; /* copies of network requests dropped */
   uint64_t cluster;   /* hash of the members' names */
   lchecker *checker;  /* anchored by the state table */
-  char sm_error[160];
   hs_paxos_config sopts;  /* single-decree options (ids, members, rng set when built) */
   hs_mpaxos_config mopts; /* Multi-Paxos options */
 } lpaxos;

@@ -8,6 +8,7 @@
 #include "hs_lua_centity.h"
 #include "hs_lua_net.h"
 #include "protocols/hs_lua_protocols.h"
+#include "protocols/hs_lua_sm.h"
 #include "raft/hs_raft_node.h"
 
 #define HS_CHECKER_MT "happysim.RaftChecker"
@@ -19,14 +20,13 @@ typedef struct lraft {
   hs_lua_centity base;
   hs_raft_node node;
   hs_lnet *ln;
-  hs_kv *kv; /* the C state machine, or NULL for a Lua one */
   lua_State *L; /* thread of the Lua call into the node now, if any */
   lua_State *main; /* the main thread: for calls into the node while the simulation is idle */
   uint64_t next_tag;
-  hs_buf cmd, snap;
+  hs_buf cmd;
+  hs_lsm lsm; /* its state machine (protocols/hs_lua_sm.h) */
   int started;
   int start_deferred; /* node:start() called while detached: done when attached */
-  char sm_error[160];
   int unsafe_local_reads; /* TEST-ONLY, UNSAFE: reads answered from the local state machine */
   hs_raft_config opts; /* the options, checked at construction (ids and rng set at attach) */
   int join;

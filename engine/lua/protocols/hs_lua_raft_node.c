@@ -74,107 +74,13 @@ static void call_lua(lua_State *L, lraft *r, int nargs, const char *what) {
 
 /* ---- state machine ops ----------------------------------------------------------------- */
 
-static const char *kv_apply(void *ud, hs_value cmd, hs_buf *out) { return hs_kv_apply(((lraft *)ud)->kv, cmd, out); }
+/* The node's state machine (protocols/hs_lua_sm.h) calls Lua on this thread, with this object. */
+static lua_State *sm_thread(void *owner) { return thread_of(owner); }
 
-static const uint8_t *kv_snapshot(void *ud, size_t *len) {
-  lraft *r = ud;
-  hs_buf_reset(&r->snap);
-  hs_kv_snapshot(r->kv, &r->snap);
-  *len = r->snap.len;
-  return r->snap.failed ? NULL : r->snap.data;
-}
-
-static void kv_restore(void *ud, const uint8_t *data, size_t len) {
-  lraft *r = ud;
-  if (!data) {
-    hs_kv_free(r->kv);
-    return;
-  }
-  hs_kv_restore(r->kv, (hs_value){data, len});
-}
-
-static const char *kv_query(void *ud, hs_value q, hs_buf *out) {
-  lraft *r = ud;
-  hs_value op, key;
-  size_t n, klen;
-  const char *s, *k;
-  if (!hs_value_field(q, "op", &op) || !(s = hs_value_string(op, &n)) || n != 3 || memcmp(s, "get", 3) != 0)
-    return "a read must be { op = \"get\", key = k }";
-  if (!hs_value_field(q, "key", &key) || !(k = hs_value_string(key, &klen))) return "a read needs a string 'key'";
-  hs_value v;
-  if (hs_kv_get(r->kv, k, klen, &v))
-    hs_buf_put_raw(out, v.p, hs_value_size(v));
-  else
-    hs_buf_put_nil(out);
-  return NULL;
-}
-
-/* Lua state machines: sm:apply(cmd), sm:snapshot(), sm:restore(snap), sm:read(query). */
-typedef struct sm_call {
-  lraft *r;
-  const char *method;
-  const uint8_t *in;
-  size_t in_len;
-  hs_buf *out;
-} sm_call;
-
-static int sm_call_protected(lua_State *L) {
-  sm_call *c = lua_touserdata(L, 1);
-  push_state(L, c->r);
+static void push_sm(lua_State *L, void *owner) {
+  push_state(L, owner);
   lua_getfield(L, -1, "sm");
-  int sm = lua_gettop(L);
-  if (lua_getfield(L, sm, c->method) != LUA_TFUNCTION)
-    return luaL_error(L, "state machine has no '%s' method", c->method);
-  lua_pushvalue(L, sm);
-  int nargs = 1;
-  if (c->in) {
-    hs_lua_decode(L, c->in, c->in_len);
-    nargs = 2;
-  } else if (strcmp(c->method, "restore") == 0) {
-    lua_pushnil(L);
-    nargs = 2;
-  }
-  lua_call(L, nargs, 1);
-  if (c->out) hs_lua_encode(L, c->out, -1, "state machine result");
-  return 0;
-}
-
-/* Runs a Lua state machine method through the door; NULL, or an error message when it raised
- * (the door has reported it: the run stops, or the Lua call into the node raises). */
-static const char *sm_lua(lraft *r, const char *method, const uint8_t *in, size_t len, hs_buf *out) {
-  lua_State *L = thread_of(r);
-  if (!L) return "no Lua thread to run the state machine";
-  sm_call c = {r, method, in, len, out};
-  const char *what = method[0] == 'a'   ? "state machine apply"
-                     : method[0] == 's' ? "state machine snapshot"
-                     : method[2] == 's' ? "state machine restore"
-                                        : "state machine read";
-  hs_door_site site = {what, NULL, &r->base.e, current_event(r)};
-  lua_pushcfunction(L, sm_call_protected);
-  lua_pushlightuserdata(L, &c);
-  if (hs_door_call(L, hs_lsim_of(r->base.e.sim), 1, 0, &site) != LUA_OK) {
-    snprintf(r->sm_error, sizeof r->sm_error, "the state machine's %s raised an error", method);
-    return r->sm_error;
-  }
-  return NULL;
-}
-
-static const char *lua_apply(void *ud, hs_value cmd, hs_buf *out) {
-  return sm_lua(ud, "apply", cmd.p, hs_value_size(cmd), out);
-}
-
-static const uint8_t *lua_snapshot(void *ud, size_t *len) {
-  lraft *r = ud;
-  hs_buf_reset(&r->snap);
-  if (sm_lua(r, "snapshot", NULL, 0, &r->snap)) return NULL;
-  *len = r->snap.len;
-  return r->snap.data;
-}
-
-static void lua_restore(void *ud, const uint8_t *data, size_t len) { sm_lua(ud, "restore", data, len, NULL); }
-
-static const char *lua_query(void *ud, hs_value q, hs_buf *out) {
-  return sm_lua(ud, "read", q.p, hs_value_size(q), out);
+  lua_remove(L, -2);
 }
 
 /* ---- completions ------------------------------------------------------------------------ */
@@ -325,17 +231,17 @@ static void hook_read_done(void *ud, uint64_t req, uint64_t read_index, int stat
   }
   lua_getfield(L, -1, "query");
   hs_buf_reset(&r->cmd);
-  hs_buf_reset(&r->snap);
+  hs_buf_reset(&r->lsm.buf);
   hs_lua_encode(L, &r->cmd, -1, "query");
   lua_pop(L, 1);
-  const char *err = r->node.sm.query(r->node.sm.ud, (hs_value){r->cmd.data, r->cmd.len}, &r->snap);
+  const char *err = r->node.sm.query(r->node.sm.ud, (hs_value){r->cmd.data, r->cmd.len}, &r->lsm.buf);
   if (err) {
     hs_push_error(L, "read_failed", err);
     settle(L, r, 0, 1);
     return;
   }
   lua_pushinteger(L, (lua_Integer)read_index);
-  hs_lua_decode(L, r->snap.data, r->snap.len);
+  hs_lua_decode(L, r->lsm.buf.data, r->lsm.buf.len);
   settle(L, r, 1, 2);
 }
 
@@ -489,8 +395,6 @@ static void start_read(lua_State *L, lraft *r, uint64_t tag) {
   settle(L, r, 0, 1);
 }
 
-static const char *validate_command(lua_State *L, lraft *r, const uint8_t *p, size_t len, int value_idx, int protect);
-
 /* A client's request over the network: "submit" (payload = command) or "read" (a query). */
 static void client_request(lraft *r, hs_message *m) {
   lua_State *L = hs_lsim_of(r->base.e.sim)->L;
@@ -511,7 +415,7 @@ static void client_request(lraft *r, hs_message *m) {
     return;
   }
   const hs_blob *b = m->payload;
-  const char *why = is_read ? NULL : validate_command(L, r, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER, 0, 1);
+  const char *why = is_read ? NULL : hs_lsm_validate(L, &r->lsm, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER, 0, 1);
   if (why) {
     char msg[256];
     snprintf(msg, sizeof msg, "submit to '%s': invalid command: %s", r->base.e.name, why);
@@ -587,43 +491,6 @@ static void begin_session(lua_State *L, lraft *r) {
   lua_pop(L, 2);
 }
 
-/* Whether the node's state machine takes the command: NULL, or why not. The command is the
- * encoded bytes (p, len) and, when value_idx is nonzero, the Lua value at that index (a Lua state
- * machine's validate(cmd) gets it; else it is decoded from the bytes). A Lua validate that
- * raises stops the run through the door when `protect` (a network submit), else the error
- * propagates to the caller of submit. */
-static const char *validate_command(lua_State *L, lraft *r, const uint8_t *p, size_t len, int value_idx, int protect) {
-  if (r->kv) return hs_kv_validate((hs_value){p, len}, r->sm_error, sizeof r->sm_error);
-  int top = lua_gettop(L);
-  push_state(L, r);
-  lua_getfield(L, -1, "sm");
-  if (lua_getfield(L, -1, "validate") != LUA_TFUNCTION) { /* optional: without it, everything goes */
-    lua_settop(L, top);
-    return NULL;
-  }
-  lua_insert(L, -2); /* validate sm */
-  if (value_idx)
-    lua_pushvalue(L, value_idx);
-  else
-    hs_lua_decode(L, p, len);
-  const char *why = NULL;
-  if (protect) { /* from the simulator (a network submit): an error stops the run, like apply's */
-    hs_door_site site = {"state machine validate", NULL, &r->base.e, NULL};
-    if (hs_door_call(L, hs_lsim_of(r->base.e.sim), 2, 2, &site) != LUA_OK) {
-      lua_settop(L, top);
-      return "validate raised an error";
-    }
-  } else {
-    lua_call(L, 2, 2);
-  }
-  if (!why && !lua_toboolean(L, -2)) {
-    snprintf(r->sm_error, sizeof r->sm_error, "%s",
-             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "refused by the state machine's validate");
-    why = r->sm_error;
-  }
-  lua_settop(L, top);
-  return why;
-}
 
 /* node:submit(cmd [, session]) -> Future resolving to (index, result) once applied. With a
  * session { client =, request_id = }, the command is applied at most once per request id:
@@ -638,7 +505,7 @@ static int l_submit(lua_State *L) {
   size_t off = r->cmd.len;
   hs_lua_encode(L, &r->cmd, 2, "submit: command");
   /* a command the state machine would refuse never enters the log */
-  const char *why = validate_command(L, r, r->cmd.data + off, r->cmd.len - off, 2, 0);
+  const char *why = hs_lsm_validate(L, &r->lsm, r->cmd.data + off, r->cmd.len - off, 2, 0);
   if (why) return luaL_error(L, "bad argument #1 to 'submit' (invalid command: %s)", why);
   push_future(L); /* 3: the Future is the pending request itself */
   lua_pushvalue(L, 3);
@@ -1010,7 +877,7 @@ static void finalize(void *self) {
   lraft *r = self;
   hs_raft_node_free(&r->node);
   hs_buf_free(&r->cmd);
-  hs_buf_free(&r->snap);
+  hs_lsm_free(&r->lsm);
 }
 
 static const luaL_Reg methods[] = {{"start", l_start},
@@ -1139,14 +1006,8 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
   char stream[160];
   snprintf(stream, sizeof stream, "raft:%s", r->base.e.name);
   hs_sim_stream(r->base.e.sim, &cfg.rng, stream, strlen(stream));
-  hs_sm_ops sm;
   lua_getfield(L, state, "sm");
-  if (hs_is_kv(L, -1)) {
-    r->kv = hs_check_kv(L, -1);
-    sm = (hs_sm_ops){kv_apply, kv_snapshot, kv_restore, kv_query, r};
-  } else {
-    sm = (hs_sm_ops){lua_apply, lua_snapshot, lua_restore, lua_query, r};
-  }
+  hs_sm_ops sm = hs_lsm_ops(L, &r->lsm, -1);
   lua_pop(L, 1);
   hs_raft_node_hooks hooks = {.resolved = hook_resolved,
                               .lost = hook_lost,
@@ -1240,7 +1101,7 @@ static int l_raft_new(lua_State *L) {
   r->main = lua_tothread(L, -1);
   lua_pop(L, 1);
   hs_buf_init(&r->cmd);
-  hs_buf_init(&r->snap);
+  hs_lsm_init(&r->lsm, &r->base.e, r, sm_thread, push_sm);
   /* the state table */
   lua_createtable(L, 0, 8); /* 8 */
   lua_pushvalue(L, 6);
