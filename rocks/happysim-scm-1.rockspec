@@ -50,6 +50,7 @@ build = {
         "engine/core/hs_entity.c",
         "engine/core/hs_heap.c",
         "engine/core/hs_hold.c",
+        "engine/core/hs_ptrmap.c",
         "engine/core/hs_rng.c",
         "engine/core/hs_sim.c",
         "engine/core/hs_value.c",

@@ -4,6 +4,7 @@
  * A Simulation is a full userdata holding an hs_lsim. Its single user value is a
  * table U that anchors everything the run owns on the Lua side:
  *   U.threads  slot -> process thread     U.anchors  slot -> pending Lua event/timer
+ *   U.refs     slot -> a pending event's target function  U.types  the event types seen
  *   U.entities entity object -> proxy     U.streams  name -> random stream
  *   U.joins    slot -> completion callback of a spawned process
  *   U.wakers   slot -> the waker of the process in that slot (core.waker)
@@ -20,6 +21,7 @@
 #include <lua.h>
 
 #include "core/hs_assert.h"
+#include "core/hs_ptrmap.h"
 #include "happysim.h"
 
 #define HS_SIM_MT "happysim.Simulation"
@@ -43,10 +45,16 @@ typedef struct hs_lsim {
   int list_idx;
   int entities_idx;
   int msgh_idx; /* the door's message handler (hs_door_msgh) */
-  int keys_idx; /* the strings "handle_event", "__class" (hs_push_handler) */
+  int refs_idx;
+  int types_idx;
+  int keys_idx; /* field names, in the order of HS_KEY_*: hs_push_handler, schedule_fast */
   const void *list_ptr; /* U.list: code that may run in a nested C frame on L checks the slot */
   int failed; /* an error stopped the run (or waits to be raised); the message sits in U.error */
-  const void *event_mt; /* the metatable of hs.Event userdata, to recognise them fast */
+  const void *event_mt; /* the metatable of hs.Event tables, to recognise them fast */
+  struct hs_levent **record_chunks; /* the records of pending events, by anchor slot */
+  uint32_t record_chunk_count;
+  hs_ptrmap queued; /* address of a queued event table -> its anchor slot */
+  hs_ptrmap types;  /* address of an interned event type string -> its index in U.types */
   hs_lproc **procs; /* process pool, stable pointers */
   uint32_t proc_count;
   uint32_t proc_capacity;
@@ -87,8 +95,12 @@ typedef struct hs_lentity {
   hs_entity e;
 } hs_lentity;
 
-/* A pending-able Lua event. User values: 1 type (nil: "Event"), 2 target, 3 payload, 4 the sim it
- * was last scheduled on (it keeps `owner` valid for as long as the event lives). */
+/* The field names the run loop keeps on its stack from ls->keys_idx, in this order. */
+enum { HS_KEY_HANDLE_EVENT, HS_KEY_CLASS, HS_KEY_TIME, HS_KEY_TYPE, HS_KEY_TARGET, HS_KEY_DAEMON, HS_KEY_COUNT };
+
+/* What the scheduler keeps of a pending hs.Event (a record of its simulation, by anchor slot:
+ * hs_lua_event.c) or of a timer (the timer userdata itself; user values: 1 the callback, 2 the
+ * simulation, which keeps `owner` valid for as long as the timer lives). */
 typedef struct hs_levent {
   hs_event ev;
   hs_time_ns time_ns; /* its time (an hs_event keeps none of its own while queued) */
@@ -159,6 +171,8 @@ void hs_push_sim(lua_State *L, hs_lsim *ls);
 void hs_event_open(lua_State *L);
 int hs_l_event_new(lua_State *L);
 int hs_levent_schedule(lua_State *L, int sim_idx, int ev_idx);
+int hs_is_event(lua_State *L, int idx);
+void hs_event_records_free(hs_lsim *ls);
 /* Schedules what a finished handler returned: the nres values on top of L, the running thread
  * of ls (popped). LUA_OK, or an error status with the message on top (a bad value). */
 int hs_schedule_returned(lua_State *L, hs_lsim *ls, int nres);

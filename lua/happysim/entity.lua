@@ -22,8 +22,8 @@ local core = require("happysim.core")
 
 local Entity = { class_name = "Entity" }
 
--- What an instance reads when it has no such field: class[key] (methods, through the
--- superclass chain), else `now`, `crashed` or `paused`, else nil. The function is C
+-- What an instance reads when it has no such field: `now`, else class[key] (methods,
+-- through the superclass chain), else `crashed` or `paused`, else nil. The function is C
 -- (core.entity_index): every method lookup of a handler goes through it. It reads `now`
 -- itself and asks this for the other two (and for `now` when `sim` is not a Simulation).
 local function fallback(self, key)
@@ -37,8 +37,18 @@ local function fallback(self, key)
   end
 end
 
+-- Instances read `now` before their class (it is read in most handlers), unless the class or
+-- a superclass defines `now` itself: then the class comes first, as for any other key.
+local function defines_now(class)
+  while class do
+    if rawget(class, "now") ~= nil then return true end
+    class = rawget(class, "super")
+  end
+  return false
+end
+
 local function class_index(class)
-  return core.entity_index(class, fallback)
+  return core.entity_index(class, fallback, defines_now(class))
 end
 
 local function build(class, self, opts)
@@ -67,11 +77,17 @@ local function instantiate(class, opts)
   return self
 end
 
+local function define(class, key, value)
+  rawset(class, key, value)
+  if key == "now" then class.__instance_mt.__index = core.entity_index(class, fallback, defines_now(class)) end
+end
+
 local function setup(class)
   class.__instance_mt = { __index = class_index(class), __name = "happysim." .. class.class_name, __class = class,
     __tostring = function(self) return class.class_name .. " '" .. tostring(rawget(self, "name")) .. "'" end }
   return setmetatable(class, {
     __index = rawget(class, "super"),
+    __newindex = define,
     __call = instantiate,
     __name = "happysim.EntityClass",
   })

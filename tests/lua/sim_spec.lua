@@ -63,6 +63,96 @@ describe("Simulation ordering", function()
   end)
 end)
 
+describe("Events are tables", function()
+  it("hs.Event makes the table it is given an event: plain fields, type 'Event' by default", function()
+    local f = function() end
+    local t = { time = 2, target = f, payload = { n = 1 } }
+    local ev = hs.Event(t)
+    assert.equal(t, ev)
+    assert.equal(ev, hs.Event(ev)) -- an event given again is returned as it is
+    assert.equal("Event", rawget(ev, "type"))
+    assert.equal(2, rawget(ev, "time"))
+    assert.equal(1, rawget(ev, "payload").n)
+    assert.is_false(ev.daemon)
+    assert.is_false(ev.pending)
+    assert.equal("Event Event at 2.0s", tostring(ev))
+  end)
+
+  it("a handler may schedule again the event it was given", function()
+    local sim = hs.Simulation{}
+    local seen = {}
+    local Ticker = hs.Entity:extend("Ticker")
+    function Ticker:handle_event(ev)
+      seen[#seen + 1] = self.now
+      ev.payload.n = ev.payload.n + 1
+      if ev.payload.n < 4 then
+        ev.time = self.now + 0.5
+        return ev
+      end
+    end
+    sim:schedule(hs.Event{ time = 1, type = "Tick", target = Ticker{ name = "t" }, payload = { n = 0 } })
+    sim:run()
+    assert.same({ 1, 1.5, 2, 2.5 }, seen)
+  end)
+
+  it("reads the fields when scheduled: changing a queued event changes nothing of its delivery", function()
+    local sim = hs.Simulation{}
+    local log = {}
+    local a = function(ev) log[#log + 1] = "a " .. ev.type .. " " .. hs.now() end
+    local b = function() log[#log + 1] = "b" end
+    local ev = hs.Event{ time = 1, type = "X", target = a }
+    sim:schedule(ev)
+    ev.time, ev.target, ev.type = 5, b, "Y"
+    collectgarbage()
+    sim:run()
+    assert.same({ "a Y 1.0" }, log) -- delivered at 1 to a; the handler sees the table as it is now
+  end)
+
+  it("reports a field spoiled before it was scheduled, naming it", function()
+    local sim = hs.Simulation{}
+    local ev = hs.Event{ time = 1, target = function() end }
+    ev.time = "soon"
+    assert.has_error(function() sim:schedule(ev) end,
+      "schedule: event 'Event': field 'time' must be a finite number of seconds >= 0")
+    ev.time, ev.target = 1, "nobody"
+    assert.has_error(function() sim:schedule(ev) end,
+      "schedule: event 'Event': field 'target' must be an entity or a function, got string")
+  end)
+
+  it("one event may wait in two simulations; cancel takes it out of both", function()
+    local s1, s2 = hs.Simulation{}, hs.Simulation{}
+    local ev = hs.Event{ time = 1, target = function() end }
+    s1:schedule(ev)
+    s2:schedule(ev)
+    assert.is_true(ev.pending)
+    assert.is_true(ev:cancel())
+    assert.is_false(ev.pending)
+    assert.equal(0, s1.pending + s2.pending)
+    s2:close()
+    s1:schedule(ev)
+    assert.is_true(ev.pending)
+  end)
+
+  it("the same seed gives the same run whether handlers make new events or reuse theirs", function()
+    local function run(reuse)
+      local sim = hs.Simulation{ seed = 7 }
+      local r = sim:random("x")
+      local P = hs.Entity:extend("P")
+      function P:handle_event(ev)
+        local t = self.now + r:exponential(1)
+        if reuse then
+          ev.time = t
+          return ev
+        end
+        return hs.Event{ time = t, type = "Tick", target = self }
+      end
+      for i = 1, 20 do sim:schedule(hs.Event{ time = r:exponential(1), type = "Tick", target = P{ name = "p" .. i } }) end
+      return sim:run_until(50).trace_hash
+    end
+    assert.equal(run(false), run(true))
+  end)
+end)
+
 describe("Cancellation", function()
   it("cancelled events never run and are counted", function()
     local sim = hs.Simulation{}
@@ -82,6 +172,9 @@ describe("Cancellation", function()
     assert.is_true(evs[1].cancelled)
     assert.is_false(evs[2].cancelled)
     assert.is_false(evs[2].pending)
+    evs[1].time = sim.now + 1
+    sim:schedule(evs[1])
+    assert.is_false(evs[1].cancelled) -- until it is scheduled again
   end)
 
   it("a cancelled event can be scheduled again", function()

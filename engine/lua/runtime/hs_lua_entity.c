@@ -238,16 +238,21 @@ int hs_l_entity_named(lua_State *L) {
  * The __index of Lua entity instances (entity.lua), in C because every `self.x` that is not
  * an instance field comes here (`self.now` in most handlers). Upvalues: 1 the class, 2
  * fallback(self, key) for `crashed` and `paused`, 3 the Simulation metatable (a light
- * userdata: compared by address), 4 the string "sim". class[key] first (through the
- * superclass chain), then `now`: the simulated time of the entity's simulation (nil before
- * it has one).
+ * userdata: compared by address), 4 the string "sim", 5 the string "now". `now` first: the
+ * simulated time of the entity's simulation (nil before it has one), unless upvalue 6 says the
+ * class defines `now`. Then class[key] (through the superclass chain), then `now`,
+ * `crashed` and `paused`.
  */
 static int entity_index(lua_State *L) { /* (self, key): a metamethod gets exactly two */
-  lua_pushvalue(L, 2);
-  if (lua_gettable(L, lua_upvalueindex(1)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING) return 1;
+  /* `now` first (read in most handlers), unless the class defines it (upvalue 6) */
+  int is_now = lua_rawequal(L, 2, lua_upvalueindex(5)) && !lua_toboolean(L, lua_upvalueindex(6));
+  if (!is_now) {
+    lua_pushvalue(L, 2);
+    if (lua_gettable(L, lua_upvalueindex(1)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING) return 1;
+  }
   size_t n;
   const char *k = lua_tolstring(L, 2, &n);
-  if (n == 3 && memcmp(k, "now", 3) == 0) {
+  if (is_now || (n == 3 && memcmp(k, "now", 3) == 0)) {
     lua_pushvalue(L, lua_upvalueindex(4));
     if (lua_rawget(L, 1) == LUA_TNIL) return 1;
     if (lua_getmetatable(L, -1) && lua_topointer(L, -1) == lua_touserdata(L, lua_upvalueindex(3))) {
@@ -290,16 +295,20 @@ int hs_push_handler(lua_State *L, hs_lsim *ls, int idx) {
   return lua_getfield(L, idx, "handle_event");
 }
 
-/* core.entity_index(class, fallback) -> the __index function of the class's instances */
+/* core.entity_index(class, fallback, class_defines_now) -> the __index function of the
+ * class's instances */
 int hs_l_entity_index(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  int class_defines_now = lua_toboolean(L, 3);
   lua_settop(L, 2);
   luaL_getmetatable(L, HS_SIM_MT); /* the registry keeps it: its address stays valid */
   lua_pushlightuserdata(L, (void *)lua_topointer(L, -1));
   lua_replace(L, -2);
   lua_pushliteral(L, "sim");
-  lua_pushcclosure(L, entity_index, 4);
+  lua_pushliteral(L, "now");
+  lua_pushboolean(L, class_defines_now);
+  lua_pushcclosure(L, entity_index, 6);
   return 1;
 }
 

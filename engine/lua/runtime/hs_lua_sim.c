@@ -99,7 +99,7 @@ static int l_sim_new(lua_State *L) {
   if (end >= 0) hs_sim_set_end_time(&ls->sim, hs_time_from_s(end));
   lua_createtable(L, 0, 8);
   static const char *const tables[] = {"threads", "anchors", "entities", "names",    "streams",
-                                      "joins",   "list",    "networks", "wakers", NULL};
+                                      "joins",   "list",    "networks", "wakers", "refs", "types", NULL};
   for (const char *const *t = tables; *t; t++) {
     lua_newtable(L);
     lua_setfield(L, -2, *t);
@@ -171,9 +171,13 @@ static int run_protected(lua_State *L) {
   ls->entities_idx = lua_gettop(L);
   lua_pushcfunction(L, hs_door_msgh);
   ls->msgh_idx = lua_gettop(L);
-  lua_pushliteral(L, "handle_event");
-  ls->keys_idx = lua_gettop(L);
-  lua_pushliteral(L, "__class");
+  hs_push_uv_table(L, 2, "refs");
+  ls->refs_idx = lua_gettop(L);
+  hs_push_uv_table(L, 2, "types");
+  ls->types_idx = lua_gettop(L);
+  static const char *const keys[HS_KEY_COUNT] = {"handle_event", "__class", "time", "type", "target", "daemon"};
+  ls->keys_idx = lua_gettop(L) + 1;
+  for (int k = 0; k < HS_KEY_COUNT; k++) lua_pushstring(L, keys[k]);
   ls->L = L;
   switch (a->mode) {
   case MODE_RUN: a->result = hs_sim_run(&ls->sim); break;
@@ -363,7 +367,7 @@ static int l_summary(lua_State *L) {
 /* sim:schedule(event) or sim:schedule{ ev1, ev2 } */
 static int l_schedule(lua_State *L) {
   hs_check_sim(L, 1);
-  if (luaL_testudata(L, 2, HS_EVENT_MT)) {
+  if (hs_is_event(L, 2)) {
     hs_levent_schedule(L, 1, 2);
     lua_settop(L, 2);
     return 1;
@@ -372,7 +376,7 @@ static int l_schedule(lua_State *L) {
   lua_Integer n = luaL_len(L, 2);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_geti(L, 2, i);
-    if (!luaL_testudata(L, -1, HS_EVENT_MT))
+    if (!hs_is_event(L, -1))
       luaL_argerror(L, 2, lua_pushfstring(L, "item %d must be an hs.Event, got %s", (int)i, hs_typename_of(L, -1)));
     hs_levent_schedule(L, 1, lua_gettop(L));
     lua_pop(L, 1);
@@ -421,6 +425,7 @@ static void close_sim(hs_lsim *ls) {
   if (ls->sim.closed) return;
   hs_sim_close(&ls->sim);
   hs_proc_free_all(ls);
+  hs_event_records_free(ls);
   free(ls->free_anchors);
   ls->free_anchors = NULL;
   ls->free_anchor_count = ls->free_anchor_capacity = 0;
