@@ -3,8 +3,11 @@
 #include <stdlib.h>
 
 static uint32_t home(const hs_ptrmap *m, const void *key) {
-  uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing */
-  return (uint32_t)(h >> 32) & m->mask;
+  uint64_t h = (uint64_t)(uintptr_t)key; /* the murmur3 finalizer: every bit counts */
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return (uint32_t)h & m->mask;
 }
 
 bool hs_ptrmap_get(const hs_ptrmap *m, const void *key, uint32_t *value) {
