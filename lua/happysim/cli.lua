@@ -4,24 +4,8 @@
 -- that it can be tested. main returns the exit status: 0, 1 (the script or the
 -- simulation failed) or 2 (the command line was wrong), like Unix tools.
 --
--- The scenario-script contract (also in the help text and README.md):
---   * the script is a Lua chunk; `...` is a context table
---       { hs = <the library>, seed = <integer>, args = { ... }, end_time = <number or nil>,
---         script = <path>, command = "run" | "repl" | "check" }
---   * it also sees the globals hs, seed and args (and arg, as lua.c sets it:
---     arg[0] is the script, arg[1..] its arguments); the globals it sets live in
---     its own environment, which falls back to _G;
---   * hs.Simulation{} takes seed = --seed and end_time = --until when the options
---     table gives neither (seed; end_time or duration);
---     require("happysim") returns the same table as hs while the CLI runs;
---   * if the script returns a Simulation that has not run yet, `run` runs it and
---     prints its summary, or, when the script returns a function after the
---     Simulation, calls that function with the summary instead;
---     `repl` does not run it but binds it (and the function) to the globals `sim`
---     (and `report`) unless the script set them;
---   * a script may instead return a scenario (hs.scenario{...}, or a plain table with
---     run and checks): `run` runs it for --seed and prints each check's verdict (exit 1
---     when one fails); `check` runs it over many seeds.
+-- The command line is declared with Debian's lua-argparse (new_parser), which writes the
+-- help; the scenario-script contract is CONTRACT below (`happysim help run`, README.md).
 
 local M = {}
 
@@ -99,13 +83,15 @@ The script is a Lua chunk. It receives a context table as `...`:
     end_time = <--until value or nil>, script = <path>,
     command = "run" | "repl" | "check" }
 and sees the globals `hs`, `seed`, `args` (and `arg`: arg[0] is the script,
-arg[1..] its arguments). hs.Simulation{} takes seed = --seed and
+arg[1..] its arguments); the globals it sets live in its own environment,
+which falls back to _G. hs.Simulation{} takes seed = --seed and
 end_time = --until unless its options give seed, or end_time/duration;
 require("happysim") returns that same `hs`.
 If the script returns a Simulation that has not run, `run` runs it and prints
 its summary; if the script returns a function after it, that function is
 called with the summary instead (so the script narrates its own results).
-A script may instead return a scenario, which `check` can run over many seeds:
+A script may instead return a scenario (or a plain table with run and checks),
+which `check` can run over many seeds:
   return hs.scenario{
     name = "...",
     run = function(ctx) ... return result end,
@@ -326,7 +312,6 @@ Example:
   worker:option("--stride", nil, "1"):convert(integer("--stride", 1))
   worker:option("--start", nil, "1"):convert(integer("--start", 1))
   worker:option("--trace")
-  worker:option("--timeout"):convert(seconds("--timeout", true))
 
   function p.error(parser, msg) -- argparse's own prints the usage and exits 1
     local name
@@ -686,10 +671,6 @@ end
 
 -- ---- the REPL (lua/happysim/repl.lua) ----------------------------------------------
 
-local function stdin_is_tty()
-  local ok, r = pcall(os.execute, "test -t 0")
-  return ok and r == true
-end
 
 --- repl(env [, interactive]): the prompt loop; returns at EOF.
 function M.repl(env, interactive)
@@ -702,7 +683,7 @@ local function cmd_repl(opts)
   if not ok then return 1 end
   if is_simulation(res[1]) and rawget(env, "sim") == nil then env.sim = res[1] end
   if type(res[2]) == "function" and rawget(env, "report") == nil then env.report = res[2] end
-  local interactive = stdin_is_tty()
+  local interactive = require("luv").guess_handle(0) == "tty"
   if interactive then
     io.stdout:write(("happysim %s (%s)  hs, seed, args%s are set; Ctrl-D to quit\n")
       :format(M.VERSION, _VERSION, rawget(env, "sim") and ", sim" or ""))
