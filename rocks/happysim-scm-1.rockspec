@@ -19,10 +19,13 @@ description = {
     happysim is a discrete-event simulation engine written in C11 with a Lua 5.4
     surface: entities and processes are Lua coroutines resumed by the C scheduler,
     and every random draw derives from one seed, so a run replays exactly.
-    Includes the `happysim` command-line tool (run and repl).
+    Includes the `happysim` command-line tool (run, check, repl, diagram).
   ]],
 }
 
+-- The command-line tool also needs argparse and luv, taken from Debian (lua-argparse,
+-- lua-luv: tools/deps.sh installs them) and not listed here: `luarocks make` would try to
+-- fetch them from the LuaRocks server, which the build machines cannot reach.
 dependencies = {
   "lua >= 5.4, < 5.5",
 }

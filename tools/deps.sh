@@ -8,6 +8,8 @@
 
 HS_DEB_PACKAGES=(lua5.4 liblua5.4-dev lua-busted libcmocka-dev cmake gcc pkg-config make
   parallel    # sharded sweeps: tests/lua/check_cli_spec.lua runs 4 shards through GNU parallel
+  lua-argparse # the command line of `happysim` (lua/happysim/cli.lua)
+  lua-luv     # `happysim check` starts and watches its worker processes (lua/happysim/cli_check.lua)
   lua-readline tmux # line editing in `happysim repl`; tmux drives it in tests/lua/repl_spec.lua
   lua-ldoc    # the reference: tools/docs.sh
   lua-cjson librsvg2-bin) # tests/lua/trace_spec.lua decodes traces and renders diagrams

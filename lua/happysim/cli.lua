@@ -4,202 +4,29 @@
 -- that it can be tested. main returns the exit status: 0, 1 (the script or the
 -- simulation failed) or 2 (the command line was wrong), like Unix tools.
 --
--- The scenario-script contract (also in the help text and README.md):
---   * the script is a Lua chunk; `...` is a context table
---       { hs = <the library>, seed = <integer>, args = { ... }, end_time = <number or nil>,
---         script = <path>, command = "run" | "repl" | "check" }
---   * it also sees the globals hs, seed and args (and arg, as lua.c sets it:
---     arg[0] is the script, arg[1..] its arguments); the globals it sets live in
---     its own environment, which falls back to _G;
---   * hs.Simulation{} takes seed = --seed and end_time = --until when the options
---     table gives neither (seed; end_time or duration);
---     require("happysim") returns the same table as hs while the CLI runs;
---   * if the script returns a Simulation that has not run yet, `run` runs it and
---     prints its summary, or, when the script returns a function after the
---     Simulation, calls that function with the summary instead;
---     `repl` does not run it but binds it (and the function) to the globals `sim`
---     (and `report`) unless the script set them;
---   * a script may instead return a scenario (hs.scenario{...}, or a plain table with
---     run and checks): `run` runs it for --seed and prints each check's verdict (exit 1
---     when one fails); `check` runs it over many seeds.
+-- The command line is declared with Debian's lua-argparse (new_parser), which writes the
+-- help; the scenario-script contract is CONTRACT below (`happysim help run`, README.md).
 
 local M = {}
 
 M.VERSION = "scm-1"
 
 local PROG = "happysim"
-
-local HELP = [[
-Usage: happysim COMMAND [OPTIONS] [SCRIPT] [-- SCRIPT-ARGS...]
-       happysim --help | --version
-
-A deterministic discrete-event simulator of distributed systems.
-
-Commands:
-  run SCRIPT      load a scenario script and run it
-  check SCRIPT    run a scenario over many seeds, or check that a seed replays exactly
-  repl [SCRIPT]   load a scenario script, then read Lua lines from standard input
-  diagram SCRIPT  run a script and draw its run as a space-time diagram (SVG)
-  help [COMMAND]  show this help, or a command's
-
-Options:
-  -h, --help      show help and exit
-  --version       show the version and exit
-
-Run 'happysim help run' for the scenario-script contract, 'happysim help check'
-for seed sweeps.
-Exit status: 0 on success, 1 when the script or the simulation fails (or, for
-check, when a seed fails), 2 when the command line is wrong.
-]]
-
-local CONTRACT = [[
-The script is a Lua chunk. It receives a context table as `...`:
-  { hs = <the happysim library>, seed = <integer>, args = { ... },
-    end_time = <--until value or nil>, script = <path>,
-    command = "run" | "repl" | "check" }
-and sees the globals `hs`, `seed`, `args` (and `arg`: arg[0] is the script,
-arg[1..] its arguments). hs.Simulation{} takes seed = --seed and
-end_time = --until unless its options give seed, or end_time/duration;
-require("happysim") returns that same `hs`.
-If the script returns a Simulation that has not run, `run` runs it and prints
-its summary; if the script returns a function after it, that function is
-called with the summary instead (so the script narrates its own results).
-A script may instead return a scenario, which `check` can run over many seeds:
-  return hs.scenario{ name = "...", run = function(ctx) ... return result end,
-                      checks = { { "name", function(result) return ok, message end } },
-                      report = function(result) ... end }   -- report: optional
-`run` then calls run(ctx) for --seed, prints the report (or the summary in
-result.summary), then each check's verdict, and exits 1 when a check fails.
-]]
-
-local RUN_HELP = [[
-Usage: happysim run SCRIPT [--seed N] [--until T] [--timing] [--trace FILE]
-                    [--shiviz FILE] [-- SCRIPT-ARGS...]
-
-Load the scenario script SCRIPT (a file, or - for standard input) and run it.
-
-Options:
-  --seed N        the seed of the run (an integer; default 1)
-  --until T       default end time in simulated seconds (T >= 0)
-  --timing        also print wall-clock time and events per second
-  --trace FILE    write the run of the script's first Simulation as a Chrome
-                  trace (JSON) that Perfetto (ui.perfetto.dev) and
-                  chrome://tracing open
-  --shiviz FILE   write its messages as a vector-clock log that ShiViz reads
-  -h, --help      show this help and exit
-
-Arguments after SCRIPT, and everything after --, are passed to the script.
-
-]] .. CONTRACT .. [[
-
-Example:
-  happysim run scripts/client_server.lua --seed 7 -- clients=20 workers=4
-]]
-
-local DIAGRAM_HELP = [[
-Usage: happysim diagram SCRIPT -o FILE.svg [--from T] [--to T] [--max-messages N]
-                        [--seed N] [--until T] [-- SCRIPT-ARGS...]
-
-Run SCRIPT as `run` does (without printing its summary), recording its first
-Simulation, and draw the run as a space-time diagram: a lifeline per node,
-messages as arrows labelled with their type, lost messages, crashes, pauses,
-partitions and roles, and a time axis.
-
-Options:
-  -o, --output FILE   the SVG file to write (required)
-  --from T, --to T    the window, in simulated seconds (default: the whole run)
-  --max-messages N    refuse a window holding more messages (default 600)
-  --seed N, --until T as for run
-
-Example:
-  happysim diagram scripts/raft_partition.lua --from 4 --to 9 -o partition.svg
-]]
-
-local REPL_HELP = [[
-Usage: happysim repl [SCRIPT] [--seed N] [--until T] [-- SCRIPT-ARGS...]
-
-Load the scenario script SCRIPT if one is given, then read Lua statements from
-standard input and run them, with `hs` and the script's globals in scope.
-An expression's values are printed; a statement may span several lines; an
-error is printed with its traceback and the session goes on. End with EOF
-(Ctrl-D) or os.exit().
-
-Options:
-  --seed N        the seed (an integer; default 1)
-  --until T       default end time in simulated seconds (T >= 0)
-  -h, --help      show this help and exit
-
-]] .. CONTRACT .. [[
-In the REPL a returned Simulation is not run: it is bound to the global `sim`
-(and a returned function to `report`) unless the script set those itself.
-
-Example:
-  happysim repl scripts/client_server.lua
-  > sim:step(10)
-  > sim.now
-]]
-
-local CHECK_HELP = [[
-Usage: happysim check SCRIPT --seeds LIST [--shard K/N] [--jobs N] [--json FILE]
-                      [--timeout S] [--until T] [-- SCRIPT-ARGS...]
-       happysim check --merge FILE...
-       happysim check SCRIPT --determinism [--seed N] [--until T] [-- SCRIPT-ARGS...]
-
-Run the scenario that SCRIPT returns (hs.scenario{...}: see 'happysim help run')
-once per seed, in parallel worker processes, and report the seeds that fail a
-check, each with the command that replays it. A script that returns a
-Simulation instead passes a seed when it runs without an error.
-
-Options:
-  --seeds LIST    the seeds: A..B, N, or a comma-separated list of those
-                  (1..1000, 7, 1..50,90..99)
-  --shard K/N     run only the K-th of N disjoint slices of LIST (its seeds at
-                  positions K, K+N, K+2N ...): N runs, on one machine or many,
-                  cover LIST once; --merge puts their --json files together
-  --jobs N        worker processes (default: the number of CPUs)
-  --json FILE     also write one JSON record per seed to FILE (JSON Lines: a
-                  header, then per seed its seed, verdict (pass, fail or
-                  timeout), failed checks and messages, replay command and wall
-                  time, then a closing record)
-  --merge FILE... print the summary of the runs whose --json files are given,
-                  exactly as one run over all their seeds prints it
-  --timeout S     a wall-clock guard: a seed that runs longer than S seconds is
-                  stopped (a new worker takes the other seeds) and reported as
-                  timed out, which is no verdict: it depends on the machine and
-                  its load (a scenario's own budgets, such as hs.check's
-                  max_steps, give the same verdict everywhere)
-  --until T       default end time in simulated seconds, as for run
-  --determinism   run one seed twice, in two processes, and compare the event
-                  traces: their hashes, then the first event that differs
-  --seed N        the seed for --determinism (default 1)
-  -h, --help      show this help and exit
-
-Progress goes to standard error. The summary goes to standard output: seeds
-passed, failed and timed out, and for the first 10 failures the check that
-failed, its message and the command that replays the seed (`happysim run SCRIPT
---seed N`). Each seed runs on its own: the results do not depend on --jobs or
-on how the seeds are sharded.
-Exit status: 0 when every seed passes (or both runs are identical), 1 when a
-seed fails or times out (or the runs differ), 2 when the command line is wrong
-(or the files given to --merge do not make up one sweep).
-
-Examples:
-  happysim check scripts/raft_linearizable.lua --seeds 1..200 --jobs 2
-  happysim check scripts/raft_unsafe_reads.lua --seeds 1..50
-  happysim run scripts/raft_unsafe_reads.lua --seed 2        (replays a failure)
-  happysim check scripts/raft_linearizable.lua --determinism --seed 7
-  parallel happysim check scripts/raft_linearizable.lua --seeds 1..100000 \
-      --shard {}/4 --jobs 1 --json shard{}.jsonl ::: 1 2 3 4
-  happysim check --merge shard1.jsonl shard2.jsonl shard3.jsonl shard4.jsonl
-]]
-
 -- ---- errors and output --------------------------------------------------------------
 
 local usage_mt = { __tostring = function(e) return e.message end }
 
--- Raises a usage error (exit 2) with a message.
+-- Raises a usage error (exit 2) with a message. A command line that argparse or parse
+-- refuses also carries the usage of its command and the command's name (hint, for the
+-- "Try ... --help" line).
 local function usage_error(fmt, ...)
   error(setmetatable({ message = fmt:format(...) }, usage_mt), 0)
+end
+
+local function command_usage_error(parser, name, fmt, ...)
+  local msg = fmt:format(...)
+  error(setmetatable({ message = name and (name .. ": " .. msg) or msg, usage = parser:get_usage(),
+                       hint = PROG .. (name and (" " .. name) or "") }, usage_mt), 0)
 end
 
 local function is_usage_error(e)
@@ -241,188 +68,307 @@ end
 M.usage_error, M.is_usage_error, M.report_error = usage_error, is_usage_error, report_error
 M.traceback_handler, M.error_text = traceback_handler, error_text
 
--- ---- the command line ---------------------------------------------------------------
-
-local function parse_seed(v)
-  local n = math.tointeger(tonumber(v))
-  if not n then usage_error("--seed: an integer is required, got '%s'", tostring(v)) end
-  return n
+local function version_text()
+  local ok, hs = pcall(require, "happysim")
+  local lib = ok and type(hs) == "table" and hs._VERSION or ("happysim " .. M.VERSION)
+  return ("%s (cli %s, %s)"):format(lib, M.VERSION, _VERSION)
 end
+-- ---- the command line (Debian's lua-argparse) -----------------------------------------
 
-local function parse_until(v)
-  local t = tonumber(v)
-  if not t or t ~= t or t < 0 or t == math.huge then
-    usage_error("--until: a finite number of seconds >= 0 is required, got '%s'", tostring(v))
+local argparse = require("argparse")
+
+local CONTRACT = [[
+The script is a Lua chunk. It receives a context table as `...`:
+  { hs = <the happysim library>, seed = <integer>, args = { ... },
+    end_time = <--until value or nil>, script = <path>,
+    command = "run" | "repl" | "check" }
+and sees the globals `hs`, `seed`, `args` (and `arg`: arg[0] is the script,
+arg[1..] its arguments); the globals it sets live in its own environment,
+which falls back to _G. hs.Simulation{} takes seed = --seed and
+end_time = --until unless its options give seed, or end_time/duration;
+require("happysim") returns that same `hs`.
+If the script returns a Simulation that has not run, `run` runs it and prints
+its summary; if the script returns a function after it, that function is
+called with the summary instead (so the script narrates its own results).
+A script may instead return a scenario (or a plain table with run and checks),
+which `check` can run over many seeds:
+  return hs.scenario{
+    name = "...",
+    run = function(ctx) ... return result end,
+    checks = { { "name", function(result) return ok, message end } },
+    report = function(result) ... end,   -- optional
+  }
+`run` then calls run(ctx) for --seed, prints the report (or the summary in
+result.summary), then each check's verdict, and exits 1 when a check fails.]]
+
+local EXIT_STATUS = [[
+Exit status: 0 on success, 1 when the script or the simulation fails (or, for
+check, when a seed fails), 2 when the command line is wrong.]]
+
+local shown_mt = {} -- raised by --help and --version: the text to print (exit 0)
+local function show(text) error(setmetatable({ text = text }, shown_mt), 0) end
+
+-- Converters for argparse: each returns the value, or nil and the message to report.
+local function integer(name, min)
+  return function(v)
+    local n = math.tointeger(tonumber(v))
+    if n and n >= (min or math.mininteger) then return n end
+    if min then return nil, ("%s: an integer >= %d is required, got '%s'"):format(name, min, v) end
+    return nil, ("%s: an integer is required, got '%s'"):format(name, v)
   end
-  return t + 0.0 -- seconds are floats, as sim.end_time reads
 end
 
-local command_options = {
-  run = { seed = true, ["until"] = true, timing = true, trace = true, shiviz = true },
-  diagram = { seed = true, ["until"] = true, from = true, to = true, output = true, ["max-messages"] = true },
-  repl = { seed = true, ["until"] = true },
-  check = { seed = true, ["until"] = true, seeds = true, jobs = true, timeout = true, determinism = true, shard = true,
-            json = true, merge = true },
-  -- hidden: one worker process of `check` (see cli_check.lua)
-  __worker = { ["until"] = true, seeds = true, stride = true, start = true, timeout = true, trace = true },
-}
-local hidden_commands = { __worker = true }
-local flag_options = { timing = true, determinism = true, merge = true }
+local function seconds(name, above_zero)
+  return function(v)
+    local t = tonumber(v)
+    if t and t == t and t ~= math.huge and (t > 0 or (t == 0 and not above_zero)) then return t + 0.0 end
+    return nil, ("%s: a finite number of seconds %s 0 is required, got '%s'"):format(name, above_zero and ">" or ">=", v)
+  end
+end
 
---- parse_seeds(spec) -> list of integers, in the order given; raises a usage error.
--- spec: "A..B", "N", or a comma-separated list of those.
+local function file(name)
+  return function(v)
+    if v ~= "" then return v end
+    return nil, name .. ": a file name is required"
+  end
+end
+
+local function shard(v)
+  local k, n = v:match("^(%d+)/(%d+)$")
+  k, n = math.tointeger(tonumber(k)), math.tointeger(tonumber(n))
+  if k and k >= 1 and n >= k then return { k, n } end
+  return nil, ("--shard: K/N with 1 <= K <= N is required, got '%s'"):format(v)
+end
+
+--- parse_seeds(spec) -> list of integers in the order given, with the text as field spec;
+-- or nil and a message. spec: "A..B", "N", or a comma-separated list of those.
 function M.parse_seeds(spec)
-  local list = {}
-  if type(spec) ~= "string" or spec == "" then usage_error("--seeds: a list of seeds is required (A..B, N, ...)") end
+  local list = { spec = spec }
   for part in (spec .. ","):gmatch("([^,]*),") do
     local a, b = part:match("^%s*(%-?%d+)%s*%.%.%s*(%-?%d+)%s*$")
     if not a then a = part:match("^%s*(%-?%d+)%s*$") b = a end
     a, b = math.tointeger(tonumber(a)), math.tointeger(tonumber(b))
     if not a or not b then
-      usage_error("--seeds: expected A..B, N or a comma-separated list of those, got '%s'", spec)
+      return nil, ("--seeds: expected A..B, N or a comma-separated list of those, got '%s'"):format(spec)
     end
-    if b < a then usage_error("--seeds: the range %d..%d is empty", a, b) end
-    if #list + (b - a + 1) > 10000000 then usage_error("--seeds: more than 10000000 seeds") end
+    if b < a then return nil, ("--seeds: the range %d..%d is empty"):format(a, b) end
+    if #list + (b - a + 1) > 10000000 then return nil, "--seeds: more than 10000000 seeds" end
     for s = a, b do list[#list + 1] = s end
   end
   return list
 end
 
-local function parse_count(name, v, min)
-  local n = math.tointeger(tonumber(v))
-  if not n or n < min then usage_error("--%s: an integer >= %d is required, got '%s'", name, min, tostring(v)) end
-  return n
+-- The options of the commands that load a script (SCRIPT [ARGS...], --seed, --until);
+-- returns them, for check's mutexes. how: optional (SCRIPT may be left out), no_stdin (why
+-- SCRIPT cannot be -), seed_help (--seed's help, and then it has no default).
+local function script_options(cmd, how)
+  how = how or {}
+  local script = cmd:argument("SCRIPT", how.no_stdin and "The scenario script (a Lua file)."
+    or "The scenario script (a Lua file, or - for standard input).")
+    :argname("SCRIPT"):target("script"):args(how.optional and "?" or 1)
+  if how.no_stdin then
+    script:convert(function(v)
+      if v ~= "-" then return v end
+      return nil, ("the script cannot be standard input (%s)"):format(how.no_stdin)
+    end)
+  end
+  local seed_help = how.seed_help
+  return script,
+    cmd:argument("ARGS", "Arguments for the script (its args and arg[1..]); after -- when they start with -.")
+      :argname("ARGS"):target("args"):args("*"),
+    cmd:option("--seed", seed_help or "The seed of the run, an integer", not seed_help and "1" or nil)
+      :argname("N"):convert(integer("--seed")),
+    cmd:option("--until", "Default end time, in simulated seconds."):argname("T"):target("end_time")
+      :convert(seconds("--until"))
+end
+
+-- The parser, and its commands by name.
+local function new_parser()
+  local p = argparse(PROG, "A deterministic discrete-event simulator of distributed systems.")
+    :command_target("command"):help_max_width(80):usage_max_width(80)
+    :usage("Usage: happysim COMMAND [OPTIONS] [SCRIPT] [-- ARGS...]\n       happysim --help | --version")
+    :epilog("Run 'happysim help run' for the scenario-script contract, 'happysim help check' for seed "
+      .. "sweeps.\n" .. EXIT_STATUS)
+  local commands = {} -- name -> parser
+  local function help_flag(c)
+    c:add_help(false):flag("-h --help", "Show this help and exit."):action(function() show(c:get_help()) end)
+  end
+  local function command(name, summary, description, epilog)
+    local c = p:command(name, description, epilog):summary(summary)
+    commands[name] = c
+    help_flag(c)
+    return c
+  end
+
+  help_flag(p)
+  p:flag("--version", "Show the version and exit."):action(function() show(version_text()) end)
+
+  local run = command("run", "Load a scenario script and run it.",
+    "Load the scenario script SCRIPT and run it.", CONTRACT
+    .. "\n\nExample:\n  happysim run scripts/client_server.lua --seed 7 -- clients=20 workers=4")
+  script_options(run)
+  run:flag("--timing", "Also print wall-clock time and events per second.")
+  run:option("--trace", "Write the run of the script's first Simulation as a Chrome trace (JSON) that "
+    .. "Perfetto (ui.perfetto.dev) and chrome://tracing open."):argname("FILE"):convert(file("--trace"))
+  run:option("--shiviz", "Write its messages as a vector-clock log that ShiViz reads."):argname("FILE")
+    :convert(file("--shiviz"))
+
+  local check = command("check", "Run a scenario over many seeds, or check that a seed replays exactly.",
+    "Run the scenario that SCRIPT returns (hs.scenario{...}: see 'happysim help run') once per seed, in "
+    .. "parallel worker processes, and report the seeds that fail a check, each with the command that "
+    .. "replays it. A script that returns a Simulation instead passes a seed when it runs without an error.",
+    [[
+Progress goes to standard error. The summary goes to standard output: seeds
+passed, failed and timed out, and for the first 10 failures the check that
+failed, its message and the command that replays the seed (`happysim run SCRIPT
+--seed N`). Each seed runs on its own: the results do not depend on --jobs or
+on how the seeds are sharded.
+Exit status: 0 when every seed passes (or both runs are identical), 1 when a
+seed fails or times out (or the runs differ), 2 when the command line is wrong
+(or the files given to --merge do not make up one sweep).
+
+Examples:
+  happysim check scripts/raft_linearizable.lua --seeds 1..200 --jobs 2
+  happysim check scripts/raft_unsafe_reads.lua --seeds 1..50
+  happysim run scripts/raft_unsafe_reads.lua --seed 2        (replays a failure)
+  happysim check scripts/raft_linearizable.lua --determinism --seed 7
+  parallel happysim check scripts/raft_linearizable.lua --seeds 1..100000 \
+      --shard {}/4 --jobs 1 --json shard{}.jsonl ::: 1 2 3 4
+  happysim check --merge shard1.jsonl shard2.jsonl shard3.jsonl shard4.jsonl]])
+    :usage([[
+Usage: happysim check SCRIPT --seeds LIST [--shard K/N] [--jobs N] [--json FILE]
+                      [--timeout S] [--until T] [-- ARGS...]
+       happysim check SCRIPT --determinism [--seed N] [--until T] [-- ARGS...]
+       happysim check --merge FILE...]])
+  local script, args, seed, end_time = script_options(check,
+    { optional = true, no_stdin = "each worker loads it", seed_help = "The seed for --determinism (default: 1)." })
+  local seeds = check:option("--seeds", "The seeds: A..B, N, or a comma-separated list of those "
+    .. "(1..1000, 7, 1..50,90..99)."):argname("LIST"):convert(M.parse_seeds)
+  local determinism = check:flag("--determinism", "Run one seed (--seed) twice, in two processes, and "
+    .. "compare the event traces: their hashes, then the first event that differs.")
+  local merge = check:option("--merge", "Print the summary of the runs whose --json files are given, exactly "
+    .. "as one run over all their seeds prints it."):argname("FILE"):args("+")
+  local sweep_only = {
+    check:option("--shard", "Run only the K-th of N disjoint slices of LIST (its seeds at positions K, K+N, "
+      .. "K+2N ...): N runs, on one machine or many, cover LIST once; --merge puts their --json files "
+      .. "together."):argname("K/N"):convert(shard),
+    check:option("--jobs", "Worker processes (default: the number of CPUs)."):argname("N")
+      :convert(integer("--jobs", 1)),
+    check:option("--json", "Also write one JSON record per seed to FILE (JSON Lines: a header, then per seed "
+      .. "its seed, verdict (pass, fail or timeout), failed checks and messages, replay command and wall "
+      .. "time, then a closing record)."):argname("FILE"):convert(file("--json")),
+    check:option("--timeout", "A wall-clock guard: a seed that runs longer than S seconds is stopped (a new "
+      .. "worker takes the other seeds) and reported as timed out, which is no verdict: it depends on the "
+      .. "machine and its load (a scenario's own budgets, such as hs.check's max_steps, give the same "
+      .. "verdict everywhere)."):argname("S"):convert(seconds("--timeout", true)),
+  }
+  check:mutex(seeds, determinism, merge)
+  for _, o in ipairs(sweep_only) do
+    check:mutex(o, determinism)
+    check:mutex(o, merge)
+  end
+  for _, e in ipairs{ script, args, seed, end_time } do check:mutex(e, merge) end
+  check:mutex(seed, seeds)
+
+  local repl = command("repl", "Load a scenario script, then read Lua lines from standard input.",
+    "Load the scenario script SCRIPT if one is given, then read Lua statements from standard input and run "
+    .. "them, with `hs` and the script's globals in scope. An expression's values are printed; a statement "
+    .. "may span several lines; an error is printed with its traceback and the session goes on. End with "
+    .. "EOF (Ctrl-D) or os.exit().", CONTRACT .. [[
+
+In the REPL a returned Simulation is not run: it is bound to the global `sim`
+(and a returned function to `report`) unless the script set those itself.
+
+Example:
+  happysim repl scripts/client_server.lua
+  > sim:step(10)
+  > sim.now]])
+  script_options(repl, { optional = true, no_stdin = "it is the prompt" })
+
+  local diagram = command("diagram", "Run a script and draw its run as a space-time diagram (SVG).",
+    "Run SCRIPT as `run` does (without printing its summary), recording its first Simulation, and draw the "
+    .. "run as a space-time diagram: a lifeline per node, messages as arrows labelled with their type, lost "
+    .. "messages, crashes, pauses, partitions and roles, and a time axis.",
+    "Example:\n  happysim diagram scripts/raft_partition.lua --from 4 --to 9 -o partition.svg")
+  script_options(diagram)
+  diagram:option("-o --output", "The file to write."):argname("SVG"):count(1):convert(file("-o"))
+  diagram:option("--from", "The window's start, in simulated seconds (default: the run's).")
+    :argname("T"):convert(seconds("--from"))
+  diagram:option("--to", "The window's end (default: the run's).")
+    :argname("T"):convert(seconds("--to"))
+  diagram:option("--max-messages", "Refuse a window holding more messages", "600")
+    :argname("N"):target("max_messages"):convert(integer("--max-messages", 1))
+
+  local help = command("help", "Show this help, or a command's.", "Show the help of happysim or of COMMAND.")
+  help:argument("COMMAND", "The command."):argname("COMMAND"):target("topic"):args("?"):convert(function(name)
+    if commands[name] and name ~= "__worker" then return commands[name] end
+    return nil, ("unknown command '%s'"):format(name)
+  end)
+
+  -- one worker process of `check` (cli_check.lua starts them)
+  local worker = command("__worker", "", ""):hidden(true)
+  script_options(worker)
+  worker:option("--seeds"):count(1):convert(M.parse_seeds)
+  worker:option("--stride", nil, "1"):convert(integer("--stride", 1))
+  worker:option("--start", nil, "1"):convert(integer("--start", 1))
+  worker:option("--trace")
+
+  function p.error(parser, msg) -- argparse's own prints the usage and exits 1
+    local name
+    for n, c in pairs(commands) do
+      if c == parser then name = n end
+    end
+    command_usage_error(parser, name, "%s", msg)
+  end
+  return p, commands
+end
+
+-- argparse reads a value that starts with - as an option: "--seed -17" is passed on as
+-- "--seed=-17" (up to --, after which everything is the script's).
+local function join_negative_values(argv)
+  local out, i = {}, 1
+  while i <= #argv do
+    local a, b = argv[i], argv[i + 1]
+    if a == "--" then
+      table.move(argv, i, #argv, #out + 1, out)
+      break
+    end
+    if b and a:find("^%-%-%a[%w-]*$") and b:find("^%-%.?%d") then
+      out[#out + 1] = a .. "=" .. b
+      i = i + 2
+    else
+      out[#out + 1] = a
+      i = i + 1
+    end
+  end
+  return out
 end
 
 --- parse(argv) -> options table; raises a usage error (see is_usage_error).
--- The table: command ("run" | "repl" | "check" | "__worker" | "help" | "version"), help (true for a command's
--- --help), topic (for help), script, args, seed, end_time, timing.
+-- The table: command ("run" | "repl" | "check" | "diagram" | "__worker"), script, args, seed,
+-- end_time and each command's options; or { show = text } for --help, help and --version.
 function M.parse(argv)
-  local n = #argv
-  if n == 0 then usage_error("a command is required") end
-  local first = argv[1]
-  if first == "-h" or first == "--help" then return { command = "help" } end
-  if first == "--version" then return { command = "version" } end
-  if first == "help" then
-    local topic = argv[2]
-    if topic ~= nil and (not command_options[topic] or hidden_commands[topic]) then
-      usage_error("help: unknown command '%s'", topic)
+  local parser, commands = new_parser()
+  local ok, o = pcall(parser.parse, parser, join_negative_values(argv))
+  if not ok then
+    if getmetatable(o) == shown_mt then return { show = o.text } end
+    error(o, 0)
+  end
+  if o.command == "help" then return { show = (o.topic or parser):get_help() } end
+  local function refuse(fmt, ...) command_usage_error(commands[o.command], o.command, fmt, ...) end
+  if o.command == "check" then
+    if o.merge then
+      o.files, o.merge = o.merge, true
+      return o
     end
-    return { command = "help", topic = topic }
+    if not o.script then refuse("missing argument 'SCRIPT'") end
+    if o.seed and not o.determinism then refuse("--seed goes with --determinism (for a sweep, give --seeds)") end
+    o.seed = o.seed or 1
+    if not (o.seeds or o.determinism) then refuse("--seeds LIST, --determinism or --merge FILE... is required") end
   end
-  if first:sub(1, 1) == "-" then usage_error("unknown option '%s'", first) end
-  local allowed = command_options[first]
-  if not allowed then usage_error("unknown command '%s'", first) end
-
-  local opts = { command = first, args = {}, seed = 1 }
-  local i = 2
-  local function value(name, inline)
-    if inline then return inline end
-    i = i + 1
-    if i > n then usage_error("%s: option --%s needs a value", first, name) end
-    return argv[i]
-  end
-  while i <= n do
-    local a = argv[i]
-    if a == "--" then
-      for j = i + 1, n do opts.args[#opts.args + 1] = argv[j] end
-      break
-    elseif a == "-h" or a == "--help" then
-      opts.help = true
-    elseif a == "-o" and allowed.output then
-      i = i + 1
-      if i > n then usage_error("%s: option -o needs a file name", first) end
-      opts.output = argv[i]
-    elseif a:sub(1, 2) == "--" then
-      local name, inline = a:match("^%-%-([^=]+)=(.*)$")
-      name = name or a:sub(3)
-      if not allowed[name] then usage_error("%s: unknown option '%s'", first, a) end
-      if flag_options[name] then
-        if inline then usage_error("%s: option --%s takes no value", first, name) end
-        opts[name] = true
-      elseif name == "seed" then
-        opts.seed = parse_seed(value(name, inline))
-        opts.seed_given = true
-      elseif name == "until" then
-        opts.end_time = parse_until(value(name, inline))
-      elseif name == "seeds" then
-        opts.seeds_spec = value(name, inline)
-        opts.seeds = M.parse_seeds(opts.seeds_spec)
-      elseif name == "jobs" then
-        opts.jobs = parse_count(name, value(name, inline), 1)
-      elseif name == "stride" then
-        opts.stride = parse_count(name, value(name, inline), 1)
-      elseif name == "start" then
-        opts.start = parse_count(name, value(name, inline), 1)
-      elseif name == "timeout" then
-        local v = value(name, inline)
-        local t = tonumber(v)
-        if not t or t ~= t or t <= 0 or t == math.huge then
-          usage_error("--timeout: a finite number of seconds > 0 is required, got '%s'", tostring(v))
-        end
-        opts.timeout = t
-      elseif name == "trace" or name == "shiviz" or name == "output" then
-        opts[name] = value(name, inline)
-        if opts[name] == "" then usage_error("--%s: a file name is required", name) end
-      elseif name == "from" or name == "to" then
-        opts[name] = parse_until(value(name, inline))
-      elseif name == "max-messages" then
-        opts.max_messages = parse_count(name, value(name, inline), 1)
-      elseif name == "json" then
-        opts.json = value(name, inline)
-        if opts.json == "" then usage_error("--json: a file name is required") end
-      elseif name == "shard" then
-        local v = value(name, inline)
-        local k, of = tostring(v):match("^(%d+)/(%d+)$")
-        k, of = math.tointeger(tonumber(k)), math.tointeger(tonumber(of))
-        if not k or k < 1 or of < k then
-          usage_error("--shard: K/N with 1 <= K <= N is required, got '%s'", tostring(v))
-        end
-        opts.shard = { k, of }
-      end
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      usage_error("%s: unknown option '%s'", first, a)
-    elseif opts.script == nil then
-      opts.script = a
-    else
-      opts.args[#opts.args + 1] = a
-    end
-    i = i + 1
-  end
-  if opts.help then return opts end
-  if first == "check" and opts.merge then
-    for _, o in ipairs{ "seeds", "shard", "jobs", "json", "timeout", "determinism", "end_time", "seed_given" } do
-      if opts[o] then usage_error("check: --merge takes only the files of a sweep's --json records") end
-    end
-    if opts.script == nil then usage_error("check: --merge needs the --json files of a sweep") end
-    opts.files = { opts.script }
-    for _, f in ipairs(opts.args) do opts.files[#opts.files + 1] = f end
-    return opts
-  end
-  if first == "diagram" then
-    if not opts.output then usage_error("diagram: -o FILE (the SVG to write) is required") end
-    if opts.from and opts.to and opts.to <= opts.from then usage_error("diagram: --to must be after --from") end
-  end
-  if (first == "run" or first == "check" or first == "__worker" or first == "diagram") and opts.script == nil then
-    usage_error("%s: a SCRIPT is required", first)
-  end
-  if first == "check" then
-    if opts.script == "-" then usage_error("check: the script cannot be standard input (each worker loads it)") end
-    if opts.determinism and opts.seeds then usage_error("check: give either --seeds or --determinism, not both") end
-    if opts.seed_given and not opts.determinism then
-      usage_error("check: --seed goes with --determinism (for a sweep, give --seeds)")
-    end
-    if not opts.determinism and not opts.seeds then usage_error("check: --seeds LIST or --determinism is required") end
-    if opts.determinism and opts.jobs then usage_error("check: --jobs goes with --seeds, not --determinism") end
-    if opts.determinism and (opts.shard or opts.json) then
-      usage_error("check: --shard and --json go with --seeds, not --determinism")
-    end
-  end
-  if first == "__worker" and not opts.seeds then usage_error("__worker: --seeds is required") end
-  if first == "repl" and opts.script == "-" then
-    usage_error("repl: the script cannot be standard input (it is the prompt)")
-  end
-  return opts
+  if o.command == "diagram" and o.from and o.to and o.to <= o.from then refuse("--to must be after --from") end
+  o.seeds_spec = o.seeds and o.seeds.spec
+  return o
 end
 
 -- ---- the script's world -------------------------------------------------------------
@@ -725,10 +671,6 @@ end
 
 -- ---- the REPL (lua/happysim/repl.lua) ----------------------------------------------
 
-local function stdin_is_tty()
-  local ok, r = pcall(os.execute, "test -t 0")
-  return ok and r == true
-end
 
 --- repl(env [, interactive]): the prompt loop; returns at EOF.
 function M.repl(env, interactive)
@@ -741,7 +683,7 @@ local function cmd_repl(opts)
   if not ok then return 1 end
   if is_simulation(res[1]) and rawget(env, "sim") == nil then env.sim = res[1] end
   if type(res[2]) == "function" and rawget(env, "report") == nil then env.report = res[2] end
-  local interactive = stdin_is_tty()
+  local interactive = require("luv").guess_handle(0) == "tty"
   if interactive then
     io.stdout:write(("happysim %s (%s)  hs, seed, args%s are set; Ctrl-D to quit\n")
       :format(M.VERSION, _VERSION, rawget(env, "sim") and ", sim" or ""))
@@ -752,32 +694,18 @@ end
 
 -- ---- main ---------------------------------------------------------------------------
 
-local function version_text()
-  local ok, hs = pcall(require, "happysim")
-  local lib = ok and type(hs) == "table" and hs._VERSION or ("happysim " .. M.VERSION)
-  return ("%s (cli %s, %s)"):format(lib, M.VERSION, _VERSION)
-end
-
 --- main(argv) -> exit status. argv is a list of strings (bin/happysim passes arg).
 function M.main(argv)
   local ok, opts = pcall(M.parse, argv or {})
   if not ok then
     if not is_usage_error(opts) then error(opts, 0) end
     report_error(opts.message)
-    io.stderr:write("Try 'happysim --help' for more information.\n")
+    io.stderr:write(opts.usage or "", opts.usage and "\n" or "",
+      ("Try '%s --help' for more information.\n"):format(opts.hint or PROG))
     return 2
   end
-  if opts.command == "version" then
-    print(version_text())
-    return 0
-  end
-  local helps = { run = RUN_HELP, repl = REPL_HELP, check = CHECK_HELP, __worker = CHECK_HELP, diagram = DIAGRAM_HELP }
-  if opts.command == "help" then
-    io.stdout:write(helps[opts.topic] or HELP)
-    return 0
-  end
-  if opts.help then
-    io.stdout:write(helps[opts.command])
+  if opts.show then
+    io.stdout:write(opts.show, "\n")
     return 0
   end
   local commands = {

@@ -2,11 +2,14 @@
 -- self-check, and the merging of sharded sweeps. cli.lua parses the command line and
 -- calls check(cli, opts, argv) or, in a worker process, worker(cli, opts).
 --
--- The parent spawns itself (the same interpreter, script and module paths) as hidden
+-- The parent starts itself again (the same interpreter, script and module paths; Debian's
+-- lua-luv spawns the processes, reads their pipes and runs the --timeout timers) as hidden
 -- `happysim __worker SCRIPT --seeds LIST --stride N --start J` processes: worker J runs the
 -- seeds at positions J, J+N, J+2N ... of LIST, each on a freshly loaded script, and writes
--- one protocol line per seed to standard output (the script's print is silenced; anything
--- else it writes is skipped by the parent):
+-- protocol lines to standard output (the script's print is silenced; anything else it
+-- writes is skipped by the parent): before each seed
+--   HSW2 <TAB> begin <TAB> index
+-- and after it
 --   HSW2 <TAB> seed <TAB> index <TAB> seed <TAB> scenario <TAB> ok|fail <TAB> cpu_ms <TAB>
 --        wall_ms <TAB> hashes <TAB> n <TAB> then n times: check <TAB> ok|fail <TAB> message
 -- with fields escaped (\\, \t, \n, \r) and hashes "trace_hash:events" per Simulation the
@@ -57,32 +60,24 @@ M.quote = quote
 
 local clock = require("happysim.core").check.clock -- monotonic wall seconds, for reports
 local json = require("happysim.json")
+local uv = require("luv")
 
-local function cpu_count()
-  local p = io.popen("nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null")
-  local n = p and math.tointeger(tonumber(p:read("l") or ""))
-  if p then p:close() end
-  return (n and n > 0) and n or 1
-end
-
-local function stderr_is_tty()
-  local ok, r = pcall(os.execute, "test -t 2")
-  return ok and r == true
-end
-
--- The command that starts this program again: the interpreter and its options, the
--- script (argv[-k..0], as lua.c sets `arg`), with this process's module paths.
+-- How to start this program again: the interpreter and its options and the script
+-- (argv[-k..0], as lua.c sets `arg`), and the environment with this process's module paths.
 local function self_command(argv)
-  local parts = {}
+  local cmd = {}
   if argv and argv[0] then
     local lo = 0
     while argv[lo - 1] ~= nil do lo = lo - 1 end
-    for i = lo, 0 do parts[#parts + 1] = quote(argv[i]) end
+    table.move(argv, lo, 0, 1, cmd)
   else
-    parts[1] = quote(os.getenv("HAPPYSIM") or "happysim")
+    cmd[1] = os.getenv("HAPPYSIM") or "happysim"
   end
-  return ("LUA_PATH_5_4=%s LUA_CPATH_5_4=%s exec %s"):format(quote(package.path), quote(package.cpath),
-    table.concat(parts, " "))
+  local env = { "LUA_PATH_5_4=" .. package.path, "LUA_CPATH_5_4=" .. package.cpath }
+  for k, v in pairs(uv.os_environ()) do
+    if k ~= "LUA_PATH_5_4" and k ~= "LUA_CPATH_5_4" then env[#env + 1] = k .. "=" .. v end
+  end
+  return { file = cmd[1], args = table.move(cmd, 2, #cmd, 1, {}), env = env }
 end
 
 -- The name people run this program by, for replay commands: $HAPPYSIM_PROG (the build
@@ -93,15 +88,21 @@ local function prog_name()
   return "happysim"
 end
 
--- " --until T -- args..." for the commands that rerun the script as given.
+-- { "--until", T, "--", args... } for the commands that rerun the script as given.
+local function script_tail_args(opts)
+  local t = {}
+  if opts.end_time then t[1], t[2] = "--until", ("%.17g"):format(opts.end_time) end
+  if opts.args and #opts.args > 0 then
+    t[#t + 1] = "--"
+    table.move(opts.args, 1, #opts.args, #t + 1, t)
+  end
+  return t
+end
+
+-- The same, quoted for a shell, with a leading space.
 local function script_tail(opts)
   local s = ""
-  if opts.end_time then s = s .. (" --until %.17g"):format(opts.end_time) end
-  if opts.args and #opts.args > 0 then
-    local q = {}
-    for i, a in ipairs(opts.args) do q[i] = quote(a) end
-    s = s .. " -- " .. table.concat(q, " ")
-  end
+  for _, a in ipairs(script_tail_args(opts)) do s = s .. " " .. quote(a) end
   return s
 end
 
@@ -133,28 +134,6 @@ local function attach_trace(f, sim, k)
     n = n + 1
     f:write(("%d\t%d\t%.9f\t%s\t%s\n"):format(k, n, t, tostring(ty), target and tostring(target) or "-"))
   end)
-end
-
--- The process id of this process (the parent of a shell it starts).
-local function own_pid()
-  local p = io.popen("echo $PPID")
-  local pid = p and math.tointeger(p:read("n"))
-  if p then p:close() end
-  return pid
-end
-
--- Starts a watchdog that stops process pid (SIGTERM) after seconds of wall-clock time;
--- returns a function that cancels it. Lua code in coroutines cannot be interrupted from
--- inside (debug hooks are per thread), so a seed that overruns --timeout ends its worker;
--- the parent reports the seed and starts a new worker for the rest.
-local function watchdog(pid, seconds)
-  local p = io.popen(("(trap 'kill $s 2>/dev/null; exit 0' TERM; sleep %.3f & s=$!; wait $s && kill -TERM %d)"
-    .. " >/dev/null 2>&1 </dev/null & echo $!"):format(seconds, pid))
-  local wd = p and math.tointeger(p:read("n"))
-  if p then p:close() end
-  return function()
-    if wd then os.execute(("kill -TERM %d 2>/dev/null"):format(wd)) end
-  end
 end
 
 -- Runs one seed in this process. Returns the outcome (see scenario:run_seed) with
@@ -211,14 +190,13 @@ function M.worker(cli, opts)
     trace_file, err = io.open(opts.trace, "w")
     if not trace_file then cli.usage_error("cannot open the trace file: %s", err) end
   end
-  local pid = opts.timeout and own_pid()
   local preloaded = {}
   for name in pairs(package.loaded) do preloaded[name] = true end
   for i = start, #seeds, stride do
     local seed = seeds[i]
-    local cancel = pid and watchdog(pid, opts.timeout)
+    io.stdout:write("\n", TAG, "\tbegin\t", i, "\n")
+    io.stdout:flush()
     local out = run_seed(cli, opts, seed, trace_file)
-    if cancel then cancel() end
     local fields = { TAG, "seed", i, seed, esc(out.name), out.ok and "ok" or "fail", out.cpu_ms, out.wall_ms,
                      out.hashes, #out.verdicts }
     for _, v in ipairs(out.verdicts) do
@@ -246,6 +224,7 @@ local function parse_line(line)
   local f = split_tabs(line)
   if f[1] ~= TAG then return nil end
   if f[2] == "done" then return { done = true } end
+  if f[2] == "begin" then return { begin = true } end
   if f[2] ~= "seed" then return nil end
   local r = {
     index = math.tointeger(tonumber(f[3])), seed = math.tointeger(tonumber(f[4])), name = unesc(f[5] or ""),
@@ -260,46 +239,84 @@ local function parse_line(line)
   return r
 end
 
--- Starts a worker for the seeds at positions start, start + stride, ... of the list spec
--- gives; returns { handle =, start =, stride = }.
-local function spawn(argv, opts, spec, stride, start, extra)
-  local cmd = ("%s __worker %s --seeds %s --stride %d --start %d%s%s%s"):format(self_command(argv),
-    quote(opts.script), quote(spec), stride, start, opts.timeout and (" --timeout %.17g"):format(opts.timeout) or "",
-    extra or "", script_tail(opts))
-  local h, err = io.popen(cmd, "r")
-  if not h then error("cannot start a worker process: " .. tostring(err), 0) end
-  return { handle = h, start = start, stride = stride }
-end
-
--- Reads the workers' lines round-robin until all have ended, calling on_result(r) for each
--- seed, and on_end(w) when a worker ends (w.status: "exit 0", "signal 9", ...; w.done: it
--- finished its seeds); on_end may return a worker to add.
-local function collect(workers, on_result, on_end)
-  local live = #workers
-  while live > 0 do
-    for _, w in ipairs(workers) do
-      if not w.ended then
-        local line = w.handle:read("l")
-        if line == nil then
-          local _, how, code = w.handle:close()
-          w.ended, w.status = true, ("%s %s"):format(tostring(how), tostring(code))
-          live = live - 1
-          local again = on_end and on_end(w)
-          if again then
-            workers[#workers + 1] = again
-            live = live + 1
-          end
-        else
-          local r = parse_line(line)
-          if r and r.done then
-            w.done = true
-          elseif r then
-            on_result(r)
-          end
-        end
-      end
+-- luv ends the process on an error in a callback: the callbacks run through guarded, and
+-- run_loop raises the first such error once the loop has stopped.
+local loop_error
+local function guarded(fn)
+  return function(...)
+    local ok, err = pcall(fn, ...)
+    if not ok and not loop_error then
+      loop_error = err
+      uv.stop()
     end
   end
+end
+
+local function run_loop()
+  loop_error = nil
+  uv.run()
+  if loop_error then error(loop_error, 0) end
+end
+
+-- Starts a worker for the seeds at positions start, start + stride, ... of the list spec
+-- gives, with more worker options in extra; returns it ({ start =, stride = }). on_result(r)
+-- gets each seed's record; on_end(w), once the worker has exited and its output is read,
+-- sees w.status ("exit 0", "signal 9", ...), w.done (it finished its seeds) and w.timed_out
+-- (a seed ran longer than opts.timeout, so the worker was killed: Lua code in coroutines
+-- cannot be interrupted from inside, as debug hooks are per thread). Then run_loop().
+local function spawn(cmd, opts, spec, stride, start, extra, on_result, on_end)
+  local args = { table.unpack(cmd.args) }
+  for _, a in ipairs{ "__worker", opts.script, "--seeds", spec, "--stride", stride, "--start", start,
+                      table.unpack(extra or {}) } do args[#args + 1] = tostring(a) end
+  local tail = script_tail_args(opts)
+  table.move(tail, 1, #tail, #args + 1, args)
+  local w = { start = start, stride = stride }
+  local out, timer = uv.new_pipe(false), opts.timeout and uv.new_timer()
+  local open = 2 -- the process and its output
+  local function close_one()
+    open = open - 1
+    if open > 0 then return end
+    if timer then timer:close() end
+    on_end(w)
+  end
+  local proc, err = uv.spawn(cmd.file, { args = args, env = cmd.env, stdio = { 0, out, 2 } },
+    guarded(function(code, signal)
+      w.status = signal ~= 0 and ("signal %d"):format(signal) or ("exit %d"):format(code)
+      w.proc:close()
+      close_one()
+    end))
+  if not proc then
+    out:close()
+    if timer then timer:close() end
+    error("cannot start a worker process: " .. tostring(err), 0)
+  end
+  w.proc = proc
+  local buf = ""
+  out:read_start(guarded(function(_, data)
+    if not data then
+      out:close()
+      return close_one()
+    end
+    buf = buf .. data
+    local from = 1
+    for line, next_from in buf:gmatch("([^\n]*)\n()") do
+      from = next_from
+      local r = parse_line(line)
+      if r and r.done then
+        w.done = true
+      elseif r and r.begin and timer then
+        timer:start(math.ceil(opts.timeout * 1000), 0, guarded(function()
+          w.timed_out = true
+          proc:kill("sigkill")
+        end))
+      elseif r and not r.begin then
+        if timer then timer:stop() end
+        on_result(r)
+      end
+    end
+    buf = buf:sub(from)
+  end))
+  return w
 end
 
 -- ---- sweeps ------------------------------------------------------------------------------
@@ -308,7 +325,7 @@ end
 -- Elapsed time in whole seconds (os.time: no process to start per update).
 local function progress_reporter(total)
   local started = os.time()
-  local tty = stderr_is_tty()
+  local tty = uv.guess_handle(2) == "tty"
   local last_decile, last_len = 0, 0
   local r = {}
   function r.update(done, failed)
@@ -454,14 +471,11 @@ local function sweep(opts, argv)
   local indices = {} -- the positions in LIST this run covers
   for i = shard_k, #seeds, shard_n do indices[#indices + 1] = i end
   local total = #indices
-  local jobs = math.max(1, math.min(opts.jobs or cpu_count(), total))
+  local jobs = math.max(1, math.min(opts.jobs or uv.available_parallelism(), total))
   local started = clock()
   local progress = progress_reporter(math.max(total, 1))
   local jf = opts.json and open_json(opts, #seeds)
-  local workers = {}
-  for j = 1, math.min(jobs, total) do
-    workers[j] = spawn(argv, opts, opts.seeds_spec, shard_n * jobs, shard_k + (j - 1) * shard_n)
-  end
+  local cmd = self_command(argv)
   local results, done, failed, cpu_ms = {}, 0, 0, 0
   local function record(r)
     r.replay = replay_command(opts, r.seed)
@@ -475,29 +489,33 @@ local function sweep(opts, argv)
     end
     progress.update(done, failed)
   end
-  collect(workers, function(r)
+  local function on_result(r)
     if r.index and seeds[r.index] == r.seed and not results[r.index] then record(r) end
-  end, function(w)
+  end
+  local function on_end(w)
     -- a worker that ended early died on the first seed of its slice it did not report:
-    -- that seed fails (or timed out, when the --timeout watchdog stopped it), and a new
+    -- that seed fails (or timed out, when the --timeout timer killed it), and a new
     -- worker takes the rest of the slice
-    if w.done then return nil end
+    if w.done then return end
     for i = w.start, #seeds, w.stride do
       if not results[i] then
         local r = { index = i, seed = seeds[i], ok = false, verdict = "fail", name = "", cpu_ms = 0, wall_ms = 0,
                     hashes = "-", verdicts = { { name = "worker", ok = false,
                       message = ("the worker process ended (%s) while running this seed"):format(w.status) } } }
-        if opts.timeout and w.status == "signal 15" then
+        if w.timed_out then
           r.verdict, r.verdicts = "timeout", {}
           r.wall_ms = math.floor(opts.timeout * 1000 + 0.5)
         end
         record(r)
-        if i + w.stride <= #seeds then return spawn(argv, opts, opts.seeds_spec, w.stride, i + w.stride) end
-        return nil
+        if i + w.stride <= #seeds then spawn(cmd, opts, opts.seeds_spec, w.stride, i + w.stride, nil, on_result, on_end) end
+        return
       end
     end
-    return nil
-  end)
+  end
+  for j = 1, math.min(jobs, total) do
+    spawn(cmd, opts, opts.seeds_spec, shard_n * jobs, shard_k + (j - 1) * shard_n, nil, on_result, on_end)
+  end
+  run_loop()
   progress.finish()
   local elapsed = clock() - started
   local list = {}
@@ -624,12 +642,11 @@ end
 -- Runs seed in two worker processes at once (extra: more worker options, per run).
 -- Returns the two results (nil for a worker that reported nothing) and the workers.
 local function run_twice(opts, argv, extra1, extra2)
-  local spec = tostring(opts.seed)
-  local workers = { spawn(argv, opts, spec, 1, 1, extra1), spawn(argv, opts, spec, 1, 1, extra2) }
-  local res = {}
-  for k, w in ipairs(workers) do
-    collect({ w }, function(r) res[k] = r end)
+  local cmd, spec, res, workers = self_command(argv), tostring(opts.seed), {}, {}
+  for k, extra in ipairs{ extra1 or {}, extra2 or {} } do
+    workers[k] = spawn(cmd, opts, spec, 1, 1, extra, function(r) res[k] = r end, function() end)
   end
+  run_loop()
   return res[1], res[2], workers
 end
 
@@ -696,7 +713,7 @@ local function determinism(opts, argv)
   end
   say("NOT deterministic: the event traces differ; running both again, recording every event...")
   local t1, t2 = os.tmpname(), os.tmpname()
-  run_twice(opts, argv, " --trace " .. quote(t1), " --trace " .. quote(t2))
+  run_twice(opts, argv, { "--trace", t1 }, { "--trace", t2 })
   local l1, l2 = read_lines(t1), read_lines(t2)
   os.remove(t1)
   os.remove(t2)

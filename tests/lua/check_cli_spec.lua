@@ -380,15 +380,16 @@ return hs.scenario{
   describe("usage", function()
     it("exits 2 on usage errors", function()
       local cases = {
-        { { "check" }, "check: a SCRIPT is required" },
-        { { "check", modulo }, "check: --seeds LIST or --determinism is required" },
+        { { "check" }, "check: missing argument 'SCRIPT'" },
+        { { "check", modulo }, "check: --seeds LIST, --determinism or --merge FILE... is required" },
         { { "check", modulo, "--seeds", "9..3" }, "--seeds: the range 9..3 is empty" },
         { { "check", modulo, "--seeds", "a..b" }, "--seeds: expected A..B, N or a comma-separated list" },
         { { "check", modulo, "--seeds", "1..3", "--jobs", "0" }, "--jobs: an integer >= 1 is required, got '0'" },
         { { "check", modulo, "--seeds", "1..3", "--timeout", "0" }, "--timeout: a finite number of seconds > 0" },
-        { { "check", modulo, "--seeds", "1..3", "--determinism" }, "give either --seeds or --determinism" },
+        { { "check", modulo, "--seeds", "1..3", "--determinism" }, "check: option '--determinism' can not be used together with option '--seeds'" },
         { { "check", modulo, "--seed", "3" }, "check: --seed goes with --determinism" },
-        { { "check", modulo, "--determinism", "--jobs", "2" }, "check: --jobs goes with --seeds" },
+        { { "check", modulo, "--determinism", "--jobs", "2" },
+          "check: option '--jobs' can not be used together with option '--determinism'" },
         { { "check", modulo, "--seeds", "1", "--fast" }, "check: unknown option '--fast'" },
         { { "check", "-", "--seeds", "1" }, "check: the script cannot be standard input" },
         { { "check", "/nonexistent/scenario.lua", "--seeds", "1" }, "cannot open script" },
@@ -396,9 +397,15 @@ return hs.scenario{
         { { "check", modulo, "--seeds", "1..3", "--shard", "0/3" }, "--shard: K/N with 1 <= K <= N is required, got '0/3'" },
         { { "check", modulo, "--seeds", "1..3", "--shard", "5/4" }, "--shard: K/N with 1 <= K <= N" },
         { { "check", modulo, "--seeds", "1..3", "--shard", "x" }, "--shard: K/N" },
-        { { "check", modulo, "--determinism", "--shard", "1/2" }, "--shard and --json go with --seeds" },
-        { { "check", "--merge" }, "check: --merge needs the --json files of a sweep" },
-        { { "check", "--merge", "a.jsonl", "--seeds", "1..3" }, "check: --merge takes only the files" },
+        { { "check", modulo, "--determinism", "--shard", "1/2" },
+          "check: option '--shard' can not be used together with option '--determinism'" },
+        { { "check", modulo, "--merge", "a.jsonl" },
+          "check: option '--merge' can not be used together with argument 'SCRIPT'" },
+        { { "check", "--merge" }, "check: option '--merge' requires at least 1 argument" },
+        { { "check", "--merge", "a.jsonl", "--seeds", "1..3" },
+          "check: option '--seeds' can not be used together with option '--merge'" },
+        { { "check", "--merge", "a.jsonl", "--jobs", "2" },
+          "check: option '--jobs' can not be used together with option '--merge'" },
       }
       for _, case in ipairs(cases) do
         local code, out, err = happysim(case[1])
@@ -420,9 +427,11 @@ return hs.scenario{
       local code, out = happysim{ "help", "check" }
       assert.equal(0, code)
       assert.matches("Usage: happysim check SCRIPT --seeds LIST", out, 1, true)
-      assert.matches("--determinism", out, 1, true)
+      assert.matches("\n       happysim check --merge FILE...\n", out, 1, true)
+      assert.matches("\n   %-%-determinism +Run one seed", out)
+      assert.matches("\n   %-%-jobs N +Worker processes %(default: the number of CPUs%)%.\n", out)
       local _, top = happysim{ "--help" }
-      assert.matches("check SCRIPT", top, 1, true)
+      assert.matches("\n   check +Run a scenario over many seeds", top)
     end)
   end)
 

@@ -23,8 +23,9 @@ describe("happysim CLI", function()
         local code, out, err = happysim{ flag }
         assert.equal(0, code)
         assert.matches("Usage: happysim COMMAND", out, 1, true)
-        assert.matches("run SCRIPT", out, 1, true)
-        assert.matches("repl %[SCRIPT%]", out)
+        assert.matches("\n   run +Load a scenario script and run it%.\n", out)
+        assert.matches("\n   repl +Load a scenario script, then read Lua lines", out)
+        assert.not_matches("__worker", out, 1, true)
         assert.equal("", err)
       end
     end)
@@ -32,15 +33,18 @@ describe("happysim CLI", function()
     it("each command has its own help", function()
       local code, out = happysim{ "run", "--help" }
       assert.equal(0, code)
-      assert.matches("Usage: happysim run SCRIPT", out, 1, true)
-      assert.matches("--seed N", out, 1, true)
+      assert.matches("Usage: happysim run [-h] [--seed N] [--until T] [--timing]", out, 1, true)
+      assert.matches(" SCRIPT [ARGS] ...\n", out, 1, true)
+      assert.matches("\n   %-%-seed N +The seed of the run, an integer %(default: 1%)\n", out)
       assert.matches("--until T", out, 1, true)
+      assert.matches("The script is a Lua chunk.", out, 1, true)
       code, out = happysim{ "repl", "-h" }
       assert.equal(0, code)
-      assert.matches("Usage: happysim repl [SCRIPT]", out, 1, true)
+      assert.matches("Usage: happysim repl [-h] [--seed N] [--until T] [SCRIPT] [ARGS] ...\n", out, 1, true)
+      local _, run_help = happysim{ "run", "--help" }
       code, out = happysim{ "help", "run" }
       assert.equal(0, code)
-      assert.matches("Usage: happysim run SCRIPT", out, 1, true)
+      assert.equal(run_help, out)
     end)
 
     it("--version prints the version", function()
@@ -55,11 +59,11 @@ describe("happysim CLI", function()
         { {}, "a command is required" },
         { { "--frobnicate" }, "unknown option '--frobnicate'" },
         { { "launch" }, "unknown command 'launch'" },
-        { { "run" }, "run: a SCRIPT is required" },
+        { { "run" }, "run: missing argument 'SCRIPT'" },
         { { "run", "x.lua", "--fast" }, "run: unknown option '--fast'" },
         { { "run", "x.lua", "--seed", "1.5" }, "--seed: an integer is required, got '1.5'" },
         { { "run", "x.lua", "--seed=abc" }, "--seed: an integer is required, got 'abc'" },
-        { { "run", "x.lua", "--seed" }, "run: option --seed needs a value" },
+        { { "run", "x.lua", "--seed" }, "run: option '--seed' requires an argument" },
         { { "run", "x.lua", "--until", "-3" }, "--until: a finite number of seconds >= 0 is required" },
         { { "run", "/nonexistent/scenario.lua" }, "cannot open script" },
       }
@@ -69,6 +73,11 @@ describe("happysim CLI", function()
         assert.equal("", out)
         assert.matches("^happysim: ", err)
         assert.matches(case[2], err, 1, true)
+        local command = case[1][1] == "run" and " run" or ""
+        if not case[2]:find("cannot open", 1, true) then
+          assert.matches("\nUsage: happysim" .. command, err, 1, true)
+          assert.matches(fixed("\nTry 'happysim" .. command .. " --help' for more information.\n") .. "$", err)
+        end
       end
     end)
   end)
