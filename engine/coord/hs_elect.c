@@ -412,6 +412,30 @@ void hs_elect_touch(hs_elect *e, hs_time_ns now) {
   if (!e->leading && !e->crashed) elect_set_deadline(e, HS_ELECT_TIMER_CORE, now + e->et);
 }
 
+/* ---- Asynchronous answers ------------------------------------------------------------------ */
+
+int hs_elect_campaign_if_leaderless(hs_elect *e, hs_time_ns now) {
+  if (!e->started) return HS_ELECT_ESTATE;
+  if (e->crashed) return HS_ELECT_ECRASHED;
+  if (e->leading || e->leader != HS_ELECT_NONE) return HS_ELECT_ESTATE;
+  return hs_elect_campaign(e, now);
+}
+
+/* The tail of elect_on_heartbeat for a leader the strategy accepted after the heartbeat. */
+int hs_elect_accept_leader(hs_elect *e, uint32_t leader, uint64_t epoch, hs_time_ns now) {
+  if (!e->started) return HS_ELECT_ESTATE;
+  if (e->crashed) return HS_ELECT_ECRASHED;
+  if (leader == e->id || hs_elect_member_index(e, leader) < 0) return HS_EINVAL;
+  if (now > e->now) e->now = now;
+  if (e->leader == leader && epoch == e->epoch) return HS_OK;
+  if (epoch != e->epoch || e->leading || e->leader != HS_ELECT_NONE) return HS_ELECT_ESTATE;
+  if (!hs_elect_back(e, leader)) return HS_ELECT_EREFUSED;
+  elect_set_leader(e, leader, now);
+  elect_set_deadline(e, HS_ELECT_TIMER_CORE, now + e->et);
+  elect_reply_ack(e, leader, false);
+  return HS_OK;
+}
+
 void hs_elect_get_stats(const hs_elect *e, hs_elect_stats *out) {
   *out = e->stats;
   out->current_leader = e->leader;

@@ -130,7 +130,9 @@ typedef struct hs_elect_strategy_ops {
   uint32_t message_types;
   /* The leader is lost (or there never was one): start an election now? Returning false
    * means "not now" (an election of the strategy is running, or it arms its own timer and
-   * calls hs_elect_campaign later); the core asks again after election_timeout. Required. */
+   * calls hs_elect_campaign later); the core asks again after election_timeout. A strategy
+   * that answers later (ASYNCHRONOUS ANSWERS below) returns false and then calls
+   * hs_elect_campaign_if_leaderless. Required. */
   bool (*should_start_election)(void *self, hs_elect *e, hs_time_ns now);
   /* An election starts in the node's new epoch (hs_elect_epoch), which backs nobody yet: send
    * the election messages (the Python get_election_messages), arm the timer. Required. */
@@ -142,7 +144,9 @@ typedef struct hs_elect_strategy_ops {
   /* The strategy's timer fired. Required. */
   void (*on_timeout)(void *self, hs_elect *e, hs_time_ns now);
   /* A leader the node may back announces itself (a heartbeat of the current epoch): accept
-   * it? NULL: always. (Bully refuses a lower leader and starts an election instead.) */
+   * it? NULL: always. (Bully refuses a lower leader and starts an election instead.) A
+   * strategy that answers later returns false (the heartbeat is refused for now) and gives a
+   * yes with hs_elect_accept_leader. */
   bool (*accept_leader)(void *self, hs_elect *e, uint32_t leader, hs_time_ns now);
   /* The node crashed or restarted: forget the running election. Optional. */
   void (*reset)(void *self, hs_elect *e);
@@ -229,6 +233,23 @@ void hs_elect_announce_to(hs_elect *e, uint32_t member);
 int hs_elect_campaign(hs_elect *e, hs_time_ns now);
 /* Restarts the leader-failure check from now (a vote was granted, an election joined). */
 void hs_elect_touch(hs_elect *e, hs_time_ns now);
+
+/* ASYNCHRONOUS ANSWERS. A strategy that cannot answer should_start_election or accept_leader
+ * during the call (the binding's, whose Lua callbacks may wait in simulated time) answers
+ * "not now" (false) and gives its yes later, outside any call of the core, through these.
+ * Each checks that the question still stands, since the node may have moved on meanwhile. */
+
+/* A late yes to should_start_election: campaigns (hs_elect_campaign) if the node still has no
+ * leader. HS_OK, HS_ELECT_ESTATE (not started; or it has a leader now: the answer is stale),
+ * HS_ELECT_ECRASHED, HS_EINVAL (epochs exhausted). */
+int hs_elect_campaign_if_leaderless(hs_elect *e, hs_time_ns now);
+/* A late yes to accept_leader(leader) asked in `epoch`: if the node is still in that epoch with
+ * no leader and may back `leader`, it backs and accepts it (persisted), restarts the failure
+ * check and acknowledges to the leader, as the heartbeat would have. HS_OK (also when it has
+ * accepted that leader already), HS_ELECT_ESTATE (not started; another epoch, or it leads or
+ * follows another: stale), HS_ELECT_EREFUSED (it backs another node in this epoch),
+ * HS_ELECT_ECRASHED, HS_EINVAL (not a member, or itself). */
+int hs_elect_accept_leader(hs_elect *e, uint32_t leader, uint64_t epoch, hs_time_ns now);
 
 /* ---- Statistics ---------------------------------------------------------------------------- */
 

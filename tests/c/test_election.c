@@ -359,6 +359,101 @@ static void test_custom_strategy_through_the_vtable(void **state) {
   free(w);
 }
 
+/* ---- Asynchronous answers: a strategy that says "not now" and answers later (the binding's) ---- */
+
+typedef struct late {
+  uint32_t should_asks, accept_asks;
+} late;
+
+static bool late_should(void *self, hs_elect *e, hs_time_ns now) {
+  (void)e, (void)now;
+  ((late *)self)->should_asks++;
+  return false;
+}
+static void late_start(void *self, hs_elect *e, hs_time_ns now) { (void)self, (void)e, (void)now; }
+static int late_handle(void *self, hs_elect *e, const hs_elect_msg *m, hs_time_ns now) {
+  (void)self, (void)e, (void)m, (void)now;
+  return HS_OK;
+}
+static void late_timeout(void *self, hs_elect *e, hs_time_ns now) { (void)self, (void)e, (void)now; }
+static bool late_accept(void *self, hs_elect *e, uint32_t leader, hs_time_ns now) {
+  (void)e, (void)leader, (void)now;
+  ((late *)self)->accept_asks++;
+  return false;
+}
+static void late_destroy(void *self) { free(self); }
+static const hs_elect_strategy_ops late_ops = {.name = "late", .message_types = 1u << HS_ELECT_MSG_CUSTOM,
+                                               .should_start_election = late_should, .start_election = late_start,
+                                               .handle_message = late_handle, .on_timeout = late_timeout,
+                                               .accept_leader = late_accept, .destroy = late_destroy};
+
+/* hs_elect_campaign_if_leaderless and hs_elect_accept_leader: the late yes acts as the
+ * immediate one would have, and only while the question still stands. */
+static void test_asynchronous_answers(void **state) {
+  (void)state;
+  qnet *q = malloc(sizeof *q);
+  q_init(q, 3, EW_BULLY);
+  late *st[4] = {0};
+  for (uint32_t i = 1; i <= 3; i++) { /* the same nodes with the late strategy */
+    hs_elect_free(q->e[i]);
+    uint32_t ids[3] = {1, 2, 3};
+    hs_elect_config cfg;
+    hs_elect_config_init(&cfg);
+    cfg.id = i;
+    cfg.members = ids;
+    cfg.n_members = 3;
+    cfg.election_timeout_ns = 400 * MS;
+    cfg.heartbeat_interval_ns = 100 * MS;
+    st[i] = calloc(1, sizeof *st[i]);
+    cfg.strategy = (hs_elect_strategy){&late_ops, st[i]};
+    cfg.cb = (hs_elect_callbacks){.send = q_send};
+    cfg.ud = &q->nodes[i];
+    assert_int_equal(HS_OK, hs_elect_new(&cfg, &q->e[i]));
+    assert_int_equal(HS_OK, hs_elect_start(q->e[i], 0));
+  }
+  hs_elect **e = q->e;
+  hs_elect_tick(e[1], 400 * MS); /* the leader check asks; "not now" */
+  assert_int_equal(1, st[1]->should_asks);
+  assert_u64(hs_elect_epoch(e[1]), 0);
+  assert_int_equal(HS_OK, hs_elect_campaign_if_leaderless(e[1], 410 * MS)); /* the late yes */
+  assert_u64(hs_elect_epoch(e[1]), 1);
+  assert_int_equal(HS_OK, hs_elect_declare(e[1], 410 * MS));
+  q_deliver(q, HS_ELECT_MSG_HEARTBEAT, 1, 2, 420 * MS); /* 2 asks its strategy: "not now" */
+  assert_int_equal(1, st[2]->accept_asks);
+  hs_elect_msg ack;
+  assert_true(q_take(q, HS_ELECT_MSG_HEARTBEAT_ACK, 2, 1, &ack) && ack.flag); /* refused for now */
+  assert_u64(hs_elect_leader(e[2]), HS_ELECT_NONE);
+  assert_u64(hs_elect_backed(e[2]), HS_ELECT_NONE);
+  assert_u64(hs_elect_epoch(e[2]), 1);
+  assert_int_equal(HS_OK, hs_elect_accept_leader(e[2], 1, 1, 430 * MS)); /* the late yes */
+  assert_u64(hs_elect_leader(e[2]), 1);
+  assert_u64(hs_elect_backed(e[2]), 1);
+  assert_int_equal(430 * MS + 400 * MS, hs_elect_next_deadline(e[2])); /* the failure check restarts */
+  assert_true(q_take(q, HS_ELECT_MSG_HEARTBEAT_ACK, 2, 1, &ack) && !ack.flag);
+  assert_int_equal(HS_OK, hs_elect_step(e[1], &ack, 440 * MS));
+  hs_elect_stats stats;
+  hs_elect_get_stats(e[1], &stats);
+  assert_u64(stats.leaders_confirmed, 1); /* 1 and 2: a quorum of 3 */
+  assert_int_equal(HS_OK, hs_elect_accept_leader(e[2], 1, 1, 450 * MS)); /* said twice: no change */
+  assert_int_equal(0, q_count(q, HS_ELECT_MSG_HEARTBEAT_ACK, 2));
+  assert_int_equal(HS_ELECT_ESTATE, hs_elect_campaign_if_leaderless(e[2], 450 * MS)); /* it has a leader */
+  assert_u64(hs_elect_epoch(e[2]), 1);
+  /* stale answers: 3 was asked in epoch 1, then moved on */
+  q_deliver(q, HS_ELECT_MSG_HEARTBEAT, 1, 3, 460 * MS);
+  assert_int_equal(HS_OK, hs_elect_campaign(e[3], 470 * MS));
+  assert_int_equal(HS_ELECT_ESTATE, hs_elect_accept_leader(e[3], 1, 1, 480 * MS));
+  assert_true(hs_elect_back(e[3], 3));
+  assert_int_equal(HS_ELECT_EREFUSED, hs_elect_accept_leader(e[3], 1, 2, 480 * MS)); /* it backs itself in 2 */
+  assert_u64(hs_elect_leader(e[3]), HS_ELECT_NONE);
+  assert_int_equal(HS_EINVAL, hs_elect_accept_leader(e[3], 3, 2, 480 * MS)); /* itself */
+  assert_int_equal(HS_EINVAL, hs_elect_accept_leader(e[3], 9, 2, 480 * MS)); /* not a member */
+  hs_elect_crash(e[2]);
+  assert_int_equal(HS_ELECT_ECRASHED, hs_elect_campaign_if_leaderless(e[2], 490 * MS));
+  assert_int_equal(HS_ELECT_ECRASHED, hs_elect_accept_leader(e[2], 1, 1, 490 * MS));
+  q_free(q, 3);
+  free(q);
+}
+
 /* ---- Malformed input ------------------------------------------------------------------------- */
 
 static void test_malformed_refused_and_counted(void **state) {
@@ -604,6 +699,7 @@ int main(void) {
       cmocka_unit_test(test_ring_elects_highest_and_skips_dead),
       cmocka_unit_test(test_randomized_elects_one_leader_with_a_quorum),
       cmocka_unit_test(test_custom_strategy_through_the_vtable),
+      cmocka_unit_test(test_asynchronous_answers),
       cmocka_unit_test(test_malformed_refused_and_counted),
       cmocka_unit_test(test_safety_bully),
       cmocka_unit_test(test_safety_ring),
