@@ -75,6 +75,22 @@ typedef struct hs_lsim {
 
 enum hs_proc_state { PROC_IDLE, PROC_STARTING, PROC_RUNNING, PROC_SLEEPING, PROC_PARKED };
 
+/* The status hs_proc_call returns, and an hs_proc_end is told, for a process stopped before it
+ * returned: its entity crashed (while it ran or waited), or it was cancelled. */
+#define HS_PROC_KILLED (-1)
+
+/* C code told when a process it started with hs_proc_call ends after having waited (a
+ * protocol's callback written in Lua): fn(end, L, nres, status) runs from the scheduler with
+ * status LUA_OK and the nres results on top of L (popped after), an error status after the
+ * door reported the error, or HS_PROC_KILLED (nres 0). data is the caller's, for itself. */
+typedef struct hs_proc_end hs_proc_end;
+struct hs_proc_end {
+  void (*fn)(const hs_proc_end *end, lua_State *L, int nres, int status);
+  void *ud;
+  uint64_t data[2];
+  const char *kind; /* what the code is, for error messages: "election strategy on_timeout" */
+};
+
 struct hs_lproc {
   hs_event wake; /* start, sleep end or wake-up after a future settled */
   hs_lsim *owner;
@@ -88,6 +104,7 @@ struct hs_lproc {
   hs_entity *entity;  /* the entity whose handler runs, for error messages */
   const char *what_ref; /* the event type it handles, borrowed until it first yields ... */
   char what[64];        /* ... and then copied here (what_ref NULL): for error messages */
+  hs_proc_end end;      /* started by hs_proc_call: whom to tell when it ends (fn NULL: none) */
 };
 
 /* Lua entity proxy: the C side of an entity written in Lua. */
@@ -127,10 +144,10 @@ typedef struct hs_door_site {
  * LUA_OK: the nresults results are on L. Otherwise the error has been reported (stopping the
  * run, or kept as the pending error between runs) and L is back to below the function. */
 int hs_door_call(lua_State *L, hs_lsim *ls, int nargs, int nresults, const hs_door_site *site);
-/* Resumes co (from the running thread ls->L) with nargs values; returns lua_resume's status
- * (*nres values on co for LUA_OK and LUA_YIELD). An error is reported with co's traceback;
- * co's stack is left for the caller to reset. */
-int hs_door_resume(hs_lsim *ls, lua_State *co, int nargs, int *nres, const hs_door_site *site);
+/* Resumes co from `from`, the running thread (ls->L in the run loop's frame), with nargs
+ * values; returns lua_resume's status (*nres values on co for LUA_OK and LUA_YIELD). An error
+ * is reported on `from` with co's traceback; co's stack is left for the caller to reset. */
+int hs_door_resume(hs_lsim *ls, lua_State *co, lua_State *from, int nargs, int *nres, const hs_door_site *site);
 /* Reports the error value on top of L (popped) as raised at site; with co, the traceback is
  * co's (a coroutine suspended or dead at the fault). */
 void hs_door_fail(lua_State *L, hs_lsim *ls, lua_State *co, const hs_door_site *site);
@@ -182,6 +199,19 @@ int hs_l_timer(lua_State *L);
 void hs_process_open(lua_State *L);
 /* The function and nargs arguments on top of L become a process. */
 void hs_proc_start_now(lua_State *L, int sim_idx, int nargs, const char *what, hs_entity *entity);
+/* Runs the function and nargs arguments on top of L (popped) now as a process of entity
+ * (killed when it crashes, held while it is paused), resumed from L, the running thread, on
+ * a pooled thread (no coroutine is made per call). event names what it handles, for error
+ * messages (borrowed until it first waits); end->kind says what it is. Returns LUA_OK: it
+ * returned without waiting, and its nresults results are on L; LUA_YIELD: it waits (hs.sleep,
+ * hs.await), and end->fn is told when it ends; HS_PROC_KILLED: its entity crashed under it;
+ * else it raised, and the door reported it. Works between runs too (it may then wake in the
+ * next run; an error waits for hs_door_raise). */
+int hs_proc_call(lua_State *L, hs_lsim *ls, int nargs, int nresults, hs_entity *entity, const char *event,
+                 const hs_proc_end *end);
+/* The process whose code runs now (the innermost one the scheduler or hs_proc_call resumed),
+ * or NULL. */
+hs_lproc *hs_proc_running(void);
 void hs_proc_free_all(hs_lsim *ls);
 int hs_l_sleep(lua_State *L);
 int hs_l_now(lua_State *L);

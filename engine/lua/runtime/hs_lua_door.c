@@ -137,12 +137,11 @@ int hs_door_call(lua_State *L, hs_lsim *ls, int nargs, int nresults, const hs_do
   return st;
 }
 
-int hs_door_resume(hs_lsim *ls, lua_State *co, int nargs, int *nres, const hs_door_site *site) {
-  lua_State *L = ls->L;
-  int st = lua_resume(co, L, nargs, nres);
+int hs_door_resume(hs_lsim *ls, lua_State *co, lua_State *from, int nargs, int *nres, const hs_door_site *site) {
+  int st = lua_resume(co, from, nargs, nres);
   if (st != LUA_OK && st != LUA_YIELD) {
-    lua_xmove(co, L, 1);
-    hs_door_fail(L, ls, co, site);
+    lua_xmove(co, from, 1);
+    hs_door_fail(from, ls, co, site);
   }
   return st;
 }

@@ -543,9 +543,19 @@ int hs_lua_detached_error(lua_State *L, const hs_lua_centity *ce, const char *fi
 }
 
 void *hs_lua_check_centity(lua_State *L, int idx, const hs_lua_class *cls) {
-  char mt[96];
-  snprintf(mt, sizeof mt, "happysim.%s", cls->name);
-  hs_lua_centity *ce = luaL_checkudata(L, idx, mt);
+  hs_lua_centity *ce = NULL;
+  /* fast: a C entity's metatable is marked __hs_centity, and its class says which (this runs
+   * for every method call of a protocol node) */
+  if (lua_type(L, idx) == LUA_TUSERDATA && lua_getmetatable(L, idx)) {
+    int marked = lua_getfield(L, -1, "__hs_centity") != LUA_TNIL;
+    lua_pop(L, 2);
+    if (marked && ((hs_lua_centity *)lua_touserdata(L, idx))->cls == cls) ce = lua_touserdata(L, idx);
+  }
+  if (!ce) { /* raises the usual message */
+    char mt[96];
+    snprintf(mt, sizeof mt, "happysim.%s", cls->name);
+    ce = luaL_checkudata(L, idx, mt);
+  }
   if (ce->closed) luaL_error(L, "%s '%s': use after close", cls->name, ce->e.name);
   if (ce->detached) hs_lua_detached_error(L, ce, NULL);
   hs_lsim *ls = hs_lsim_of(ce->e.sim);

@@ -5,6 +5,11 @@
  * woken (hs.await). Process slots and their threads are pooled and reused: a thread
  * whose function returned is reset to an empty stack and serves the next process.
  * Threads are anchored in U.threads[slot] of their simulation.
+ *
+ * Kinds of process: an entity's handler (hs_proc_start_now: what it returns is scheduled),
+ * a spawned one (core.spawn: a completion callback in U.joins), and a callback of C code
+ * (hs_proc_call: a protocol's strategy written in Lua; it answers at once when it does not
+ * wait, else through its hs_proc_end).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,8 @@ static const char *const state_names[] = {"done", "pending", "running", "sleepin
 
 static void proc_wake_fire(hs_sim *sim, hs_event *ev);
 
+/* A free process slot, or a new one whose thread is anchored in U.threads of the simulation
+ * at sim_idx (0: found through the registry). */
 static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
   hs_lproc *p;
   if (ls->free_proc_count) {
@@ -42,10 +49,11 @@ static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
     p->slot = ls->proc_count;
     ls->procs[ls->proc_count++] = p;
     hs_event_init(&p->wake, proc_wake_fire, NULL, "process");
-    hs_push_uv_table(L, sim_idx, "threads");
+    if (!sim_idx) hs_push_sim(L, ls);
+    hs_push_uv_table(L, sim_idx ? sim_idx : lua_gettop(L), "threads");
     p->co = lua_newthread(L);
     lua_rawseti(L, -2, (lua_Integer)p->slot + 1);
-    lua_pop(L, 1);
+    lua_pop(L, sim_idx ? 1 : 2);
   }
   p->gen++;
   p->state = PROC_RUNNING;
@@ -55,6 +63,7 @@ static hs_lproc *proc_acquire(lua_State *L, int sim_idx, hs_lsim *ls) {
   p->entity = NULL;
   p->what_ref = NULL;
   p->what[0] = 0;
+  p->end = (hs_proc_end){0};
   return p;
 }
 
@@ -73,6 +82,7 @@ static void proc_release(hs_lsim *ls, hs_lproc *p) {
 /* Where the process's code runs, for error messages. */
 static hs_door_site proc_site(const hs_lproc *p) {
   const char *what = p->what_ref ? p->what_ref : p->what;
+  if (p->end.kind) return (hs_door_site){p->end.kind, NULL, p->entity, what[0] ? what : NULL};
   if (p->entity) return (hs_door_site){NULL, NULL, p->entity, what};
   if (p->returns_events) return (hs_door_site){"event function", NULL, NULL, what};
   return (hs_door_site){"process", what, NULL, NULL};
@@ -80,37 +90,57 @@ static hs_door_site proc_site(const hs_lproc *p) {
 
 static void set_what(hs_lproc *p, const char *what);
 
-/* Stops the run with the message on top of L (popped) and co's traceback when with_traceback;
- * the process's thread is reset and its slot freed. */
-static void proc_fail(hs_lsim *ls, hs_lproc *p, int with_traceback) {
-  hs_door_site site = proc_site(p);
-  hs_door_fail(ls->L, ls, with_traceback ? p->co : NULL, &site);
-  hs_reset_thread(p->co, ls->L);
-  proc_release(ls, p);
+/* Tells the C code that started it (hs_proc_call) that a process ended after waiting. */
+static void tell_end(lua_State *L, const hs_proc_end *end, int nres, int status) {
+  if (!end->fn) {
+    lua_pop(L, nres);
+    return;
+  }
+  int top = lua_gettop(L) - nres;
+  end->fn(end, L, nres, status);
+  lua_settop(L, top);
 }
 
-/* Stops a process that is not running: its thread is reset for reuse. */
-static void proc_kill(lua_State *L, hs_lsim *ls, hs_lproc *p) {
+/* Stops the run with the message on top of L (popped) and co's traceback when with_traceback;
+ * the process's thread is reset and its slot freed. Returns the error status. */
+static int proc_fail(hs_lsim *ls, hs_lproc *p, lua_State *L, int with_traceback, int sync) {
+  hs_door_site site = proc_site(p);
+  hs_proc_end end = p->end;
+  hs_door_fail(L, ls, with_traceback ? p->co : NULL, &site);
+  hs_reset_thread(p->co, L);
+  proc_release(ls, p);
+  if (!sync) tell_end(L, &end, 0, LUA_ERRRUN);
+  return LUA_ERRRUN;
+}
+
+/* Stops a process that is not running: its thread is reset for reuse. C code that started it
+ * is told (HS_PROC_KILLED) unless `sync` (it learns it from hs_proc_call). */
+static void proc_kill(lua_State *L, hs_lsim *ls, hs_lproc *p, int sync) {
   HS_ASSERT(p->state != PROC_IDLE && ls->free_proc_count < ls->proc_count);
+  hs_proc_end end = p->end;
   hs_sim_cancel(&ls->sim, &p->wake);
   hs_reset_thread(p->co, L);
   p->state = PROC_IDLE;
   p->gen++;
   p->has_join = 0; /* entity processes have no join; spawn's caller settles its own */
   ls->free_procs[ls->free_proc_count++] = p->slot;
+  if (!sync) tell_end(L, &end, 0, HS_PROC_KILLED);
 }
 
 void hs_proc_kill_entity(lua_State *L, hs_lsim *ls, hs_entity *e) {
   for (uint32_t i = 0; i < ls->proc_count; i++) {
     hs_lproc *p = ls->procs[i];
-    if (p->entity == e && p->state != PROC_IDLE && p->state != PROC_RUNNING) proc_kill(L, ls, p);
+    if (p->entity == e && p->state != PROC_IDLE && p->state != PROC_RUNNING) proc_kill(L, ls, p, 0);
   }
 }
 
-/* Resumes p with the p->nargs values on its stack and handles how it stops. */
-static void proc_resume(hs_lsim *ls, hs_lproc *p) {
-  lua_State *L = ls->L, *co = p->co;
-  int nargs = p->nargs, nres;
+/* Resumes p from L, the running thread, with the p->nargs values on its stack and handles how
+ * it stops; returns the status (HS_PROC_KILLED when its entity crashed under it). With
+ * sync_nres (hs_proc_call's first resume), what a C caller's process returned is left on L
+ * (*sync_nres values) and nothing is told to its hs_proc_end. */
+static int proc_resume(hs_lsim *ls, hs_lproc *p, lua_State *L, int *sync_nres) {
+  lua_State *co = p->co;
+  int nargs = p->nargs, nres, sync = sync_nres != NULL;
   /* a process is resumed to start, or at the end of its sleep (a parked one is woken by
    * making it sleep for 0): never while it runs, is parked, or is free */
   HS_ASSERT(p->state == PROC_STARTING || p->state == PROC_SLEEPING);
@@ -120,17 +150,19 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
   hs_lproc *outer = running;
   running = p;
   hs_door_site site = proc_site(p);
-  int st = hs_door_resume(ls, co, nargs, &nres, &site);
+  int st = hs_door_resume(ls, co, L, nargs, &nres, &site);
   running = outer;
   if (st != LUA_OK && st != LUA_YIELD) { /* reported by the door, with co's traceback */
+    hs_proc_end end = p->end;
     hs_reset_thread(co, L);
     proc_release(ls, p);
-    return;
+    if (!sync) tell_end(L, &end, 0, st);
+    return st;
   }
   if (p->entity && hs_entity_crashed(p->entity)) {
     /* its entity crashed while it ran: it stops here, and what it returned is lost */
-    proc_kill(L, ls, p);
-    return;
+    proc_kill(L, ls, p, sync);
+    return HS_PROC_KILLED;
   }
   if (st == LUA_YIELD) {
     if (p->what_ref) { /* it outlives the event it started for: keep a copy of the type */
@@ -142,26 +174,34 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
       lua_pop(co, 1);
       if (!hs_time_s_valid(dt)) {
         lua_pushfstring(L, "slept for %f seconds; a delay must be a finite number >= 0", dt);
-        proc_fail(ls, p, 1);
-        return;
+        return proc_fail(ls, p, L, 1, sync);
       }
       if (hs_sim_schedule_after(&ls->sim, &p->wake, hs_time_from_s(dt)) != HS_OK) { /* coroutine.yield(dt) */
         lua_pushfstring(L, "slept for %f seconds from t=%f: it would wake past the end of simulated time", dt,
                         hs_time_to_s(ls->sim.now_ns));
-        proc_fail(ls, p, 1);
-        return;
+        return proc_fail(ls, p, L, 1, sync);
       }
       p->state = PROC_SLEEPING;
-      return;
+      return LUA_YIELD;
     }
     if (nres == 1 && lua_touserdata(co, -1) == &park_token) {
       lua_pop(co, 1);
       p->state = PROC_PARKED;
-      return;
+      return LUA_YIELD;
     }
     lua_pushliteral(L, "yielded something other than a delay; use hs.sleep(dt) or hs.await(future)");
-    proc_fail(ls, p, 1);
-    return;
+    return proc_fail(ls, p, L, 1, sync);
+  }
+  if (p->end.fn || sync) { /* a C caller's: its results go to it */
+    hs_proc_end end = p->end;
+    lua_xmove(co, L, nres);
+    lua_settop(co, 0);
+    proc_release(ls, p);
+    if (sync)
+      *sync_nres = nres;
+    else
+      tell_end(L, &end, nres, LUA_OK);
+    return LUA_OK;
   }
   if (p->returns_events) {
     if (nres) {
@@ -170,7 +210,7 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
         hs_door_fail(L, ls, NULL, &site);
         hs_reset_thread(co, L);
         proc_release(ls, p);
-        return;
+        return LUA_ERRRUN;
       }
     }
   } else if (p->has_join) {
@@ -182,13 +222,15 @@ static void proc_resume(hs_lsim *ls, hs_lproc *p) {
   }
   lua_settop(co, 0);
   proc_release(ls, p);
+  return LUA_OK;
 }
 
 static void proc_wake_fire(hs_sim *sim, hs_event *ev) {
   hs_lproc *p = HS_CONTAINER_OF(ev, hs_lproc, wake);
   /* a paused entity's handler wakes when the entity resumes (the wake-up has no target) */
   if (p->entity && hs_entity_paused(p->entity) && hs_sim_defer(sim, ev, p->entity) == HS_OK) return;
-  proc_resume(hs_lsim_of(sim), p);
+  hs_lsim *ls = hs_lsim_of(sim);
+  proc_resume(ls, p, ls->L, NULL);
 }
 
 /* Keeps what the process does, for error messages (truncated; no snprintf: this runs for
@@ -209,8 +251,28 @@ void hs_proc_start_now(lua_State *L, int sim_idx, int nargs, const char *what, h
   lua_xmove(L, p->co, nargs + 1);
   p->nargs = nargs;
   p->state = PROC_STARTING;
-  proc_resume(ls, p);
+  proc_resume(ls, p, L, NULL);
 }
+
+int hs_proc_call(lua_State *L, hs_lsim *ls, int nargs, int nresults, hs_entity *entity, const char *event,
+                 const hs_proc_end *end) {
+  hs_lproc *p = proc_acquire(L, 0, ls);
+  p->entity = entity;
+  p->end = *end;
+  p->what_ref = event ? event : "";
+  lua_xmove(L, p->co, nargs + 1);
+  p->nargs = nargs;
+  p->state = PROC_STARTING;
+  int nres = 0;
+  int st = proc_resume(ls, p, L, &nres);
+  if (st == LUA_OK && nresults != LUA_MULTRET) {
+    for (; nres < nresults; nres++) lua_pushnil(L);
+    lua_pop(L, nres - nresults);
+  }
+  return st;
+}
+
+hs_lproc *hs_proc_running(void) { return running; }
 
 /* core.spawn(sim, delay, on_done|nil, name, fn, ...) -> slot, gen. The process starts at now + delay. */
 int hs_l_spawn(lua_State *L) {
@@ -263,7 +325,7 @@ int hs_l_kill(lua_State *L) {
     return 1;
   }
   if (p->state == PROC_RUNNING) return luaL_error(L, "cancel: a process cannot cancel itself while running");
-  proc_kill(L, ls, p); /* the caller settles the join future */
+  proc_kill(L, ls, p, 0); /* the caller settles the join future */
   lua_pushboolean(L, 1);
   return 1;
 }
