@@ -51,6 +51,18 @@ typedef struct lchecker {
   int live;
 } lchecker;
 
+/* An input for a Lua strategy kept while its callbacks wait (see the top of the file). */
+typedef struct linput {
+  uint8_t op;     /* OP_* */
+  uint8_t kind;   /* OP_MESSAGE: its kind */
+  uint32_t who;   /* OP_MESSAGE: the sender; OP_ACCEPT: the leader */
+  uint64_t epoch; /* OP_START: the election's; OP_MESSAGE: the message's; OP_ACCEPT: when asked */
+  uint8_t *data;  /* OP_MESSAGE: the payload's encoding (owned) */
+  uint32_t len;
+} linput;
+
+#define ELECT_QUEUE_MAX 65536u /* inputs kept for a strategy whose callbacks wait */
+
 typedef struct lelect {
   hs_lua_centity base;
   hs_elect_node node;
@@ -63,10 +75,18 @@ typedef struct lelect {
   hs_elect_randomized_config randomized;
   lchecker *checker;        /* optional, anchored by the state table */
   uint32_t n_members;
-  lua_State *L;             /* the Lua call into the node now, if any */
+  lua_State *L;             /* the Lua thread calling into the node now, if any */
   lua_State *main;
-  hs_elect *in_strategy;    /* non-NULL while a Lua strategy method runs */
   uint32_t lua_messages;    /* messages sent by a Lua strategy */
+  /* a Lua strategy's callbacks (see the top of the file) */
+  uint32_t life;             /* bumped at each crash: callbacks of an earlier life never act */
+  uint32_t waiting;          /* callbacks now waiting (hs.sleep, hs.await) */
+  linput *queue;             /* inputs that came while callbacks waited: a ring */
+  uint32_t q_head, q_len, q_cap;
+  hs_timer drain;            /* delivers the queue once no callback waits */
+  int drain_inited;
+  int applying;              /* a late answer is being given to the core */
+  uint64_t late_refused;     /* messages refused by a handle_election_message that had waited */
 } lelect;
 
 static const hs_lua_class elect_class;
@@ -118,43 +138,219 @@ static uint32_t member_id_of(lua_State *L, lelect *r, int idx) {
   return found;
 }
 
-/* ---- a strategy written in Lua: the vtable calls its methods through the door ---------------- */
+/* ---- a strategy written in Lua: its callbacks are processes of the node, one at a time ---------- */
 
-/* Calls strategy:method(node, ...) with the nargs values on top of L (popped); leaves one result
- * on L (nil when the method is missing or raised). */
-static void call_strategy(lua_State *L, lelect *r, hs_elect *e, const char *method, int nargs) {
+enum { OP_SHOULD = 0, OP_START, OP_MESSAGE, OP_TIMEOUT, OP_ACCEPT, OP_RESET, OP_COUNT };
+
+static const char *const op_method[OP_COUNT] = {"should_start_election", "start_election", "handle_election_message",
+                                                "on_timeout", "accept_leader", "reset"};
+static const char *const op_kind[OP_COUNT] = {
+    "election strategy should_start_election", "election strategy start_election",
+    "election strategy handle_election_message", "election strategy on_timeout",
+    "election strategy accept_leader", "election strategy reset"};
+/* The event a queued input came with, named when it runs later (NULL: the one running then). */
+static const char *const op_event[OP_COUNT] = {NULL, NULL, "Election", "ElectionStrategyTimer", "LeaderHeartbeat", NULL};
+
+static void strategy_ended(const hs_proc_end *end, lua_State *L, int nres, int status);
+
+static const char *current_event(const lelect *r) {
+  const hs_event *ev = r->base.e.sim->current;
+  return ev ? ev->type : NULL;
+}
+
+static uint32_t life_of(const hs_proc_end *end) { return (uint32_t)(end->data[0] >> 32); }
+
+/* Whether the code running now is a callback of this node's strategy, of its current life: its
+ * services act, and a callback it causes (node:campaign() calls start_election) runs at once,
+ * nested, as a method call would. */
+static int in_callback(const lelect *r) {
+  const hs_lproc *p = hs_proc_running();
+  return p && p->end.fn == strategy_ended && p->end.ud == r && life_of(&p->end) == r->life;
+}
+
+/* Whether an input the core gives the strategy now must wait its turn: a callback waits (or
+ * inputs queue already), and the input is not caused by the strategy itself (a nested call,
+ * or the consequence of a late answer being given). */
+static int must_queue(const lelect *r) { return (r->waiting || r->q_len) && !r->applying && !in_callback(r); }
+
+static void clear_queue(lelect *r) {
+  for (uint32_t i = 0; i < r->q_len; i++) free(r->queue[(r->q_head + i) % r->q_cap].data);
+  r->q_head = r->q_len = 0;
+}
+
+/* Keeps an input until the callbacks before it finish (data, if any, is taken). A question
+ * asked again while one like it waits is not kept twice; a full queue stops the run. */
+static void enqueue(lua_State *L, lelect *r, linput in) {
+  for (uint32_t i = 0; i < r->q_len; i++) {
+    const linput *q = &r->queue[(r->q_head + i) % r->q_cap];
+    if (q->op == in.op && (in.op == OP_SHOULD || (in.op == OP_ACCEPT && q->who == in.who && q->epoch == in.epoch))) {
+      free(in.data);
+      return;
+    }
+  }
+  if (r->q_len == r->q_cap) {
+    uint32_t cap = r->q_cap ? r->q_cap * 2 : 8;
+    linput *q = cap <= ELECT_QUEUE_MAX ? malloc(cap * sizeof *q) : NULL;
+    if (!q) {
+      free(in.data);
+      hs_door_site site = {op_kind[in.op], NULL, &r->base.e, current_event(r)};
+      lua_pushfstring(L, "%d inputs wait for the strategy while its callbacks wait (hs.sleep, hs.await): "
+                         "a callback that never finishes?", (int)r->q_len);
+      hs_door_fail(L, hs_lsim_of(r->base.e.sim), NULL, &site);
+      return;
+    }
+    for (uint32_t i = 0; i < r->q_len; i++) q[i] = r->queue[(r->q_head + i) % r->q_cap];
+    free(r->queue);
+    r->queue = q;
+    r->q_cap = cap;
+    r->q_head = 0;
+  }
+  r->queue[(r->q_head + r->q_len) % r->q_cap] = in;
+  r->q_len++;
+}
+
+/* Runs strategy:<op>(node, ...) with the nargs values on top of L (popped) as a process of the
+ * node. LUA_OK: it returned without waiting; its first result is on L. LUA_YIELD: it waits
+ * (hs.sleep, hs.await) and gives its answer when it ends (strategy_ended). Otherwise nothing is
+ * on L: it raised (the door reported it: the run stops), or the node crashed under it. */
+static int run_callback(lua_State *L, lelect *r, int op, int nargs, uint32_t who, uint64_t epoch, const char *event) {
+  hs_lsim *ls = hs_lsim_of(r->base.e.sim);
   int base = lua_gettop(L) - nargs;
   push_state(L, r);
   lua_getfield(L, -1, "strategy");
   lua_remove(L, -2);
-  if (lua_getfield(L, -1, method) != LUA_TFUNCTION) {
+  if (lua_getfield(L, -1, op_method[op]) != LUA_TFUNCTION) { /* changed since the node was built */
+    const char *type = hs_typename_of(L, -1);
     lua_settop(L, base);
-    lua_pushnil(L);
-    return;
+    lua_pushfstring(L, "the strategy's '%s' is not a function (%s)", op_method[op], type);
+    hs_door_site site = {op_kind[op], NULL, &r->base.e, event};
+    hs_door_fail(L, ls, NULL, &site);
+    return LUA_ERRRUN;
   }
-  lua_insert(L, base + 1);                              /* fn args... strategy */
-  lua_insert(L, base + 2);                              /* fn strategy args... */
-  hs_push_entity_object(L, hs_lsim_of(r->base.e.sim), &r->base.e);
-  lua_insert(L, base + 3);                              /* fn strategy node args... */
-  char what[64];
-  snprintf(what, sizeof what, "election strategy %s", method);
-  const hs_event *ev = r->base.e.sim->current;
-  hs_door_site site = {what, NULL, &r->base.e, ev ? ev->type : NULL};
-  hs_elect *outer = r->in_strategy;
-  r->in_strategy = e;
-  int rc = hs_door_call(L, hs_lsim_of(r->base.e.sim), nargs + 2, 1, &site);
-  r->in_strategy = outer;
-  if (rc != LUA_OK) {
-    lua_settop(L, base);
-    lua_pushnil(L);
+  lua_insert(L, base + 1); /* fn args... strategy */
+  lua_insert(L, base + 2); /* fn strategy args... */
+  hs_push_entity_object(L, ls, &r->base.e);
+  lua_insert(L, base + 3); /* fn strategy node args... */
+  hs_proc_end end = {strategy_ended, r, {(uint64_t)op | (uint64_t)who << 8 | (uint64_t)r->life << 32, epoch},
+                     op_kind[op]};
+  int st = hs_proc_call(L, ls, nargs + 2, 1, &r->base.e, event, &end);
+  if (st == LUA_YIELD) r->waiting++;
+  return st;
+}
+
+/* Gives the core the answer on top of L of a callback that waited (or ran from the queue): a
+ * yes to should_start_election campaigns if the node still has no leader, a yes to
+ * accept_leader accepts the leader if the node is still in that epoch (hs_elect.h,
+ * asynchronous answers), a false from handle_election_message counts the message malformed. */
+static void apply_answer(lua_State *L, lelect *r, int op, uint32_t who, uint64_t epoch) {
+  hs_elect *e = r->node.elect;
+  hs_time_ns now = r->base.e.sim->now_ns;
+  lua_State *saved = r->L;
+  r->L = L;
+  r->applying++;
+  if (op == OP_SHOULD && lua_toboolean(L, -1))
+    hs_elect_campaign_if_leaderless(e, now);
+  else if (op == OP_ACCEPT && (lua_isnil(L, -1) || lua_toboolean(L, -1)))
+    hs_elect_accept_leader(e, who, epoch, now);
+  else if (op == OP_MESSAGE && lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+    r->late_refused++;
+  r->applying--;
+  r->L = saved;
+}
+
+/* A callback that waited has ended (hs_proc_end): its answer goes to the core, and once no
+ * callback waits the queued inputs are delivered, in order, by the drain timer. A callback of
+ * an earlier life (its node crashed since) never acts. */
+static void strategy_ended(const hs_proc_end *end, lua_State *L, int nres, int status) {
+  lelect *r = end->ud;
+  if (life_of(end) != r->life) return;
+  HS_ASSERT(r->waiting > 0);
+  r->waiting--;
+  if (status == LUA_OK && !hs_elect_crashed(r->node.elect)) {
+    if (nres)
+      lua_pushvalue(L, -nres);
+    else
+      lua_pushnil(L);
+    apply_answer(L, r, (int)(end->data[0] & 0xff), (uint32_t)(end->data[0] >> 8) & 0xffffff, end->data[1]);
+    lua_pop(L, 1);
+  }
+  if (!r->waiting && r->q_len && !hs_elect_crashed(r->node.elect)) hs_timer_start(&r->drain, 0);
+}
+
+/* Pushes the arguments of handle_election_message after the node: from, kind, payload, epoch. */
+static void push_message(lua_State *L, lelect *r, uint32_t from, uint8_t kind, const uint8_t *data, uint32_t len,
+                         uint64_t epoch) {
+  push_member(L, r, from);
+  lua_pushinteger(L, kind);
+  hs_lua_decode(L, data, len);
+  lua_pushinteger(L, (lua_Integer)epoch);
+}
+
+/* Runs a queued input, unless the question it asks no longer stands (should_start_election
+ * while a leader is known, start_election of an epoch gone by, accept_leader asked in another
+ * epoch or once a leader is known); its answer goes to the core. */
+static void deliver(lua_State *L, lelect *r, const linput *in) {
+  hs_elect *e = r->node.elect;
+  int nargs = 0;
+  switch (in->op) {
+  case OP_SHOULD:
+    if (hs_elect_is_leader(e) || hs_elect_leader(e) != HS_ELECT_NONE) return;
+    break;
+  case OP_START:
+    if (hs_elect_epoch(e) != in->epoch) return;
+    break;
+  case OP_ACCEPT:
+    if (hs_elect_epoch(e) != in->epoch || hs_elect_is_leader(e) || hs_elect_leader(e) != HS_ELECT_NONE) return;
+    push_member(L, r, in->who);
+    nargs = 1;
+    break;
+  case OP_MESSAGE:
+    push_message(L, r, in->who, in->kind, in->data, in->len, in->epoch);
+    nargs = 4;
+    break;
+  default: break;
+  }
+  const char *event = op_event[in->op] ? op_event[in->op] : current_event(r);
+  if (run_callback(L, r, in->op, nargs, in->who, in->epoch, event) != LUA_OK) return;
+  apply_answer(L, r, in->op, in->who, in->epoch);
+  lua_pop(L, 1);
+}
+
+/* The drain timer: the inputs that queued while callbacks waited, in order, until one waits. */
+static void on_drain(hs_entity *owner, hs_timer *t) {
+  (void)owner;
+  lelect *r = HS_CONTAINER_OF(t, lelect, drain);
+  lua_State *L = thread_of(r);
+  uint32_t life = r->life;
+  while (r->q_len && !r->waiting && r->life == life && !hs_elect_crashed(r->node.elect)) {
+    linput in = r->queue[r->q_head];
+    r->q_head = (r->q_head + 1) % r->q_cap;
+    r->q_len--;
+    deliver(L, r, &in);
+    free(in.data);
   }
 }
 
+/* The node crashed: its strategy's waiting callbacks are killed with it (they never act: the
+ * life changes) and the inputs queued for them are dropped. */
+static void forget_callbacks(lelect *r) {
+  r->life++;
+  r->waiting = 0;
+  clear_queue(r);
+  hs_timer_stop(&r->drain);
+}
+
+/* ---- the vtable (hs_elect_strategy_ops) over those callbacks ---- */
+
 static bool ls_should(void *self, hs_elect *e, hs_time_ns now) {
-  (void)now;
+  (void)e, (void)now;
   lelect *r = self;
   lua_State *L = thread_of(r);
-  call_strategy(L, r, e, "should_start_election", 0);
+  if (must_queue(r)) {
+    enqueue(L, r, (linput){.op = OP_SHOULD});
+    return false; /* not now: the answer comes when its turn comes */
+  }
+  if (run_callback(L, r, OP_SHOULD, 0, 0, 0, current_event(r)) != LUA_OK) return false;
   bool b = lua_toboolean(L, -1);
   lua_pop(L, 1);
   return b;
@@ -164,54 +360,78 @@ static void ls_start(void *self, hs_elect *e, hs_time_ns now) {
   (void)now;
   lelect *r = self;
   lua_State *L = thread_of(r);
-  call_strategy(L, r, e, "start_election", 0);
-  lua_pop(L, 1);
+  if (must_queue(r)) {
+    enqueue(L, r, (linput){.op = OP_START, .epoch = hs_elect_epoch(e)});
+    return;
+  }
+  if (run_callback(L, r, OP_START, 0, 0, hs_elect_epoch(e), current_event(r)) == LUA_OK) lua_pop(L, 1);
 }
 
 static int ls_handle(void *self, hs_elect *e, const hs_elect_msg *m, hs_time_ns now) {
-  (void)now;
+  (void)e, (void)now;
   lelect *r = self;
   if (m->type != HS_ELECT_MSG_CUSTOM || m->len == 0 || hs_value_size((hs_value){m->data, m->len}) != m->len)
     return HS_EINVAL;
   lua_State *L = thread_of(r);
-  push_member(L, r, m->from);
-  lua_pushinteger(L, m->kind);
-  hs_lua_decode(L, m->data, m->len);
-  call_strategy(L, r, e, "handle_election_message", 3);
+  if (must_queue(r)) {
+    uint8_t *copy = malloc(m->len);
+    if (!copy) return HS_OK; /* out of memory: as if the message were lost */
+    memcpy(copy, m->data, m->len);
+    enqueue(L, r, (linput){.op = OP_MESSAGE, .kind = m->kind, .who = m->from, .epoch = m->epoch, .data = copy,
+                           .len = m->len});
+    return HS_OK;
+  }
+  push_message(L, r, m->from, m->kind, m->data, m->len, m->epoch);
+  if (run_callback(L, r, OP_MESSAGE, 4, m->from, m->epoch, current_event(r)) != LUA_OK) return HS_OK;
   int refused = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
   lua_pop(L, 1);
   return refused ? HS_EINVAL : HS_OK;
 }
 
 static void ls_timeout(void *self, hs_elect *e, hs_time_ns now) {
-  (void)now;
+  (void)e, (void)now;
   lelect *r = self;
   lua_State *L = thread_of(r);
-  call_strategy(L, r, e, "on_timeout", 0);
-  lua_pop(L, 1);
+  if (must_queue(r)) {
+    enqueue(L, r, (linput){.op = OP_TIMEOUT});
+    return;
+  }
+  if (run_callback(L, r, OP_TIMEOUT, 0, 0, 0, current_event(r)) == LUA_OK) lua_pop(L, 1);
 }
 
+/* Whether the strategy has the optional method of op (nil: it has not). */
+static int has_method(lua_State *L, lelect *r, int op) {
+  push_state(L, r);
+  lua_getfield(L, -1, "strategy");
+  int t = lua_getfield(L, -1, op_method[op]);
+  lua_pop(L, 3);
+  return t != LUA_TNIL;
+}
+
+/* Without an accept_leader method every leader the core allows is accepted, and no callback runs. */
 static bool ls_accept(void *self, hs_elect *e, uint32_t leader, hs_time_ns now) {
   (void)now;
   lelect *r = self;
   lua_State *L = thread_of(r);
-  push_state(L, r);
-  lua_getfield(L, -1, "strategy");
-  int has = lua_getfield(L, -1, "accept_leader") == LUA_TFUNCTION;
-  lua_pop(L, 3);
-  if (!has) return true;
+  if (!has_method(L, r, OP_ACCEPT)) return true;
+  if (must_queue(r)) {
+    enqueue(L, r, (linput){.op = OP_ACCEPT, .who = leader, .epoch = hs_elect_epoch(e)});
+    return false; /* refused for now: a yes later accepts it (hs_elect_accept_leader) */
+  }
   push_member(L, r, leader);
-  call_strategy(L, r, e, "accept_leader", 1);
+  if (run_callback(L, r, OP_ACCEPT, 1, leader, hs_elect_epoch(e), current_event(r)) != LUA_OK) return false;
   bool b = lua_isnil(L, -1) || lua_toboolean(L, -1);
   lua_pop(L, 1);
   return b;
 }
 
+/* At a crash (after forget_callbacks: nothing queues) and a restart (a fresh start). */
 static void ls_reset(void *self, hs_elect *e) {
+  (void)e;
   lelect *r = self;
   lua_State *L = thread_of(r);
-  call_strategy(L, r, e, "reset", 0);
-  lua_pop(L, 1);
+  if (!has_method(L, r, OP_RESET)) return;
+  if (run_callback(L, r, OP_RESET, 0, 0, 0, current_event(r)) == LUA_OK) lua_pop(L, 1);
 }
 
 static const hs_elect_strategy_ops lua_strategy_ops = {.name = "lua",
@@ -224,14 +444,19 @@ static const hs_elect_strategy_ops lua_strategy_ops = {.name = "lua",
                                                        .reset = ls_reset,
                                                        .destroy = NULL};
 
-/* The core the running Lua strategy method acts on (raises outside one). */
+/* ---- the services of the node, for its strategy's callbacks ---- */
+
+/* The core a service acts on for the running callback of this node's strategy: raises outside
+ * one; NULL when the node crashed after the callback began (the service then does nothing). */
 static hs_elect *service(lua_State *L, lelect **out, const char *fname) {
   lelect *r = hs_lua_check_centity(L, 1, &elect_class);
-  if (!r->in_strategy)
+  const hs_lproc *p = hs_proc_running();
+  if (!p || p->end.fn != strategy_ended || p->end.ud != r)
     luaL_error(L, "%s: LeaderElection '%s': strategy services are only valid inside a strategy method", fname,
                r->base.e.name);
   *out = r;
-  return r->in_strategy;
+  if (life_of(&p->end) != r->life || hs_elect_crashed(r->node.elect)) return NULL;
+  return r->node.elect;
 }
 
 static uint32_t check_member(lua_State *L, lelect *r, int arg) {
@@ -248,65 +473,81 @@ static int l_send(lua_State *L) {
   lua_Integer kind = hs_check_integer(L, 3);
   luaL_argcheck(L, kind >= 0 && kind <= 255, 3, "kind must be an integer in [0, 255]");
   luaL_checkany(L, 4);
-  if (to == hs_elect_id(e)) return luaL_argerror(L, 2, "a node does not send to itself");
+  if (to == hs_elect_id(r->node.elect)) return luaL_argerror(L, 2, "a node does not send to itself");
   hs_buf b;
   hs_buf_init(&b);
-  hs_lua_encode(L, &b, 4, "send: payload"); /* raises before anything is allocated on failure? see below */
+  hs_lua_encode(L, &b, 4, "send: payload");
   if (b.failed) {
     hs_buf_free(&b);
     return luaL_error(L, "send: out of memory");
   }
-  hs_elect_msg m = {.type = HS_ELECT_MSG_CUSTOM, .to = to, .kind = (uint8_t)kind, .data = b.data, .len = (uint32_t)b.len};
-  hs_elect_send(e, &m);
+  if (e) {
+    hs_elect_msg m = {.type = HS_ELECT_MSG_CUSTOM, .to = to, .kind = (uint8_t)kind, .data = b.data, .len = (uint32_t)b.len};
+    lua_State *saved = r->L;
+    r->L = L;
+    hs_elect_send(e, &m);
+    r->L = saved;
+    r->lua_messages++;
+  }
   hs_buf_free(&b);
-  r->lua_messages++;
   return 0;
 }
 
 static int l_set_timeout(lua_State *L) {
   lelect *r;
   hs_elect *e = service(L, &r, "set_timeout");
-  if (lua_isnoneornil(L, 2)) {
-    hs_elect_set_timeout(e, HS_TIME_NEVER);
-    return 0;
-  }
-  double dt = hs_check_seconds(L, 2, "delay");
-  hs_elect_set_timeout(e, r->base.e.sim->now_ns + hs_time_from_s(dt));
+  hs_time_ns at = HS_TIME_NEVER;
+  if (!lua_isnoneornil(L, 2)) at = r->base.e.sim->now_ns + hs_time_from_s(hs_check_seconds(L, 2, "delay"));
+  if (e) hs_elect_set_timeout(e, at);
   return 0;
 }
 
 static int l_declare(lua_State *L) {
   lelect *r;
   hs_elect *e = service(L, &r, "declare");
-  lua_pushboolean(L, hs_elect_declare(e, r->base.e.sim->now_ns) == HS_OK);
+  int ok = 0;
+  if (e) {
+    lua_State *saved = r->L;
+    r->L = L;
+    ok = hs_elect_declare(e, r->base.e.sim->now_ns) == HS_OK;
+    r->L = saved;
+  }
+  lua_pushboolean(L, ok);
   return 1;
 }
 
 static int l_back(lua_State *L) {
   lelect *r;
   hs_elect *e = service(L, &r, "back");
-  lua_pushboolean(L, hs_elect_back(e, check_member(L, r, 2)));
+  uint32_t id = check_member(L, r, 2);
+  lua_pushboolean(L, e && hs_elect_back(e, id));
   return 1;
 }
 
 static int l_campaign(lua_State *L) {
   lelect *r;
   hs_elect *e = service(L, &r, "campaign");
-  hs_elect_campaign(e, r->base.e.sim->now_ns);
+  if (e) {
+    lua_State *saved = r->L;
+    r->L = L;
+    hs_elect_campaign(e, r->base.e.sim->now_ns);
+    r->L = saved;
+  }
   return 0;
 }
 
 static int l_announce_to(lua_State *L) {
   lelect *r;
   hs_elect *e = service(L, &r, "announce_to");
-  hs_elect_announce_to(e, check_member(L, r, 2));
+  uint32_t id = check_member(L, r, 2);
+  if (e) hs_elect_announce_to(e, id);
   return 0;
 }
 
 static int l_touch(lua_State *L) {
   lelect *r;
   hs_elect *e = service(L, &r, "touch");
-  hs_elect_touch(e, r->base.e.sim->now_ns);
+  if (e) hs_elect_touch(e, r->base.e.sim->now_ns);
   return 0;
 }
 
@@ -343,7 +584,9 @@ static void on_message(hs_entity *e, hs_message *m) {
 
 static void on_crash(hs_entity *e) {
   lelect *r = (lelect *)e;
-  if (r->started) hs_elect_node_on_crash(&r->node);
+  if (!r->started) return;
+  if (r->kind == S_LUA) forget_callbacks(r);
+  hs_elect_node_on_crash(&r->node);
 }
 
 static void on_restart(hs_entity *e) {
@@ -426,6 +669,8 @@ static void push_stats(lua_State *L, lelect *r) {
   FIELD(messages_sent);
   FIELD(malformed);
 #undef FIELD
+  lua_pushinteger(L, (lua_Integer)(s.malformed + r->late_refused));
+  lua_setfield(L, -2, "malformed");
   lua_pushboolean(L, s.is_leader);
   lua_setfield(L, -2, "is_leader");
   lua_pushboolean(L, s.crashed);
@@ -475,8 +720,14 @@ static int get_field(lua_State *L, void *self, const char *k) {
 
 static void finalize(void *self) {
   lelect *r = self;
+  if (r->drain_inited) hs_timer_stop(&r->drain);
+  r->drain_inited = 0;
   if (r->inited) hs_elect_node_free(&r->node);
   r->inited = 0;
+  clear_queue(r);
+  free(r->queue);
+  r->queue = NULL;
+  r->q_cap = 0;
 }
 
 static int l_random(lua_State *L);
@@ -539,6 +790,10 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
   rc = hs_elect_node_init(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &cfg, &hooks);
   if (rc != HS_OK) luaL_error(L, "LeaderElection '%s': %s", r->base.e.name, hs_elect_strerror(rc));
   r->inited = 1;
+  if (r->kind == S_LUA) {
+    hs_timer_init(&r->drain, &r->base.e, "ElectionStrategyInput", on_drain);
+    r->drain_inited = 1;
+  }
   if (r->checker && hs_elect_node_watch(&r->node, &r->checker->inv) != HS_OK)
     luaL_error(L, "LeaderElection '%s': its checker could not watch it", r->base.e.name);
   lua_settop(L, top);
@@ -628,11 +883,13 @@ static int l_elect_new(lua_State *L) {
   } else if (lua_istable(L, 7)) {
     lua_settop(L, 7);
     kind = S_LUA;
-    static const char *const required[] = {"should_start_election", "start_election", "handle_election_message",
-                                           "on_timeout", NULL};
-    for (const char *const *m = required; *m; m++) {
-      if (lua_getfield(L, 7, *m) != LUA_TFUNCTION)
-        luaL_argerror(L, 1, lua_pushfstring(L, "field 'strategy' has no '%s' method", *m));
+    for (int op = 0; op < OP_COUNT; op++) { /* the last two are optional */
+      int t = lua_getfield(L, 7, op_method[op]);
+      if (t == LUA_TNIL && op < OP_ACCEPT)
+        luaL_argerror(L, 1, lua_pushfstring(L, "field 'strategy' has no '%s' method", op_method[op]));
+      if (t != LUA_TNIL && t != LUA_TFUNCTION)
+        luaL_argerror(L, 1, lua_pushfstring(L, "field 'strategy': '%s' must be a function, got %s", op_method[op],
+                                            hs_typename_of(L, -1)));
       lua_pop(L, 1);
     }
   } else {
