@@ -161,6 +161,7 @@ build = {
     ["happysim.clock"] = "lua/happysim/clock.lua",
     ["happysim.crdt_store"] = "lua/happysim/crdt_store.lua",
     ["happysim.diagram"] = "lua/happysim/diagram.lua",
+    ["happysim.election"] = "lua/happysim/election.lua",
     ["happysim.entity"] = "lua/happysim/entity.lua",
     ["happysim.errors"] = "lua/happysim/errors.lua",
     ["happysim.faults"] = "lua/happysim/faults.lua",

@@ -1,18 +1,39 @@
 -- lowest_wins.lua: an election strategy written in Lua for hs.LeaderElection: the lowest live
--- member (by name) wins, an inverted bully with messages of its own. The same strategy as the
--- C tests' (tests/c/test_elect_world.h), written against the node's services only.
+-- member (by name) wins, an inverted bully with messages of its own, written against the node's
+-- services only (the C tests' tests/c/test_elect_world.h has the same one in C, without the wait).
 --
 --   local LowestWins = dofile("scripts/lowest_wins.lua")
 --   hs.LeaderElection{ name = "n1", network = net, members = names, strategy = LowestWins() }
+--   LowestWins{ step = 0.5 }   -- the wait per rank, in seconds (default: election_timeout / 4)
 --
--- Each node gets its own strategy object (it holds that node's state). The methods are called
--- synchronously by the C core (through the door): they cannot hs.sleep; node:set_timeout(dt)
--- arms the strategy's timer, whose expiry calls on_timeout.
+-- Each node gets its own strategy object (it holds that node's state). Its callbacks run as
+-- processes of the node, one at a time, so they may wait: a member that lost its leader waits
+-- its rank (its place among the members, 0 for the lowest) times `step` before it starts an
+-- election, so the lowest live member usually goes first and is announced before the others
+-- wake. While it waits, the core keeps going (it adopts the epoch of an announcement) and the
+-- strategy's other inputs queue behind the wait (the question whether to accept that leader);
+-- so it watches node.epoch, and a member whose epoch moved (someone's election reached it)
+-- stands down at once, and the queued inputs are handled.
+
+local hs = require("happysim")
 
 local PROBE, OBJECT = 1, 2
 
-local LowestWins = {}
-LowestWins.__index = LowestWins
+local LowestWins = hs.ElectionStrategy:extend("LowestWins")
+
+function LowestWins:init(opts)
+  if opts.step ~= nil and (type(opts.step) ~= "number" or not (opts.step >= 0)) then
+    error("bad argument #1 to 'LowestWins' (field 'step' must be a number >= 0, got " .. tostring(opts.step) .. ")", 3)
+  end
+  self.step = opts.step
+  self.running, self.objected = false, false
+end
+
+local function rank(node)
+  for i, m in ipairs(node.members) do
+    if m == node.id then return i - 1 end
+  end
+end
 
 local function run(self, node)
   self.running, self.objected = true, false
@@ -23,7 +44,16 @@ local function run(self, node)
   node:set_timeout(node.election_timeout / 4)
 end
 
-function LowestWins:should_start_election(node) return not self.running end
+function LowestWins:should_start_election(node)
+  if self.running then return false end
+  local epoch, wait = node.epoch, rank(node) * (self.step or node.election_timeout / 4)
+  local ticks = math.ceil(wait / (node.election_timeout / 40))
+  for _ = 1, ticks do -- wait, watching the epoch: the core goes on meanwhile
+    hs.sleep(wait / ticks)
+    if self.running or node.epoch ~= epoch then return false end -- someone's election came first
+  end
+  return true
+end
 
 function LowestWins:start_election(node) run(self, node) end
 
@@ -58,4 +88,4 @@ end
 
 function LowestWins:reset(node) self.running = false end
 
-return function() return setmetatable({ running = false, objected = false }, LowestWins) end
+return LowestWins

@@ -71,6 +71,7 @@ local hs = {
   DistributedLock = core.DistributedLock,
   FencedResource = core.FencedResource,
   LeaderElection = core.LeaderElection,
+  ElectionStrategy = require("happysim.election"),
   BullyStrategy = core.BullyStrategy,
   RingStrategy = core.RingStrategy,
   RandomizedStrategy = core.RandomizedStrategy,

@@ -68,8 +68,8 @@ local function leaders(nodes)
 end
 
 describe("API.md", function()
-  it("has the five Lua code blocks this spec covers", function()
-    assert.are.equal(5, #blocks)
+  it("has the six Lua code blocks this spec covers", function()
+    assert.are.equal(6, #blocks)
   end)
 
   describe("3. Core: the Simulation listing", function()
@@ -230,10 +230,62 @@ describe("API.md", function()
     end)
   end)
 
+  describe("5.3 Election strategies written in Lua", function()
+    it("the Backoff strategy runs as written: its callbacks wait, and one leader is elected safely", function()
+      local names = { "n1", "n2", "n3", "n4", "n5" }
+      local net = hs.Network{ name = "net", default_link = hs.datacenter_network() }
+      local Backoff, nodes = run_block(4, "return Backoff, nodes", { names = names, net = net })
+      for _, n in ipairs(nodes) do n:start() end
+      local sim = hs.Simulation{ seed = 3, entities = { net, table.unpack(nodes) } }
+      sim:run_until(10)
+      assert.are.equal(1, #leaders(nodes))
+      for _, n in ipairs(nodes) do assert.are.equal(leaders(nodes)[1].name, n.current_leader) end
+      -- the same class again, its waits counted and the group watched by a checker
+      local checker = hs.ElectionChecker()
+      nodes = {}
+      local cnames = { "c1", "c2", "c3", "c4", "c5" }
+      local waited = 0
+      local Watched = Backoff:extend("Watched")
+      function Watched:should_start_election(node)
+        local t = hs.now()
+        local yes = Backoff.should_start_election(self, node)
+        if hs.now() > t then waited = waited + 1 end
+        return yes
+      end
+      local net2 = hs.Network{ name = "net2", default_link = hs.datacenter_network() }
+      for i, name in ipairs(cnames) do
+        nodes[i] = hs.LeaderElection{ name = name, network = net2, members = cnames, strategy = Watched{ spread = 1 },
+                                      checker = checker }
+        nodes[i]:start()
+      end
+      sim = hs.Simulation{ seed = 3, entities = { net2, table.unpack(nodes) } }
+      sim:run_until(10)
+      assert.are.equal(1, #leaders(nodes))
+      for _, n in ipairs(nodes) do assert.are.equal(leaders(nodes)[1].name, n.current_leader) end
+      assert.is_true(waited >= 1)
+      assert.is_nil(checker.violation)
+    end)
+
+    it("the prose: the base class's defaults; services only inside callbacks (the rest: election_strategy_spec.lua)", function()
+      local s = hs.ElectionStrategy()
+      assert.is_true(s:should_start_election())
+      assert.is_false(s:handle_election_message())
+      assert.is_nil(s.accept_leader)
+      assert.is_nil(s.reset)
+      local net = hs.Network{ name = "net" }
+      local a = hs.LeaderElection{ name = "a", network = net, members = { "a" }, strategy = hs.ElectionStrategy() }
+      local sim = hs.Simulation{ entities = { net, a } }
+      local ok, err = pcall(a.declare, a)
+      assert.is_false(ok)
+      assert.matches("only valid inside a strategy method", tostring(err))
+      sim:close()
+    end)
+  end)
+
   describe("6. Histories and checks", function()
     it("the two records are a Jepsen-style history that hs.check.linearizable reads", function()
       local records = {}
-      for line in blocks[4]:gmatch("[^\n]+") do
+      for line in blocks[5]:gmatch("[^\n]+") do
         local rec = line:match("^(%b{})")
         if rec then records[#records + 1] = assert(load("return " .. rec, "=record", "t", {}))() end
       end
@@ -255,7 +307,7 @@ describe("API.md", function()
     it("the model table runs as written, has the documented shape and is accepted as a model", function()
       -- The block is a table constructor with placeholders (initial_state, ok, new_state) for the reader.
       local env = setmetatable({ initial_state = 0, ok = true, new_state = 0 }, { __index = _G })
-      local model = assert(load("return " .. blocks[5], "=API.md block 5", "t", env))()
+      local model = assert(load("return " .. blocks[6], "=API.md block 6", "t", env))()
       assert.is_function(model.init)
       assert.is_function(model.step)
       assert.is_function(model.hash)

@@ -9,24 +9,38 @@
  * numbered 1..n in that order, so every node of a group agrees without sharing a table: the
  * "highest id" of bully and ring is the greatest name.
  *
- * A STRATEGY IN LUA is a table (give each node its own: it holds one node's state) whose
- * methods implement the core's vtable (hs_elect_strategy_ops). They are called synchronously
- * through the door (hs_door_call) while the core runs, not as coroutines: they cannot
- * hs.sleep or hs.await (the house rule for strategies, STYLE.md); a timer is
- * node:set_timeout(dt), whose expiry calls on_timeout. Every method gets the node first:
+ * A STRATEGY IN LUA is a table (give each node its own: it holds one node's state; an instance of
+ * hs.ElectionStrategy:extend(...) is one) whose methods implement the core's vtable
+ * (hs_elect_strategy_ops). Every method gets the node first:
  *   should_start_election(node) -> boolean       (required)
  *   start_election(node)                         (required; the new epoch is node.epoch)
- *   handle_election_message(node, from, kind, payload) -> false for a message it does not speak
+ *   handle_election_message(node, from, kind, payload, epoch) -> false for a message it does not speak
  *   on_timeout(node)                             (required)
- *   accept_leader(node, leader) -> boolean       (optional; default true)
+ *   accept_leader(node, leader) -> boolean       (optional; without it every leader is accepted)
  *   reset(node)                                  (optional: crash and restart)
- * and acts through the node's services, valid only inside those calls:
+ * and acts through the node's services, valid only in its own callbacks (raising elsewhere):
  *   node:send(member, kind, payload)  kind an integer 0..255, payload any value that can be sent
  *   node:set_timeout(dt | nil)  node:declare() -> true | false (backs another)
  *   node:back(member) -> boolean  node:campaign()  node:announce_to(member)  node:touch()
  * and reads node.id (its name), node.epoch, node.current_leader, node.is_leader,
  * node.backed, node.members (sorted), node:is_alive(member), node.quorum,
  * node.election_timeout, node:random() (a stream of its own).
+ *
+ * CALLBACKS ARE PROCESSES of the node (hs_proc_call: a pooled thread, no coroutine made per
+ * call), so they may hs.sleep and hs.await. One that does not wait answers the core at once,
+ * as a plain call would. Per node they run ONE AT A TIME, like an actor: while a callback waits,
+ * the inputs the core hands the strategy (messages, its timer, the questions should_start_election
+ * and accept_leader, start_election) queue in order (linput), and a drain timer delivers them
+ * when no callback waits any more. A question that no longer stands when its turn comes is
+ * dropped (should_start_election once a leader is known, start_election of an epoch gone by,
+ * accept_leader asked in another epoch or once a leader is known). What the callback itself
+ * causes runs at once, nested (node:campaign() calls start_election). The core keeps running
+ * meanwhile: heartbeats, acknowledgements, epochs. A question answered after a wait, or from
+ * the queue, goes to the core as a late answer (hs_elect.h: hs_elect_campaign_if_leaderless,
+ * hs_elect_accept_leader); until then the core took "not now" (false). A crash bumps the node's
+ * life: its waiting callbacks are killed with the entity, the queue is dropped, and a callback
+ * of an earlier life never acts (its services do nothing, its answer is ignored). An error in a
+ * callback stops the run through the door: time, entity, callback, event, traceback.
  *
  * Class user value HS_CENTITY_UV is a table { strategy =, history = {...}, members = {sorted
  * names}, network =, checker = }.
