@@ -261,6 +261,25 @@ describe("a Lua strategy's callbacks", function()
     assert.matches("election_strategy_spec.lua", err, 1, true)
   end)
 
+  it("keep a bounded queue: a callback that never finishes stops the run, saying so", function()
+    local Stuck = hs.ElectionStrategy:extend("Stuck")
+    function Stuck:should_start_election() return false end
+    function Stuck:handle_election_message() hs.await(hs.Future()) end -- never resolved
+    local Flood = hs.ElectionStrategy:extend("Flood")
+    function Flood:should_start_election() local first = not self.go; self.go = true; return first end
+    function Flood:start_election(node) node:set_timeout(0.001) end
+    function Flood:on_timeout(node)
+      for i = 1, 10 do node:send("a", 1, i) end
+      node:set_timeout(0.001)
+    end
+    local sim = pair(Stuck(), Flood())
+    local ok, err = pcall(sim.run_until, sim, 20)
+    assert.is_false(ok)
+    assert.matches("in election strategy handle_election_message for entity 'a' handling 'Election': 65536 inputs "
+                   .. "wait for the strategy while its callbacks wait (hs.sleep, hs.await): a callback that never finishes?",
+                   tostring(err), 1, true)
+  end)
+
   it("may be asked between runs and wait into the next run", function()
     local sim, a, b = pair(LowestWins(), LowestWins())
     sim:run_until(5)

@@ -195,7 +195,7 @@ static void clear_queue(lelect *r) {
 /* Keeps an input until the callbacks before it finish (data, if any, is taken). A question
  * asked again while one like it waits is not kept twice; a full queue stops the run. */
 static void enqueue(lua_State *L, lelect *r, linput in) {
-  for (uint32_t i = 0; i < r->q_len; i++) {
+  for (uint32_t i = 0; (in.op == OP_SHOULD || in.op == OP_ACCEPT) && i < r->q_len; i++) {
     const linput *q = &r->queue[(r->q_head + i) % r->q_cap];
     if (q->op == in.op && (in.op == OP_SHOULD || (in.op == OP_ACCEPT && q->who == in.who && q->epoch == in.epoch))) {
       free(in.data);
