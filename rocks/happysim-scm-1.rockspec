@@ -156,6 +156,7 @@ build = {
     ["happysim.breakpoints"] = "lua/happysim/breakpoints.lua",
     ["happysim.busted"] = "lua/happysim/busted.lua",
     ["happysim.check"] = "lua/happysim/check.lua",
+    ["happysim.class"] = "lua/happysim/class.lua",
     ["happysim.cli"] = "lua/happysim/cli.lua",
     ["happysim.cli_check"] = "lua/happysim/cli_check.lua",
     ["happysim.clock"] = "lua/happysim/clock.lua",

@@ -18,6 +18,8 @@
 -- accept_leader and reset have no default on purpose: without accept_leader every leader the
 -- core allows is accepted at once (no callback runs), without reset nothing is called.
 
+local classes = require("happysim.class")
+
 local METHODS = { "should_start_election", "start_election", "handle_election_message", "on_timeout",
                   "accept_leader", "reset" }
 
@@ -38,36 +40,20 @@ local function check_methods(class, self)
 end
 
 local function instantiate(class, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #1 to '%s' (table of options expected, got %s)"):format(class.class_name, type(opts)), 2)
-  end
-  opts = opts or {}
+  opts = classes.options(class, opts)
   local self = setmetatable({}, class.__instance_mt)
-  if class.init then
-    class.init(self, opts)
-  else
-    for k, v in pairs(opts) do self[k] = v end
-  end
+  classes.build(class, self, opts)
   check_methods(class, self)
   return self
 end
 
 local function setup(class)
-  class.__instance_mt = { __index = class, __name = "happysim." .. class.class_name,
-    __tostring = function() return class.class_name .. " (an election strategy)" end }
-  return setmetatable(class, {
-    __index = rawget(class, "super"),
-    __call = instantiate,
-    __name = "happysim.ElectionStrategyClass",
-  })
+  return classes.setup(class, { __index = class, __name = "happysim." .. class.class_name,
+    __tostring = function() return class.class_name .. " (an election strategy)" end },
+    { __call = instantiate, __name = "happysim.ElectionStrategyClass" })
 end
 
 --- ElectionStrategy:extend(name) -> a subclass; call it with options to make an instance.
-function Strategy:extend(name)
-  if type(name) ~= "string" then
-    error("bad argument #1 to 'extend' (class name string expected, got " .. type(name) .. ")", 2)
-  end
-  return setup({ class_name = name, super = self })
-end
+function Strategy:extend(name) return classes.extend(self, name, setup) end
 
 return setup(Strategy)

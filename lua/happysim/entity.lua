@@ -19,6 +19,7 @@
 -- entity:resume() lets it go on where it was; entity.paused says which.
 
 local core = require("happysim.core")
+local classes = require("happysim.class")
 
 local Entity = { class_name = "Entity" }
 
@@ -51,19 +52,10 @@ local function class_index(class)
   return core.entity_index(class, fallback, defines_now(class))
 end
 
-local function build(class, self, opts)
-  if class.init then
-    class.init(self, opts)
-  else
-    for k, v in pairs(opts) do self[k] = v end
-  end
-end
+local build = classes.build
 
 local function instantiate(class, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #1 to '%s' (table of options expected, got %s)"):format(class.class_name, type(opts)), 2)
-  end
-  opts = opts or {}
+  opts = classes.options(class, opts)
   if opts.name ~= nil and type(opts.name) ~= "string" then
     error(("bad argument #1 to '%s' (field 'name' must be a string, got %s)"):format(class.class_name, type(opts.name)), 2)
   end
@@ -83,23 +75,13 @@ local function define(class, key, value)
 end
 
 local function setup(class)
-  class.__instance_mt = { __index = class_index(class), __name = "happysim." .. class.class_name, __class = class,
-    __tostring = function(self) return class.class_name .. " '" .. tostring(rawget(self, "name")) .. "'" end }
-  return setmetatable(class, {
-    __index = rawget(class, "super"),
-    __newindex = define,
-    __call = instantiate,
-    __name = "happysim.EntityClass",
-  })
+  return classes.setup(class, { __index = class_index(class), __name = "happysim." .. class.class_name, __class = class,
+    __tostring = function(self) return class.class_name .. " '" .. tostring(rawget(self, "name")) .. "'" end },
+    { __newindex = define, __call = instantiate, __name = "happysim.EntityClass" })
 end
 
 --- Entity:extend(name) -> a subclass; call it with options to make instances.
-function Entity:extend(name)
-  if type(name) ~= "string" then
-    error("bad argument #1 to 'extend' (class name string expected, got " .. type(name) .. ")", 2)
-  end
-  return setup({ class_name = name, super = self })
-end
+function Entity:extend(name) return classes.extend(self, name, setup) end
 
 --- self:random([suffix]) -> this entity's own random stream (deterministic per name).
 function Entity:random(suffix)
