@@ -250,7 +250,12 @@ int hs_l_hold_new(lua_State *L);
 
 /* hs_lua_value.c: value semantics for payloads and commands */
 void hs_value_open(lua_State *L);
+/* Encodes the value at idx onto b; raises on a value that cannot be encoded, having written part
+ * of it: b must be owned by a Lua object (a userdata's buffer) or come from hs_lua_newbuf. */
 void hs_lua_encode(lua_State *L, hs_buf *b, int idx, const char *what);
+/* Pushes a userdata holding an empty buffer, freed when it is collected (or by hs_buf_free):
+ * a buffer that a raise cannot leak. */
+hs_buf *hs_lua_newbuf(lua_State *L);
 void hs_lua_decode(lua_State *L, const uint8_t *p, size_t len);
 extern const luaL_Reg hs_value_funcs[];
 

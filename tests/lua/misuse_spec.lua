@@ -251,3 +251,24 @@ describe("misuse: runs that stop advancing", function()
     assert.matches("code = 1", err, 1, true)
   end)
 end)
+
+describe("misuse: values that cannot be sent", function()
+  -- The encoder writes part of such a value before it meets the function: the buffer it wrote
+  -- into belongs to the collector, so the raise loses nothing (the sanitizer build checks).
+  local bad = { x = string.rep("y", 100), f = print }
+  it("CRDT operations raise naming the operation, and the replica is unchanged", function()
+    local s = hs.ORSet{ node_id = "a" }
+    s:add("kept")
+    for _, op in ipairs{ "add", "remove", "contains" } do
+      local ok, err = pcall(s[op], s, bad)
+      assert.is_false(ok)
+      assert.matches(op .. ": element contains a function", err, 1, true)
+    end
+    local r = hs.LWWRegister{ node_id = "a" }
+    local ok, err = pcall(r.set, r, bad, 1)
+    assert.is_false(ok)
+    assert.matches("set: value contains a function", err, 1, true)
+    collectgarbage()
+    assert.is_true(s:contains("kept"))
+  end)
+end)

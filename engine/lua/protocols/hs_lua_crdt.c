@@ -146,31 +146,31 @@ static int l_lww_set(lua_State *L) {
       lua_tonumber(L, 3) == HUGE_VAL || lua_tonumber(L, 3) == -HUGE_VAL)
     return luaL_argerror(L, 3, lua_pushfstring(L, "timestamp must be a finite number, got %s", luaL_tolstring(L, 3, NULL)));
   double ts = lua_tonumber(L, 3);
-  hs_buf b;
-  hs_buf_init(&b);
-  hs_lua_encode(L, &b, 2, "set: value"); /* raises on a value that cannot be encoded; b then leaks nothing: empty */
-  int rc = hs_lww_set(&c->u.lww, b.data, b.len, ts);
-  int mine = rc == HS_OK && c->u.lww.set && c->u.lww.timestamp == ts && c->u.lww.value.len == b.len &&
-             memcmp(c->u.lww.value.p, b.data, b.len) == 0;
-  hs_buf_free(&b);
+  hs_buf *b = hs_lua_newbuf(L);
+  hs_lua_encode(L, b, 2, "set: value"); /* raises on a value that cannot be encoded */
+  int rc = hs_lww_set(&c->u.lww, b->data, b->len, ts);
+  int mine = rc == HS_OK && c->u.lww.set && c->u.lww.timestamp == ts && c->u.lww.value.len == b->len &&
+             memcmp(c->u.lww.value.p, b->data, b->len) == 0;
+  hs_buf_free(b);
   check_rc(L, rc, "set", "bad value");
   lua_pushboolean(L, mine);
   return 1;
 }
 
-/* Encodes the element argument at 2 into b (raises on what cannot be encoded). */
-static void encode_elem(lua_State *L, hs_buf *b, const char *what) {
+/* Encodes the element argument at 2 into a new buffer (pushed; raises on what cannot be
+ * encoded). */
+static hs_buf *encode_elem(lua_State *L, const char *what) {
   luaL_checkany(L, 2);
-  hs_buf_init(b);
+  hs_buf *b = hs_lua_newbuf(L);
   hs_lua_encode(L, b, 2, what);
+  return b;
 }
 
 static int l_orset_add(lua_State *L) {
   lcrdt *c = check_kind(L, 1, K_ORSET);
-  hs_buf b;
-  encode_elem(L, &b, "add: element");
-  int rc = hs_orset_add(&c->u.set, b.data, b.len);
-  hs_buf_free(&b);
+  hs_buf *b = encode_elem(L, "add: element");
+  int rc = hs_orset_add(&c->u.set, b->data, b->len);
+  hs_buf_free(b);
   check_rc(L, rc, "add", "element too large");
   lua_settop(L, 1);
   return 1;
@@ -178,21 +178,19 @@ static int l_orset_add(lua_State *L) {
 
 static int l_orset_remove(lua_State *L) {
   lcrdt *c = check_kind(L, 1, K_ORSET);
-  hs_buf b;
-  encode_elem(L, &b, "remove: element");
-  int had = hs_orset_contains(&c->u.set, b.data, b.len);
-  hs_orset_remove(&c->u.set, b.data, b.len);
-  hs_buf_free(&b);
+  hs_buf *b = encode_elem(L, "remove: element");
+  int had = hs_orset_contains(&c->u.set, b->data, b->len);
+  hs_orset_remove(&c->u.set, b->data, b->len);
+  hs_buf_free(b);
   lua_pushboolean(L, had);
   return 1;
 }
 
 static int l_orset_contains(lua_State *L) {
   lcrdt *c = check_kind(L, 1, K_ORSET);
-  hs_buf b;
-  encode_elem(L, &b, "contains: element");
-  lua_pushboolean(L, hs_orset_contains(&c->u.set, b.data, b.len));
-  hs_buf_free(&b);
+  hs_buf *b = encode_elem(L, "contains: element");
+  lua_pushboolean(L, hs_orset_contains(&c->u.set, b->data, b->len));
+  hs_buf_free(b);
   return 1;
 }
 
@@ -381,17 +379,16 @@ static int l_merge(lua_State *L) {
     if (!lua_istable(L, 2))
       return luaL_error(L, "bad argument #1 to 'merge' (a %s or its state() expected, got %s)", kind_names[c->kind],
                         hs_typename_of(L, 2));
-    hs_buf b;
-    hs_buf_init(&b);
-    encode_state(L, c->kind, &b); /* may raise: b's memory is then lost, a small leak on misuse only */
-    hs_value v = {b.data, b.len};
+    hs_buf *b = hs_lua_newbuf(L);
+    encode_state(L, c->kind, b); /* may raise: the collector frees b */
+    hs_value v = {b->data, b->len};
     switch (c->kind) {
     case K_GCOUNTER: rc = hs_gcounter_merge_encoded(&c->u.g, v); break;
     case K_PNCOUNTER: rc = hs_pncounter_merge_encoded(&c->u.pn, v); break;
     case K_LWW: rc = hs_lww_merge_encoded(&c->u.lww, v); break;
     default: rc = hs_orset_merge_encoded(&c->u.set, v); break;
     }
-    hs_buf_free(&b);
+    hs_buf_free(b);
   }
   if (rc == HS_EINVAL) return bad_state(L, "an inconsistent state (a count past 2^63 - 1, or a dot its 'seen' does not cover)");
   check_rc(L, rc, "merge", "failed");

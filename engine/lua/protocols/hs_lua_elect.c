@@ -488,22 +488,17 @@ static int l_send(lua_State *L) {
   luaL_argcheck(L, kind >= 0 && kind <= 255, 3, "kind must be an integer in [0, 255]");
   luaL_checkany(L, 4);
   if (to == hs_elect_id(r->node.elect)) return luaL_argerror(L, 2, "a node does not send to itself");
-  hs_buf b;
-  hs_buf_init(&b);
-  hs_lua_encode(L, &b, 4, "send: payload");
-  if (b.failed) {
-    hs_buf_free(&b);
-    return luaL_error(L, "send: out of memory");
-  }
+  hs_buf *b = hs_lua_newbuf(L); /* a payload that cannot be encoded raises: the collector frees b */
+  hs_lua_encode(L, b, 4, "send: payload");
   if (e) {
-    hs_elect_msg m = {.type = HS_ELECT_MSG_CUSTOM, .to = to, .kind = (uint8_t)kind, .data = b.data, .len = (uint32_t)b.len};
+    hs_elect_msg m = {.type = HS_ELECT_MSG_CUSTOM, .to = to, .kind = (uint8_t)kind, .data = b->data, .len = (uint32_t)b->len};
     lua_State *saved = r->L;
     r->L = L;
     hs_elect_send(e, &m);
     r->L = saved;
     r->lua_messages++;
   }
-  hs_buf_free(&b);
+  hs_buf_free(b);
   return 0;
 }
 

@@ -191,14 +191,18 @@ static size_t decode(lua_State *L, const uint8_t *p, size_t len) {
 
 void hs_lua_decode(lua_State *L, const uint8_t *p, size_t len) { decode(L, p, len); }
 
+hs_buf *hs_lua_newbuf(lua_State *L) {
+  hs_buf *bp = lua_newuserdatauv(L, sizeof(hs_buf), 0);
+  hs_buf_init(bp);
+  luaL_setmetatable(L, "happysim.Buffer");
+  return bp;
+}
+
 /* core.encode(v) -> string */
 static int l_encode(lua_State *L) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);
-  /* the buffer lives in a userdata so an error while encoding cannot leak it */
-  hs_buf *bp = lua_newuserdatauv(L, sizeof(hs_buf), 0);
-  hs_buf_init(bp);
-  luaL_setmetatable(L, "happysim.Buffer");
+  hs_buf *bp = hs_lua_newbuf(L); /* an error while encoding cannot leak it */
   hs_lua_encode(L, bp, 1, "value");
   lua_pushlstring(L, (const char *)bp->data, bp->len);
   hs_buf_free(bp);
