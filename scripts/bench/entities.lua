@@ -38,31 +38,33 @@ local function measure(label, sim, events)
   return n / wall
 end
 
-local function bench_self(events)
+-- PENDING self-rescheduling entities whose handler is make_handler(r), r the draws' stream.
+local function bench_tickers(label, events, make_handler)
   local sim = hs.Simulation{ seed = 1 }
   local r = sim:random("bench")
   local Ticker = hs.Entity:extend("Ticker")
-  function Ticker:handle_event(ev)
-    return hs.Event{ time = self.now + r:exponential(1.0), type = "Tick", target = self }
-  end
+  Ticker.handle_event = make_handler(r)
   for i = 1, PENDING do
     sim:schedule(hs.Event{ time = r:exponential(1.0), type = "Tick", target = Ticker{ name = "t" .. i } })
   end
-  return measure("(a) Lua entity returning an event to itself", sim, events)
+  return measure(label, sim, events)
+end
+
+local function bench_self(events)
+  return bench_tickers("(a) Lua entity returning an event to itself", events, function(r)
+    return function(self)
+      return hs.Event{ time = self.now + r:exponential(1.0), type = "Tick", target = self }
+    end
+  end)
 end
 
 local function bench_self_reuse(events)
-  local sim = hs.Simulation{ seed = 1 }
-  local r = sim:random("bench")
-  local Ticker = hs.Entity:extend("Ticker")
-  function Ticker:handle_event(ev)
-    ev.time = self.now + r:exponential(1.0)
-    return ev
-  end
-  for i = 1, PENDING do
-    sim:schedule(hs.Event{ time = r:exponential(1.0), type = "Tick", target = Ticker{ name = "t" .. i } })
-  end
-  return measure("(a2) the same, returning the event it was given", sim, events)
+  return bench_tickers("(a2) the same, returning the event it was given", events, function(r)
+    return function(self, ev)
+      ev.time = self.now + r:exponential(1.0)
+      return ev
+    end
+  end)
 end
 
 local function bench_ping_pong(events)
