@@ -566,6 +566,9 @@ local function read_json_file(cli, path)
   end
   f:close()
   if not header then merge_error(cli, "%s is empty", path) end
+  -- workers finish in any order, and so their records are written: by position, what a
+  -- merge says (the first seed found twice) is the same whatever the order was
+  table.sort(records, function(a, b) return a.index < b.index end)
   return header, records, done
 end
 
