@@ -103,8 +103,12 @@ static void pb_arm(hs_pb *pb) {
   if (pb->cb.set_timer) pb->cb.set_timer(pb->ud, d);
 }
 
+/* The ping reports the log's last position, for the master's choice of a new primary. */
 static void pb_ping(hs_pb *pb, hs_time_ns now) {
-  hs_repl_msg m = hs_repl_view_ping(&pb->view, pb->id, pb->master, pb->commit);
+  hs_repl_msg m = hs_repl_view_ping(&pb->view, pb->id, pb->master, pb_last(pb));
+  m.tag = hs_pb_tag_at(pb, pb_last(pb));
+  m.time_ns = now;
+  m.flags |= HS_REPL_FLAG_LOG;
   hs_pb_send(pb, &m);
   pb->ping_at = now + pb->ping_interval;
 }
@@ -205,6 +209,7 @@ static int pb_on_config(hs_pb *pb, const hs_repl_msg *m, hs_time_ns now) {
   int adopted = hs_repl_view_adopt(&pb->view, pb->id, m);
   if (adopted < 0) return adopted;
   if (adopted != HS_REPL_VIEW_SAME) pb_view_changed(pb, adopted, now);
+  else hs_pb_advance_commit(pb, now); /* a renewed lease lets a primary acknowledge again */
   return HS_OK;
 }
 

@@ -9,10 +9,14 @@
  * lists the members, the primary first. A node follows the latest CONFIG it received; every
  * replication message carries the view, and a backup refuses one from an older view (the old
  * primary learns it from the STALE answer), so a deposed primary commits nothing more. When
- * the primary is removed, the master makes the first synced backup the primary of the next
- * view. In sync mode every committed write is on every member of its view, so the new primary
- * holds it; it re-replicates its log in the new view and serves reads only once that log is
- * committed there (HS_REPL_ENOTREADY before).
+ * the primary is removed (or restarts), the master makes the freshest synced backup the
+ * primary of the next view: the one whose log ends highest (tag, then seq), as every node
+ * reports in its pings (hs_repl_master.h, RULES). A primary commits, and so acknowledges
+ * writes, only under its lease, so the backups that held an acknowledged write still hold it
+ * when they report, and the freshest log holds it too: no mode loses an acknowledged write
+ * while one of the backups that held it stays a member (sync: every backup; semi-sync: the
+ * k that acknowledged it). The new primary re-replicates its log in the new view and serves
+ * reads only once that log is committed there (HS_REPL_ENOTREADY before).
  *
  * LOG. Entries carry (seq, tag = the view that created them). Replication is AppendEntries
  * with at most one entry: (prev seq, prev tag, entry); a backup accepts it when its own entry
@@ -34,8 +38,8 @@
  * DURABILITY. A node's data is volatile: a crash loses it, and the master brings the node
  * back as a joining backup that receives a state transfer. Only the boot count survives.
  *
- * LOST WRITES. In async (and semi-sync) mode a new primary may lack writes its predecessor
- * acknowledged. It counts those it knows of: every replication message carries the
+ * LOST WRITES. In async mode (and in semi-sync mode when every backup that held a write is
+ * gone too) a new primary may lack writes its predecessor acknowledged. It counts those it knows of: every replication message carries the
  * primary's commit point, and stats.writes_lost adds what the last one seen exceeds the new
  * primary's log by (a lower bound: writes acknowledged after the last message that reached it
  * are not seen).

@@ -208,9 +208,11 @@ static int pb_cmp_desc(const void *a, const void *b) {
 }
 
 /* The commit point the mode allows: every backup's match (sync), the k-th highest (semi-sync),
- * or the log's end (async, or no backups). */
+ * or the log's end (async, or no backups). Only under the lease: once it expired the master
+ * may be choosing a successor from the backups' reports, which must hold every write this
+ * primary acknowledged (hs_repl_master.h, RULES). */
 void hs_pb_advance_commit(hs_pb *pb, hs_time_ns now) {
-  if (pb->role != HS_PB_PRIMARY) return;
+  if (pb->role != HS_PB_PRIMARY || !hs_repl_view_leased(&pb->view, now)) return;
   uint64_t c = pb_last(pb);
   uint32_t k = pb->mode == HS_PB_SYNC ? pb->n_peers : pb->mode == HS_PB_SEMI_SYNC ? pb->semi_acks : 0;
   if (k > pb->n_peers) k = pb->n_peers;

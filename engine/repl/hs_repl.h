@@ -57,7 +57,9 @@ const char *hs_repl_error_code(int code);
 typedef enum hs_repl_msg_type {
   /* nodes <-> configuration master (primary-backup and chain) */
   HS_REPL_MSG_PING = 0,   /* node -> master: epoch, seq = applied, context = boot count,
-                             commit = join epoch the node holds data for, flags SYNCED */
+                             commit = join epoch the node holds data for, flags SYNCED;
+                             flags LOG (primary-backup): seq and tag = the last log entry's
+                             position, time_ns = when the ping was sent */
   HS_REPL_MSG_CONFIG,     /* master -> node: epoch, ids = members in order, nums = their join
                              epochs, time_ns = the node's lease end (0: none granted) */
   /* primary-backup */
@@ -94,7 +96,8 @@ enum {
   HS_REPL_FLAG_SYNCED = 1u << 2,
   HS_REPL_FLAG_UNSYNCED = 1u << 3,
   HS_REPL_FLAG_REPLY = 1u << 4,
-  HS_REPL_FLAG_ALL = (1u << 5) - 1
+  HS_REPL_FLAG_LOG = 1u << 5,
+  HS_REPL_FLAG_ALL = (1u << 6) - 1
 };
 
 /* "ping", "config", "pb_replicate", ... */

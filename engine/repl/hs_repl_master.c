@@ -13,6 +13,11 @@ typedef struct mrec {
   uint64_t join_boots; /* the incarnation that holds (or will receive) the data */
   bool synced;
   hs_time_ns last_heard, granted_until;
+  /* primary-backup: the newest log position this incarnation reported (flag LOG), sent at rep_at */
+  uint64_t rep_tag, rep_seq;
+  hs_time_ns rep_at;  /* INT64_MIN: none */
+  uint64_t restarted; /* the boot count of a restart the master waits to act on (0: none) */
+  hs_time_ns restarted_at;
 } mrec;
 
 /* Every node the master has heard of, so pushes reach removed ones and pings are ordered. */
@@ -25,6 +30,8 @@ struct hs_repl_master {
   uint32_t id;
   hs_time_ns lease, failure_timeout;
   bool auto_rejoin;
+  bool promote_freshest; /* configured, and the members report their logs' positions */
+  bool logs_reported;
   hs_repl_master_callbacks cb;
   void *ud;
   uint64_t epoch;
@@ -43,6 +50,7 @@ void hs_repl_master_config_init(hs_repl_master_config *cfg) {
   cfg->lease_ns = 500 * MS;
   cfg->failure_timeout_ns = 1000 * MS;
   cfg->auto_rejoin = true;
+  cfg->promote_freshest = true;
 }
 
 static mknown *master_known(hs_repl_master *m, uint32_t id) {
@@ -69,12 +77,13 @@ int hs_repl_master_new(const hs_repl_master_config *cfg, hs_repl_master **out) {
   m->lease = cfg->lease_ns;
   m->failure_timeout = cfg->failure_timeout_ns;
   m->auto_rejoin = cfg->auto_rejoin;
+  m->promote_freshest = cfg->promote_freshest;
   m->cb = cfg->cb;
   m->ud = cfg->ud;
   m->epoch = 1;
   m->deadline = HS_TIME_NEVER;
   for (uint32_t i = 0; i < cfg->n_members; i++) {
-    m->m[i] = (mrec){.id = cfg->members[i], .join_epoch = 1, .join_boots = 1, .synced = true};
+    m->m[i] = (mrec){.id = cfg->members[i], .join_epoch = 1, .join_boots = 1, .synced = true, .rep_at = INT64_MIN};
     master_known(m, cfg->members[i]);
   }
   m->n = cfg->n_members;
@@ -113,13 +122,17 @@ static bool master_removable(const hs_repl_master *m, uint32_t i, hs_time_ns now
   return false;
 }
 
-/* When the next member may be removed (a member that is due but kept waits for a ping). */
+/* Whether the primary's replacement is chosen by the freshest log (hs_repl_master.h, RULES). */
+static bool master_freshest_rule(const hs_repl_master *m) { return m->promote_freshest && m->logs_reported; }
+
+/* When the next member may be removed (a member that is due but kept waits for a ping; so
+ * does a primary due for replacement while the master waits for the backups' reports). */
 static void master_arm(hs_repl_master *m, hs_time_ns now) {
   hs_time_ns d = HS_TIME_NEVER;
   for (uint32_t i = 0; i < m->n; i++) {
     hs_time_ns due = m->m[i].last_heard + m->failure_timeout;
     if (m->m[i].granted_until > due) due = m->m[i].granted_until;
-    if (due <= now && !master_removable(m, i, now)) continue;
+    if (due <= now && (!master_removable(m, i, now) || (i == 0 && master_freshest_rule(m)))) continue;
     if (due < d) d = due;
   }
   if (d != m->deadline && m->cb.set_timer) m->cb.set_timer(m->ud, d);
@@ -164,7 +177,7 @@ static void master_drop(hs_repl_master *m, uint32_t pos) {
 /* Appends node as a joiner of the next epoch (removing it first if it is a member). */
 static void master_append(hs_repl_master *m, uint32_t node, uint64_t boots, hs_time_ns now) {
   int32_t p = master_pos(m, node);
-  mrec r = {.id = node, .join_epoch = m->epoch + 1, .join_boots = boots, .last_heard = now};
+  mrec r = {.id = node, .join_epoch = m->epoch + 1, .join_boots = boots, .last_heard = now, .rep_at = INT64_MIN};
   if (p >= 0) {
     r.granted_until = m->m[p].granted_until;
     master_drop(m, (uint32_t)p);
@@ -172,6 +185,40 @@ static void master_append(hs_repl_master *m, uint32_t node, uint64_t boots, hs_t
   if (m->n == HS_REPL_MAX_NODES) return;
   m->m[m->n++] = r;
   m->st.joins++;
+}
+
+/* The primary-backup failover (hs_repl_master.h, RULES): when the primary (member 0) is due
+ * for removal or restarted, and every synced member not itself due has reported its log
+ * since the fence, the old primary is dropped (a restarted one appended again as a joiner)
+ * and the freshest synced member moved to the front. Returns whether the members changed
+ * (the caller commits). */
+static bool master_failover(hs_repl_master *m, hs_time_ns now) {
+  if (!master_freshest_rule(m) || m->n == 0) return false;
+  mrec *old = &m->m[0];
+  hs_time_ns fence;
+  if (old->restarted) fence = old->restarted_at;
+  else if (master_removable(m, 0, now)) fence = old->granted_until;
+  else return false;
+  uint32_t best = 0;
+  for (uint32_t j = 1; j < m->n; j++) {
+    const mrec *r = &m->m[j];
+    if (!r->synced || master_removable(m, j, now)) continue;
+    if (r->rep_at < fence) return false; /* wait for its report */
+    if (!best || r->rep_tag > m->m[best].rep_tag ||
+        (r->rep_tag == m->m[best].rep_tag && r->rep_seq > m->m[best].rep_seq))
+      best = j;
+  }
+  uint32_t id = best ? m->m[best].id : HS_REPL_NONE;
+  if (old->restarted) master_append(m, old->id, old->restarted, now);
+  else master_drop(m, 0);
+  int32_t p = id != HS_REPL_NONE ? master_pos(m, id) : -1;
+  if (p > 0) {
+    mrec first = m->m[p];
+    memmove(&m->m[1], &m->m[0], (uint32_t)p * sizeof *m->m);
+    m->m[0] = first;
+  }
+  if (p >= 0) m->st.failovers_freshest++;
+  return true;
 }
 
 int hs_repl_master_start(hs_repl_master *m, hs_time_ns now) {
@@ -196,10 +243,15 @@ int hs_repl_master_step(hs_repl_master *m, const hs_repl_msg *msg, hs_time_ns no
     return HS_OK;
   }
   k->boots = msg->context;
+  if (msg->flags & HS_REPL_FLAG_LOG) m->logs_reported = true;
   int32_t p = master_pos(m, msg->from);
   if (p >= 0 && msg->context > m->m[p].join_boots) { /* restarted since it joined: its data is gone */
     bool last = m->m[p].synced && master_synced_count(m) == 1;
-    if (!last) {
+    if (p == 0 && !last && master_freshest_rule(m)) { /* the primary: its successor waits for reports */
+      if (!m->m[0].restarted) m->m[0].restarted_at = now;
+      if (msg->context > m->m[0].restarted) m->m[0].restarted = msg->context;
+      p = -1; /* no lease for it */
+    } else if (!last) {
       master_append(m, msg->from, msg->context, now);
       master_commit(m);
       p = master_pos(m, msg->from);
@@ -219,17 +271,24 @@ int hs_repl_master_step(hs_repl_master *m, const hs_repl_msg *msg, hs_time_ns no
     r->last_heard = now;
     if ((msg->flags & HS_REPL_FLAG_SYNCED) && msg->commit == r->join_epoch && msg->context == r->join_boots)
       r->synced = true;
+    if ((msg->flags & HS_REPL_FLAG_LOG) && msg->context == r->join_boots && msg->time_ns > r->rep_at) {
+      r->rep_tag = msg->tag;
+      r->rep_seq = msg->seq;
+      r->rep_at = msg->time_ns;
+    }
     r->granted_until = lease = now + m->lease;
   }
   master_send_config(m, msg->from, lease);
+  if (master_freshest_rule(m) && m->n && (m->m[0].restarted || master_removable(m, 0, now)))
+    return hs_repl_master_tick(m, now); /* a primary's successor may be due now that this one reported */
   master_arm(m, now);
   return HS_OK;
 }
 
 int hs_repl_master_tick(hs_repl_master *m, hs_time_ns now) {
-  bool changed = false;
+  bool changed = master_failover(m, now);
   for (uint32_t i = 0; i < m->n;) {
-    if (!master_removable(m, i, now)) {
+    if (!master_removable(m, i, now) || (i == 0 && master_freshest_rule(m))) {
       i++;
       continue;
     }

@@ -22,6 +22,15 @@
  *     its data: it is removed and appended again the same way.
  *   - The first member (primary, head) is always synced: when a change would put an unsynced
  *     node first, the first synced member is moved to the front.
+ *   - Except for primary-backup (its nodes' pings carry their log's last position, flag LOG)
+ *     with promote_freshest: when the primary is removed or restarted, the new primary is the
+ *     synced member whose log ends highest (view tag, then seq; the earlier member on a tie).
+ *     The master first waits for a report from every synced member that is not itself due
+ *     for removal, sent after the old primary stopped acknowledging writes: after its last
+ *     lease expired (a primary acknowledges only under its lease), or after the master heard
+ *     of its restart. A write acknowledged by the old primary is then on the freshest log
+ *     whenever one of the backups that held it is still a synced member (as Raft's election
+ *     restriction, with the master as the only voter). An operator's remove() does not wait.
  * Every change bumps the epoch and is pushed to every node that was or is a member.
  */
 #ifndef HS_REPL_MASTER_H
@@ -43,6 +52,7 @@ typedef struct hs_repl_master_config {
   hs_time_ns lease_ns;           /* default 0.5 s */
   hs_time_ns failure_timeout_ns; /* default 1 s; at least lease_ns */
   bool auto_rejoin;              /* default true: a non-member that pings is appended */
+  bool promote_freshest;         /* default true: see RULES (false: the first synced member) */
   hs_repl_master_callbacks cb;
   void *ud;
 } hs_repl_master_config;
@@ -57,6 +67,7 @@ typedef struct hs_repl_master_stats {
   uint64_t malformed;
   uint64_t copies_lost; /* the last synced member restarted empty: the data is gone, and the
                            configuration serves nothing until it is rebuilt */
+  uint64_t failovers_freshest; /* primaries chosen by their log's position (see RULES) */
   uint32_t members;
 } hs_repl_master_stats;
 

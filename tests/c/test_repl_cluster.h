@@ -23,6 +23,8 @@ typedef struct rc_op {
 } rc_op;
 
 static rc_op RC_OPS[RC_MAX_OPS];
+/* Planted: masters built by rc_master promote the first synced backup, not the freshest. */
+static bool RC_FIRST_SYNCED;
 static hs_time_ns *RC_NOW; /* the network's clock, for completion times */
 
 static void rc_reset_ops(rnet *net) {
@@ -55,6 +57,7 @@ static hs_repl_master *rc_master(rnet *net, uint32_t n, hs_time_ns lease, hs_tim
   mc.n_members = n;
   if (lease) mc.lease_ns = lease;
   if (failure) mc.failure_timeout_ns = failure;
+  mc.promote_freshest = !RC_FIRST_SYNCED;
   mc.cb.send = rn_send;
   mc.cb.config_changed = config_changed;
   mc.ud = rn_node(net, RC_MASTER);

@@ -94,6 +94,7 @@ static int get_field(lua_State *L, void *self, const char *k) {
     FIELD(stale_pings);
     FIELD(malformed);
     FIELD(copies_lost);
+    FIELD(failovers_freshest);
     FIELD(members);
 #undef FIELD
   } else {
