@@ -383,6 +383,90 @@ static void test_restarted_backup_rejoins(void **s) {
   pbc_free(&c);
 }
 
+/* Delivers every queued message (and what they cause) except those from -> to, which are
+ * lost: a one-way cut in manual mode. */
+static void flush_cut(pbc *c, uint32_t from, uint32_t to) {
+  for (int n = 0; n < 5000 && c->net.qlen; n++) {
+    rmsg r = rn_remove(&c->net, 0);
+    if (r.from == from && r.to == to) free(r.buf);
+    else rn_deliver(&c->net, &r);
+  }
+}
+
+/* Semi-sync counts only backups the master knows are synced. Backup 3 restarts and rejoins,
+ * catches up, but its pings never reach the master, so the master does not know it is
+ * synced. A write that only 3 acknowledges is not acknowledged: the primary then crashes and
+ * the master promotes 2, the only synced backup, which never got the write. Once the master
+ * hears that 3 is synced (and tells the primary), 3's acknowledgement counts. */
+static void test_semi_sync_counts_only_synced_backups(void **s) {
+  (void)s;
+  pbc c;
+  pbc_init(&c, 3, HS_PB_SEMI_SYNC);
+  hs_pb_crash(c.n[3]);
+  rn_node(&c.net, 3)->down = true;
+  for (int i = 0; i < 40 && hs_repl_master_epoch(c.m) < 2; i++) { /* removed after its lease */
+    rn_advance(&c.net, c.net.now + 50 * MS);
+    rn_flush(&c.net, 0, 0, -1, 1000);
+  }
+  assert_int_equal(hs_repl_master_epoch(c.m), 2);
+  assert_rc(put(&c, 1, 1, "k", 1), HS_OK);
+  rn_flush(&c.net, 0, 0, -1, 100);
+  assert_rc(RC_OPS[1].status, HS_OK);
+  rn_node(&c.net, 3)->down = false;
+  assert_rc(hs_pb_restart(c.n[3], c.net.now), HS_OK);
+  assert_true(rn_deliver_one(&c.net, 3, RC_MASTER, HS_REPL_MSG_PING)); /* appended: view 3 */
+  for (int i = 0; i < 6; i++) { /* 3 catches up; nothing it sends reaches the master */
+    flush_cut(&c, 3, RC_MASTER);
+    rn_advance(&c.net, c.net.now + 50 * MS);
+  }
+  flush_cut(&c, 3, RC_MASTER);
+  assert_int_equal(hs_pb_view(c.n[1]), 3);
+  assert_true(stats(c.n[3]).synced);
+  assert_false(hs_repl_master_synced(c.m, 3));
+
+  assert_rc(put(&c, 1, 2, "k", 2), HS_OK);
+  assert_true(rn_drop_one(&c.net, 1, 2, HS_REPL_MSG_PB_REPLICATE));
+  assert_true(rn_deliver_one(&c.net, 1, 3, HS_REPL_MSG_PB_REPLICATE));
+  assert_true(rn_deliver_one(&c.net, 3, 1, HS_REPL_MSG_PB_ACK));
+  assert_int_equal(RC_OPS[2].calls, 0); /* 3's acknowledgement does not count */
+  hs_pb_crash(c.n[1]);
+  rn_node(&c.net, 1)->down = true;
+  assert_rc(RC_OPS[2].status, HS_REPL_ECRASHED);
+  for (int i = 0; i < 60 && hs_pb_role_of(c.n[2]) != HS_PB_PRIMARY; i++) {
+    rn_advance(&c.net, c.net.now + 50 * MS);
+    flush_cut(&c, 3, RC_MASTER);
+  }
+  assert_int_equal(hs_pb_role_of(c.n[2]), HS_PB_PRIMARY);
+  int rc;
+  assert_int_equal(get(&c, 2, "k", &rc), 1); /* write 2 is lost, but it was never acknowledged */
+  pbc_free(&c);
+
+  /* the same, but 3's pings reach the master: once the primary hears it is synced, its
+   * acknowledgement alone commits */
+  pbc_init(&c, 3, HS_PB_SEMI_SYNC);
+  hs_pb_crash(c.n[3]);
+  rn_node(&c.net, 3)->down = true;
+  for (int i = 0; i < 40 && hs_repl_master_epoch(c.m) < 2; i++) {
+    rn_advance(&c.net, c.net.now + 50 * MS);
+    rn_flush(&c.net, 0, 0, -1, 1000);
+  }
+  rn_node(&c.net, 3)->down = false;
+  assert_rc(hs_pb_restart(c.n[3], c.net.now), HS_OK);
+  for (int i = 0; i < 6; i++) {
+    rn_flush(&c.net, 0, 0, -1, 1000);
+    rn_advance(&c.net, c.net.now + 50 * MS);
+  }
+  rn_flush(&c.net, 0, 0, -1, 1000);
+  assert_true(hs_repl_master_synced(c.m, 3));
+  assert_rc(put(&c, 1, 3, "k", 3), HS_OK);
+  assert_true(rn_drop_one(&c.net, 1, 2, HS_REPL_MSG_PB_REPLICATE));
+  assert_true(rn_deliver_one(&c.net, 1, 3, HS_REPL_MSG_PB_REPLICATE));
+  assert_true(rn_deliver_one(&c.net, 3, 1, HS_REPL_MSG_PB_ACK));
+  assert_int_equal(RC_OPS[3].calls, 1);
+  assert_rc(RC_OPS[3].status, HS_OK);
+  pbc_free(&c);
+}
+
 /* Forged messages: refused and counted; nothing changes. */
 static void test_malformed_refused(void **s) {
   (void)s;
@@ -432,6 +516,7 @@ int main(void) {
       cmocka_unit_test(test_new_primary_not_ready_until_committed),
       cmocka_unit_test(test_async_failover_counts_lost_writes),
       cmocka_unit_test(test_restarted_backup_rejoins),
+      cmocka_unit_test(test_semi_sync_counts_only_synced_backups),
       cmocka_unit_test(test_malformed_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
