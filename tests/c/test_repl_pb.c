@@ -5,8 +5,9 @@
  * cannot commit fails with a timeout instead of hanging; a stale view's writes are refused;
  * duplicated and reordered messages are harmless; failover keeps every acknowledged write and
  * serves reads only once the new primary committed its log; async failover counts the writes
- * it knows were lost; a restarted node comes back through a state transfer; forged messages
- * are refused.
+ * it knows were lost; a restarted node comes back through a state transfer; semi-sync counts
+ * a joiner's acknowledgement only once the master says it is synced; forged messages are
+ * refused.
  */
 #include "test_repl_cluster.h"
 
