@@ -338,19 +338,36 @@ static void test_async_failover_counts_lost_writes(void **s) {
   pbc_free(&c);
 }
 
+/* Crashes node id, a backup, and runs until the master removed it (once its lease expired). */
+static void crash_until_removed(pbc *c, uint32_t id) {
+  uint64_t epoch = hs_repl_master_epoch(c->m);
+  hs_pb_crash(c->n[id]);
+  rn_node(&c->net, id)->down = true;
+  for (int i = 0; i < 40 && hs_repl_master_epoch(c->m) == epoch; i++) {
+    rn_advance(&c->net, c->net.now + 50 * MS);
+    rn_flush(&c->net, 0, 0, -1, 1000);
+  }
+  assert_int_equal(hs_repl_master_epoch(c->m), epoch + 1);
+}
+
+/* Restarts node id and delivers everything for `rounds` steps of 50 ms. */
+static void restart_and_settle(pbc *c, uint32_t id, int rounds) {
+  rn_node(&c->net, id)->down = false;
+  assert_rc(hs_pb_restart(c->n[id], c->net.now), HS_OK);
+  for (int i = 0; i < rounds; i++) {
+    rn_flush(&c->net, 0, 0, -1, 1000);
+    rn_advance(&c->net, c->net.now + 50 * MS);
+  }
+  rn_flush(&c->net, 0, 0, -1, 1000);
+}
+
 /* A crashed backup restarts empty: the master appends it as a joiner, the primary transfers
  * the state (a snapshot once the entries it lacks left the log), and it syncs. */
 static void test_restarted_backup_rejoins(void **s) {
   (void)s;
   pbc c;
   pbc_init(&c, 3, HS_PB_SYNC);
-  hs_pb_crash(c.n[3]);
-  rn_node(&c.net, 3)->down = true;
-  for (int i = 0; i < 40 && hs_repl_master_epoch(c.m) < 2; i++) { /* removed after its lease */
-    rn_advance(&c.net, c.net.now + 50 * MS);
-    rn_flush(&c.net, 0, 0, -1, 1000);
-  }
-  assert_int_equal(hs_repl_master_epoch(c.m), 2);
+  crash_until_removed(&c, 3);
   for (uint64_t t = 1; t <= 600; t++) {
     char key[16];
     snprintf(key, sizeof key, "k%llu", (unsigned long long)(t % 50));
@@ -358,13 +375,7 @@ static void test_restarted_backup_rejoins(void **s) {
     rn_flush(&c.net, 0, 0, -1, 100);
     assert_rc(RC_OPS[t].status, HS_OK);
   }
-  rn_node(&c.net, 3)->down = false;
-  assert_rc(hs_pb_restart(c.n[3], c.net.now), HS_OK);
-  for (int i = 0; i < 20; i++) {
-    rn_flush(&c.net, 0, 0, -1, 1000);
-    rn_advance(&c.net, c.net.now + 50 * MS);
-  }
-  rn_flush(&c.net, 0, 0, -1, 1000);
+  restart_and_settle(&c, 3, 20);
   hs_pb_stats st = stats(c.n[3]);
   assert_int_equal(st.role, HS_PB_BACKUP);
   assert_true(st.synced);
@@ -403,13 +414,7 @@ static void test_semi_sync_counts_only_synced_backups(void **s) {
   (void)s;
   pbc c;
   pbc_init(&c, 3, HS_PB_SEMI_SYNC);
-  hs_pb_crash(c.n[3]);
-  rn_node(&c.net, 3)->down = true;
-  for (int i = 0; i < 40 && hs_repl_master_epoch(c.m) < 2; i++) { /* removed after its lease */
-    rn_advance(&c.net, c.net.now + 50 * MS);
-    rn_flush(&c.net, 0, 0, -1, 1000);
-  }
-  assert_int_equal(hs_repl_master_epoch(c.m), 2);
+  crash_until_removed(&c, 3);
   assert_rc(put(&c, 1, 1, "k", 1), HS_OK);
   rn_flush(&c.net, 0, 0, -1, 100);
   assert_rc(RC_OPS[1].status, HS_OK);
@@ -445,19 +450,8 @@ static void test_semi_sync_counts_only_synced_backups(void **s) {
   /* the same, but 3's pings reach the master: once the primary hears it is synced, its
    * acknowledgement alone commits */
   pbc_init(&c, 3, HS_PB_SEMI_SYNC);
-  hs_pb_crash(c.n[3]);
-  rn_node(&c.net, 3)->down = true;
-  for (int i = 0; i < 40 && hs_repl_master_epoch(c.m) < 2; i++) {
-    rn_advance(&c.net, c.net.now + 50 * MS);
-    rn_flush(&c.net, 0, 0, -1, 1000);
-  }
-  rn_node(&c.net, 3)->down = false;
-  assert_rc(hs_pb_restart(c.n[3], c.net.now), HS_OK);
-  for (int i = 0; i < 6; i++) {
-    rn_flush(&c.net, 0, 0, -1, 1000);
-    rn_advance(&c.net, c.net.now + 50 * MS);
-  }
-  rn_flush(&c.net, 0, 0, -1, 1000);
+  crash_until_removed(&c, 3);
+  restart_and_settle(&c, 3, 6);
   assert_true(hs_repl_master_synced(c.m, 3));
   assert_rc(put(&c, 1, 3, "k", 3), HS_OK);
   assert_true(rn_drop_one(&c.net, 1, 2, HS_REPL_MSG_PB_REPLICATE));
