@@ -2,8 +2,16 @@
  * hs_pb.h - primary-backup replication: one primary orders writes into a log and replicates
  * them to the backups of its view, in one of three modes:
  *   HS_PB_SYNC       a write is acknowledged once every backup of the view holds it;
- *   HS_PB_SEMI_SYNC  ... once semi_sync_acks (default 1) backups hold it;
+ *   HS_PB_SEMI_SYNC  ... once semi_sync_acks (default 1) synced backups hold it;
  *   HS_PB_ASYNC      at once; it reaches the backups in the background.
+ *
+ * SYNCED BACKUPS. Semi-sync counts only the backups the master says are synced (each CONFIG
+ * carries them): only those may be promoted, so a joiner's copy keeps nothing. A joiner still
+ * receives and acknowledges replication; its acknowledgements count once the primary hears
+ * from the master that it is synced. With fewer synced backups than semi_sync_acks, a write
+ * needs all of them; with backups but none synced yet, writes wait (or time out) until one is:
+ * the primary never acknowledges alone while it has backups (with none at all, it does, as in
+ * async). Sync counts every backup of the view, synced or not: all of them hold the write.
  *
  * VIEWS. The configuration master (hs_repl_master.h) decides the views: a view (its epoch)
  * lists the members, the primary first. A node follows the latest CONFIG it received; every
@@ -15,7 +23,7 @@
  * writes, only under its lease, so the backups that held an acknowledged write still hold it
  * when they report, and the freshest log holds it too: no mode loses an acknowledged write
  * while one of the backups that held it stays a member (sync: every backup; semi-sync: the
- * k that acknowledged it). The new primary re-replicates its log in the new view and serves
+ * k synced ones that acknowledged it). The new primary re-replicates its log in the new view and serves
  * reads only once that log is committed there (HS_REPL_ENOTREADY before).
  *
  * LOG. Entries carry (seq, tag = the view that created them). Replication is AppendEntries

@@ -17,7 +17,7 @@ typedef struct pb_entry {
   uint32_t value_len;
 } pb_entry;
 
-/* The primary's view of one backup. */
+/* The primary's view of one backup: peers[i] is member i + 1 of the view. */
 typedef struct pb_peer {
   uint32_t id;
   uint64_t match; /* highest seq known to match in this view */

@@ -207,18 +207,25 @@ static int pb_cmp_desc(const void *a, const void *b) {
   return x > y ? -1 : x < y;
 }
 
-/* The commit point the mode allows: every backup's match (sync), the k-th highest (semi-sync),
- * or the log's end (async, or no backups). Only under the lease: once it expired the master
- * may be choosing a successor from the backups' reports, which must hold every write this
- * primary acknowledged (hs_repl_master.h, RULES). */
+/* The commit point the mode allows: every backup's match (sync); the k-th highest among the
+ * backups the master says are synced (semi-sync: only those can be promoted, so only their
+ * copies keep a write; with fewer than k, all of them; with backups but none synced, none is
+ * committed until one is); or the log's end (async, or no backups). Only under the lease: once
+ * it expired the master may be choosing a successor from the backups' reports, which must hold
+ * every write this primary acknowledged (hs_repl_master.h, RULES). */
 void hs_pb_advance_commit(hs_pb *pb, hs_time_ns now) {
   if (pb->role != HS_PB_PRIMARY || !hs_repl_view_leased(&pb->view, now)) return;
   uint64_t c = pb_last(pb);
-  uint32_t k = pb->mode == HS_PB_SYNC ? pb->n_peers : pb->mode == HS_PB_SEMI_SYNC ? pb->semi_acks : 0;
-  if (k > pb->n_peers) k = pb->n_peers;
+  uint32_t n = 0, k = 0;
+  if (pb->mode == HS_PB_SYNC) k = pb->n_peers;
+  else if (pb->mode == HS_PB_SEMI_SYNC && pb->semi_acks && pb->n_peers) k = pb->semi_acks;
+  for (uint32_t i = 0; k && i < pb->n_peers; i++)
+    if (pb->mode == HS_PB_SYNC || hs_repl_view_synced_at(&pb->view, i + 1))
+      pb->match_scratch[n++] = pb->peers[i].match;
+  if (k > 0 && n == 0) return; /* semi-sync: backups, but none synced yet */
+  if (k > n) k = n;
   if (k > 0) {
-    for (uint32_t i = 0; i < pb->n_peers; i++) pb->match_scratch[i] = pb->peers[i].match;
-    qsort(pb->match_scratch, pb->n_peers, sizeof *pb->match_scratch, pb_cmp_desc);
+    qsort(pb->match_scratch, n, sizeof *pb->match_scratch, pb_cmp_desc);
     c = pb->match_scratch[k - 1];
   }
   hs_pb_commit_to(pb, c, now);

@@ -61,7 +61,8 @@ typedef enum hs_repl_msg_type {
                              flags LOG (primary-backup): seq and tag = the last log entry's
                              position, time_ns = when the ping was sent */
   HS_REPL_MSG_CONFIG,     /* master -> node: epoch, ids = members in order, nums = their join
-                             epochs, time_ns = the node's lease end (0: none granted) */
+                             epochs, context = bit i set: member i is synced, time_ns = the
+                             node's lease end (0: none granted) */
   /* primary-backup */
   HS_REPL_MSG_PB_REPLICATE, /* primary -> backup: epoch (view), seq = prev (the entry before),
                                prev_tag = its view, commit, context = the log end the primary

@@ -137,12 +137,15 @@ int hs_repl_grow(void **arr, uint32_t *cap, uint32_t n, size_t elem);
 
 /* ---- The membership view of a primary-backup or chain node ----------------------------------- */
 
+_Static_assert(HS_REPL_MAX_NODES <= 64, "a CONFIG carries the synced members as a 64-bit mask");
+
 /* What a node knows of the configuration master's latest decision, and its lease. */
 typedef struct hs_repl_view {
   uint64_t epoch; /* 0: no configuration yet */
   uint32_t n;
   uint32_t members[HS_REPL_MAX_NODES]; /* in order: primary (head) first */
   uint64_t join_epoch[HS_REPL_MAX_NODES];
+  uint64_t synced_members; /* bit i: member i holds the data, in the master's word (CONFIG) */
   int32_t self_pos;       /* this node's position, -1 when it is not a member */
   hs_time_ns lease_until; /* the node may serve while now < lease_until */
   uint64_t joined_at;     /* the join epoch this node's data belongs to (0: none) */
@@ -153,7 +156,8 @@ typedef struct hs_repl_view {
 enum { HS_REPL_VIEW_SAME = 0, HS_REPL_VIEW_NEW = 1, HS_REPL_VIEW_REJOIN = 2 };
 
 void hs_repl_view_reset(hs_repl_view *v); /* the volatile part: no configuration, no data */
-/* Adopts a CONFIG message: HS_REPL_VIEW_SAME (same or older epoch; a lease may be extended),
+/* Adopts a CONFIG message: HS_REPL_VIEW_SAME (same or older epoch; a lease may be extended,
+ * and at the same epoch members the master has since heard are synced are marked so),
  * HS_REPL_VIEW_NEW (a later configuration), HS_REPL_VIEW_REJOIN (a later one in which this
  * node joined afresh: it must drop its data and wait for a state transfer), or HS_EINVAL
  * (malformed: no members, duplicates, join epochs out of range). A member joining at epoch 1
@@ -162,6 +166,10 @@ int hs_repl_view_adopt(hs_repl_view *v, uint32_t self, const hs_repl_msg *m);
 /* The PING this node sends its master. */
 hs_repl_msg hs_repl_view_ping(const hs_repl_view *v, uint32_t self, uint32_t master, uint64_t applied);
 static inline bool hs_repl_view_member(const hs_repl_view *v) { return v->epoch && v->self_pos >= 0; }
+/* Whether the master has said member i of the view is synced. */
+static inline bool hs_repl_view_synced_at(const hs_repl_view *v, uint32_t i) {
+  return i < v->n && (v->synced_members >> i & 1);
+}
 static inline bool hs_repl_view_leased(const hs_repl_view *v, hs_time_ns now) { return now < v->lease_until; }
 static inline uint32_t hs_repl_view_first(const hs_repl_view *v) { return v->n ? v->members[0] : HS_REPL_NONE; }
 static inline uint32_t hs_repl_view_last(const hs_repl_view *v) { return v->n ? v->members[v->n - 1] : HS_REPL_NONE; }

@@ -115,12 +115,20 @@ static bool view_valid(const hs_repl_msg *m) {
 
 int hs_repl_view_adopt(hs_repl_view *v, uint32_t self, const hs_repl_msg *m) {
   if (!view_valid(m)) return HS_EINVAL;
+  uint64_t synced = m->n_ids < 64 ? m->context & (((uint64_t)1 << m->n_ids) - 1) : m->context;
   if (m->epoch <= v->epoch) {
-    if (m->epoch == v->epoch && v->self_pos >= 0 && m->time_ns > v->lease_until) v->lease_until = m->time_ns;
+    if (m->epoch == v->epoch) {
+      if (v->self_pos >= 0 && m->time_ns > v->lease_until) v->lease_until = m->time_ns;
+      /* within an epoch the master only learns of syncs (a member that loses its data is
+       * removed or appended again in a later epoch, unless it held the last copy, when there
+       * is nothing left to serve), so a delayed CONFIG takes nothing back */
+      v->synced_members |= synced;
+    }
     return HS_REPL_VIEW_SAME;
   }
   v->epoch = m->epoch;
   v->n = m->n_ids;
+  v->synced_members = synced;
   v->self_pos = -1;
   for (uint32_t i = 0; i < m->n_ids; i++) {
     v->members[i] = m->ids[i];

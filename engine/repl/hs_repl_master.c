@@ -101,12 +101,14 @@ static int32_t master_pos(const hs_repl_master *m, uint32_t id) {
 
 /* The CONFIG for `to`, with its lease (0 when none is granted). */
 static void master_send_config(hs_repl_master *m, uint32_t to, hs_time_ns lease_until) {
+  uint64_t synced = 0;
   for (uint32_t i = 0; i < m->n; i++) {
     m->ids[i] = m->m[i].id;
     m->joins[i] = m->m[i].join_epoch;
+    if (m->m[i].synced) synced |= (uint64_t)1 << i;
   }
   hs_repl_msg c = {.type = HS_REPL_MSG_CONFIG, .from = m->id, .to = to, .epoch = m->epoch, .ids = m->ids,
-                   .n_ids = m->n, .nums = m->joins, .n_nums = m->n, .time_ns = lease_until};
+                   .n_ids = m->n, .nums = m->joins, .n_nums = m->n, .context = synced, .time_ns = lease_until};
   m->cb.send(m->ud, &c);
 }
 

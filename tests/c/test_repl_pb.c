@@ -5,8 +5,9 @@
  * cannot commit fails with a timeout instead of hanging; a stale view's writes are refused;
  * duplicated and reordered messages are harmless; failover keeps every acknowledged write and
  * serves reads only once the new primary committed its log; async failover counts the writes
- * it knows were lost; a restarted node comes back through a state transfer; forged messages
- * are refused.
+ * it knows were lost; a restarted node comes back through a state transfer; semi-sync counts
+ * a joiner's acknowledgement only once the master says it is synced; forged messages are
+ * refused.
  */
 #include "test_repl_cluster.h"
 
@@ -337,19 +338,36 @@ static void test_async_failover_counts_lost_writes(void **s) {
   pbc_free(&c);
 }
 
+/* Crashes node id, a backup, and runs until the master removed it (once its lease expired). */
+static void crash_until_removed(pbc *c, uint32_t id) {
+  uint64_t epoch = hs_repl_master_epoch(c->m);
+  hs_pb_crash(c->n[id]);
+  rn_node(&c->net, id)->down = true;
+  for (int i = 0; i < 40 && hs_repl_master_epoch(c->m) == epoch; i++) {
+    rn_advance(&c->net, c->net.now + 50 * MS);
+    rn_flush(&c->net, 0, 0, -1, 1000);
+  }
+  assert_int_equal(hs_repl_master_epoch(c->m), epoch + 1);
+}
+
+/* Restarts node id and delivers everything for `rounds` steps of 50 ms. */
+static void restart_and_settle(pbc *c, uint32_t id, int rounds) {
+  rn_node(&c->net, id)->down = false;
+  assert_rc(hs_pb_restart(c->n[id], c->net.now), HS_OK);
+  for (int i = 0; i < rounds; i++) {
+    rn_flush(&c->net, 0, 0, -1, 1000);
+    rn_advance(&c->net, c->net.now + 50 * MS);
+  }
+  rn_flush(&c->net, 0, 0, -1, 1000);
+}
+
 /* A crashed backup restarts empty: the master appends it as a joiner, the primary transfers
  * the state (a snapshot once the entries it lacks left the log), and it syncs. */
 static void test_restarted_backup_rejoins(void **s) {
   (void)s;
   pbc c;
   pbc_init(&c, 3, HS_PB_SYNC);
-  hs_pb_crash(c.n[3]);
-  rn_node(&c.net, 3)->down = true;
-  for (int i = 0; i < 40 && hs_repl_master_epoch(c.m) < 2; i++) { /* removed after its lease */
-    rn_advance(&c.net, c.net.now + 50 * MS);
-    rn_flush(&c.net, 0, 0, -1, 1000);
-  }
-  assert_int_equal(hs_repl_master_epoch(c.m), 2);
+  crash_until_removed(&c, 3);
   for (uint64_t t = 1; t <= 600; t++) {
     char key[16];
     snprintf(key, sizeof key, "k%llu", (unsigned long long)(t % 50));
@@ -357,13 +375,7 @@ static void test_restarted_backup_rejoins(void **s) {
     rn_flush(&c.net, 0, 0, -1, 100);
     assert_rc(RC_OPS[t].status, HS_OK);
   }
-  rn_node(&c.net, 3)->down = false;
-  assert_rc(hs_pb_restart(c.n[3], c.net.now), HS_OK);
-  for (int i = 0; i < 20; i++) {
-    rn_flush(&c.net, 0, 0, -1, 1000);
-    rn_advance(&c.net, c.net.now + 50 * MS);
-  }
-  rn_flush(&c.net, 0, 0, -1, 1000);
+  restart_and_settle(&c, 3, 20);
   hs_pb_stats st = stats(c.n[3]);
   assert_int_equal(st.role, HS_PB_BACKUP);
   assert_true(st.synced);
@@ -380,6 +392,73 @@ static void test_restarted_backup_rejoins(void **s) {
   rn_advance(&c.net, c.net.now + 60 * MS);       /* commit point with the next message */
   rn_flush(&c.net, 0, 0, -1, 100);
   assert_int_equal(get(&c, 3, "k0", &rc), 601);
+  pbc_free(&c);
+}
+
+/* Delivers every queued message (and what they cause) except those from -> to, which are
+ * lost: a one-way cut in manual mode. */
+static void flush_cut(pbc *c, uint32_t from, uint32_t to) {
+  for (int n = 0; n < 5000 && c->net.qlen; n++) {
+    rmsg r = rn_remove(&c->net, 0);
+    if (r.from == from && r.to == to) free(r.buf);
+    else rn_deliver(&c->net, &r);
+  }
+}
+
+/* Semi-sync counts only backups the master knows are synced. Backup 3 restarts and rejoins,
+ * catches up, but its pings never reach the master, so the master does not know it is
+ * synced. A write that only 3 acknowledges is not acknowledged: the primary then crashes and
+ * the master promotes 2, the only synced backup, which never got the write. Once the master
+ * hears that 3 is synced (and tells the primary), 3's acknowledgement counts. */
+static void test_semi_sync_counts_only_synced_backups(void **s) {
+  (void)s;
+  pbc c;
+  pbc_init(&c, 3, HS_PB_SEMI_SYNC);
+  crash_until_removed(&c, 3);
+  assert_rc(put(&c, 1, 1, "k", 1), HS_OK);
+  rn_flush(&c.net, 0, 0, -1, 100);
+  assert_rc(RC_OPS[1].status, HS_OK);
+  rn_node(&c.net, 3)->down = false;
+  assert_rc(hs_pb_restart(c.n[3], c.net.now), HS_OK);
+  assert_true(rn_deliver_one(&c.net, 3, RC_MASTER, HS_REPL_MSG_PING)); /* appended: view 3 */
+  for (int i = 0; i < 6; i++) { /* 3 catches up; nothing it sends reaches the master */
+    flush_cut(&c, 3, RC_MASTER);
+    rn_advance(&c.net, c.net.now + 50 * MS);
+  }
+  flush_cut(&c, 3, RC_MASTER);
+  assert_int_equal(hs_pb_view(c.n[1]), 3);
+  assert_true(stats(c.n[3]).synced);
+  assert_false(hs_repl_master_synced(c.m, 3));
+
+  assert_rc(put(&c, 1, 2, "k", 2), HS_OK);
+  assert_true(rn_drop_one(&c.net, 1, 2, HS_REPL_MSG_PB_REPLICATE));
+  assert_true(rn_deliver_one(&c.net, 1, 3, HS_REPL_MSG_PB_REPLICATE));
+  assert_true(rn_deliver_one(&c.net, 3, 1, HS_REPL_MSG_PB_ACK));
+  assert_int_equal(RC_OPS[2].calls, 0); /* 3's acknowledgement does not count */
+  hs_pb_crash(c.n[1]);
+  rn_node(&c.net, 1)->down = true;
+  assert_rc(RC_OPS[2].status, HS_REPL_ECRASHED);
+  for (int i = 0; i < 60 && hs_pb_role_of(c.n[2]) != HS_PB_PRIMARY; i++) {
+    rn_advance(&c.net, c.net.now + 50 * MS);
+    flush_cut(&c, 3, RC_MASTER);
+  }
+  assert_int_equal(hs_pb_role_of(c.n[2]), HS_PB_PRIMARY);
+  int rc;
+  assert_int_equal(get(&c, 2, "k", &rc), 1); /* write 2 is lost, but it was never acknowledged */
+  pbc_free(&c);
+
+  /* the same, but 3's pings reach the master: once the primary hears it is synced, its
+   * acknowledgement alone commits */
+  pbc_init(&c, 3, HS_PB_SEMI_SYNC);
+  crash_until_removed(&c, 3);
+  restart_and_settle(&c, 3, 6);
+  assert_true(hs_repl_master_synced(c.m, 3));
+  assert_rc(put(&c, 1, 3, "k", 3), HS_OK);
+  assert_true(rn_drop_one(&c.net, 1, 2, HS_REPL_MSG_PB_REPLICATE));
+  assert_true(rn_deliver_one(&c.net, 1, 3, HS_REPL_MSG_PB_REPLICATE));
+  assert_true(rn_deliver_one(&c.net, 3, 1, HS_REPL_MSG_PB_ACK));
+  assert_int_equal(RC_OPS[3].calls, 1);
+  assert_rc(RC_OPS[3].status, HS_OK);
   pbc_free(&c);
 }
 
@@ -432,6 +511,7 @@ int main(void) {
       cmocka_unit_test(test_new_primary_not_ready_until_committed),
       cmocka_unit_test(test_async_failover_counts_lost_writes),
       cmocka_unit_test(test_restarted_backup_rejoins),
+      cmocka_unit_test(test_semi_sync_counts_only_synced_backups),
       cmocka_unit_test(test_malformed_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
