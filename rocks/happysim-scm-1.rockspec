@@ -80,6 +80,7 @@ build = {
         "engine/lua/protocols/hs_lua_raft_node.c",
         "engine/lua/protocols/hs_lua_repl.c",
         "engine/lua/protocols/hs_lua_repl_master.c",
+        "engine/lua/protocols/hs_lua_request.c",
         "engine/lua/protocols/hs_lua_sm.c",
         "engine/lua/protocols/hs_lua_swim.c",
         "engine/lua/runtime/hs_lua_check.c",

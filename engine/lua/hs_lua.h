@@ -123,7 +123,6 @@ typedef struct hs_levent {
   hs_time_ns time_ns; /* its time (an hs_event keeps none of its own while queued) */
   uint32_t anchor;
   hs_lsim *owner;
-  int is_timer; /* a sim:timer callback rather than an hs.Event */
 } hs_levent;
 
 /* hs_lua_door.c: the one door from C into Lua (see the comment at its top). Every call of a

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "protocols/hs_lua_raft.h"
+#include "protocols/hs_lua_request.h"
 
 static const hs_lua_class raft_class;
 
@@ -57,19 +58,6 @@ static void push_state(lua_State *L, lraft *r) {
   hs_push_entity_object(L, hs_lsim_of(r->base.e.sim), &r->base.e);
   lua_getiuservalue(L, -1, HS_CENTITY_UV);
   lua_remove(L, -2);
-}
-
-/* The event the simulation is handling now (NULL between runs), for error messages. */
-static const char *current_event(lraft *r) {
-  const hs_event *ev = r->base.e.sim->current;
-  return ev ? ev->type : NULL;
-}
-
-/* Calls the function below nargs arguments on L through the door: a failure stops the run
- * (or, between runs, is raised when the Lua call into the node returns: leave()). */
-static void call_lua(lua_State *L, lraft *r, int nargs, const char *what) {
-  hs_door_site site = {what, NULL, &r->base.e, current_event(r)};
-  hs_door_call(L, hs_lsim_of(r->base.e.sim), nargs, 0, &site);
 }
 
 /* ---- state machine ops ----------------------------------------------------------------- */
@@ -146,54 +134,9 @@ static const char *reason_code(int reason) {
   }
 }
 
-/* Settles a pending request, a table { future = f } or { client =, request_id =, type = }
- * (reads also carry `query`). The outcome is on the stack above it: ok, then either
- * (index, result) or err. Pops everything. */
+/* Settles a pending request (protocols/hs_lua_request.h). Pops everything. */
 static void settle(lua_State *L, lraft *r, int ok, int nvalues) {
-  int base = lua_gettop(L) - nvalues; /* the pending value sits at base */
-  int future = 0;
-  if (lua_getmetatable(L, base)) { /* a Future (the plain pending tables have no metatable) */
-    lua_pop(L, 1);
-    lua_pushvalue(L, base);
-    future = 1;
-  } else if (lua_getfield(L, base, "future") != LUA_TNIL) {
-    future = 1;
-  } else {
-    lua_pop(L, 1);
-  }
-  if (future) {
-    lua_getfield(L, -1, ok ? "resolve" : "reject");
-    lua_insert(L, base + 1);
-    lua_insert(L, base + 2);
-    call_lua(L, r, nvalues + 1, "settling a request");
-    lua_settop(L, base - 1);
-    return;
-  }
-  /* a client over the network: reply { ok = true, index =, result = } or { ok = false, error = } */
-  lua_createtable(L, 0, 3);
-  int reply = lua_gettop(L);
-  lua_pushboolean(L, ok);
-  lua_setfield(L, reply, "ok");
-  if (ok) {
-    lua_pushvalue(L, base + 1);
-    lua_setfield(L, reply, "index");
-    if (nvalues > 1) {
-      lua_pushvalue(L, base + 2);
-      lua_setfield(L, reply, "result");
-    }
-  } else {
-    lua_pushvalue(L, base + 1);
-    lua_setfield(L, reply, "error");
-  }
-  lua_getfield(L, base, "request_id");
-  uint64_t rid = (uint64_t)lua_tointeger(L, -1);
-  lua_getfield(L, base, "client");
-  hs_entity *dst = lua_touserdata(L, -1);
-  lua_getfield(L, base, "type");
-  const char *type = lua_tostring(L, -1);
-  if (dst && type && !hs_entity_crashed(&r->base.e))
-    hs_lnet_send_value(L, r->ln, &r->base.e, dst, type, reply, HS_MSG_REPLY, rid);
-  lua_settop(L, base - 1);
+  hs_lua_settle_request(L, &r->base.e, r->ln, ok, nvalues);
 }
 
 static void hook_resolved(void *ud, uint64_t tag, uint64_t index, hs_value result, const char *err) {

@@ -277,14 +277,14 @@ static int entity_index(lua_State *L) { /* (self, key): a metamethod gets exactl
  * that reads it). This runs for every event, in the run loop's frame (the keys are on the
  * stack there). */
 int hs_push_handler(lua_State *L, hs_lsim *ls, int idx) {
-  lua_pushvalue(L, ls->keys_idx); /* "handle_event" */
+  lua_pushvalue(L, ls->keys_idx + HS_KEY_HANDLE_EVENT);
   int t = lua_rawget(L, idx);
   if (t != LUA_TNIL) return t; /* its own */
   lua_pop(L, 1);
   if (lua_getmetatable(L, idx)) {
-    lua_pushvalue(L, ls->keys_idx + 1); /* "__class" */
+    lua_pushvalue(L, ls->keys_idx + HS_KEY_CLASS);
     if (lua_rawget(L, -2) == LUA_TTABLE) {
-      lua_pushvalue(L, ls->keys_idx);
+      lua_pushvalue(L, ls->keys_idx + HS_KEY_HANDLE_EVENT);
       t = lua_gettable(L, -2); /* through the superclass chain */
       lua_replace(L, -3);
       lua_pop(L, 1);

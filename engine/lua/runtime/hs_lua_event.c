@@ -54,10 +54,10 @@ void hs_event_records_free(hs_lsim *ls) {
   hs_ptrmap_free(&ls->types);
 }
 
-/* Lets go of anchor slot `slot` of the event table `ev`: U.anchors (at anchors_idx) and,
- * for a function target, U.refs (at refs_idx) forget it, and the slot and its record are free. */
-static void release_event_slot(lua_State *L, hs_lsim *ls, const void *ev, uint32_t slot, int anchors_idx, int refs_idx) {
-  hs_levent *le = record_of(ls, slot);
+/* Lets go of the record le of the event table `ev` and of its anchor slot: U.anchors (at
+ * anchors_idx) and, for a function target, U.refs (at refs_idx) forget it; both are free. */
+static void release_event_slot(lua_State *L, hs_lsim *ls, hs_levent *le, const void *ev, int anchors_idx, int refs_idx) {
+  uint32_t slot = le->anchor;
   if (!le->ev.target) {
     lua_pushnil(L);
     lua_rawseti(L, refs_idx, slot);
@@ -104,7 +104,7 @@ static void event_fire(hs_sim *sim, hs_event *ev) {
     lua_rawgeti(L, ls->list_idx, (lua_Integer)target->id + 1);
   else
     lua_rawgeti(L, ls->refs_idx, slot);
-  release_event_slot(L, ls, lua_topointer(L, top + 1), slot, ls->anchors_idx, ls->refs_idx);
+  release_event_slot(L, ls, le, lua_topointer(L, top + 1), ls->anchors_idx, ls->refs_idx);
   if (target && hs_entity_crashed(target)) { /* a crashed entity receives nothing */
     ls->events_dropped++;
     lua_settop(L, top);
@@ -276,7 +276,6 @@ static int commit(lua_State *L, hs_lsim *ls, int ev_idx, int type_idx, int targe
   hs_event_set_daemon(&le->ev, daemon);
   le->time_ns = time_ns;
   le->anchor = slot;
-  le->is_timer = 0;
   if (hs_sim_schedule_at(&ls->sim, &le->ev, time_ns) != HS_OK) {
     hs_ptrmap_remove(&ls->queued, key);
     hs_anchor_release(ls, slot);
@@ -473,7 +472,7 @@ static int visit_cancel(lua_State *L, hs_lsim *ls, int sim_idx, int ev_idx, uint
   if (!hs_sim_cancel(&ls->sim, &le->ev)) return 1;
   hs_push_uv_table(L, sim_idx, "anchors");
   hs_push_uv_table(L, sim_idx, "refs");
-  release_event_slot(L, ls, lua_topointer(L, ev_idx), slot, lua_gettop(L) - 1, lua_gettop(L));
+  release_event_slot(L, ls, le, lua_topointer(L, ev_idx), lua_gettop(L) - 1, lua_gettop(L));
   return 1;
 }
 
@@ -578,7 +577,6 @@ int hs_l_timer(lua_State *L) {
   hs_levent *le = lua_newuserdatauv(L, sizeof *le, 2); /* index 4 */
   memset(le, 0, sizeof *le);
   hs_event_init(&le->ev, timer_fire, NULL, "Timer");
-  le->is_timer = 1;
   hs_event_set_daemon(&le->ev, daemon);
   luaL_setmetatable(L, HS_TIMER_MT);
   lua_pushvalue(L, 3);
