@@ -129,8 +129,8 @@ int hs_elect_node_init(hs_elect_node *n, hs_entity *self, hs_net *net, hs_blob_p
 }
 
 void hs_elect_node_free(hs_elect_node *n) {
-  hs_timer_stop(&n->core);
-  hs_timer_stop(&n->strategy);
+  hs_timer_detach(&n->core); /* the owner may init the node again (LeaderElection:add_member) */
+  hs_timer_detach(&n->strategy);
   hs_elect_free(n->elect);
   n->elect = NULL;
   free(n->peers);

@@ -58,3 +58,14 @@ void hs_timer_stop(hs_timer *t) {
   hs_sim *sim = t->ev.target->sim;
   if (sim) hs_sim_cancel(sim, &t->ev);
 }
+
+void hs_timer_detach(hs_timer *t) {
+  hs_timer_stop(t);
+  for (hs_timer **p = &t->ev.target->timers; *p; p = &(*p)->next_of_owner) {
+    if (*p == t) {
+      *p = t->next_of_owner;
+      break;
+    }
+  }
+  t->next_of_owner = NULL;
+}

@@ -75,6 +75,9 @@ void hs_timer_init(hs_timer *t, hs_entity *owner, const char *type, hs_timer_fn 
 /* (Re)starts the timer delay_ns from now; a pending timer is moved. Returns an HS_ code. */
 int hs_timer_start(hs_timer *t, hs_time_ns delay_ns);
 void hs_timer_stop(hs_timer *t);
+/* Stops the timer and takes it off its owner's list, so its memory may be reused (or the
+ * timer initialised again: hs_timer_init on a timer still listed would make a cycle). */
+void hs_timer_detach(hs_timer *t);
 static inline bool hs_timer_active(const hs_timer *t) { return hs_event_pending(&t->ev); }
 
 #endif

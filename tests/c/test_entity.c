@@ -226,6 +226,35 @@ static void test_timer_stop(void **state) {
   hs_sim_close(&sim);
 }
 
+/* A detached timer is off its owner's list (a crash no longer stops it, as it is not there) and
+ * may be initialised again: the owner of a rebuilt adapter does that. */
+static void test_timer_detach(void **state) {
+  (void)state;
+  hs_sim sim;
+  hs_sim_init(&sim, 1);
+  node n;
+  node_init(&n, "n");
+  hs_sim_register(&sim, &n.base);
+  assert_rc(hs_timer_start(&n.heartbeat, 10), HS_OK);
+  hs_timer_detach(&n.heartbeat); /* the middle of the list: lease -> heartbeat -> election */
+  assert_false(hs_timer_active(&n.heartbeat));
+  assert_int_equal(sim.events_cancelled, 1);
+  assert_ptr_equal(n.base.timers, &n.lease);
+  assert_ptr_equal(n.lease.next_of_owner, &n.election);
+  assert_null(n.election.next_of_owner);
+  hs_timer_detach(&n.heartbeat); /* twice: harmless */
+  hs_timer_init(&n.heartbeat, &n.base, "heartbeat", node_timer_fired);
+  int listed = 0; /* bounded: a cycle would show as 10 */
+  for (hs_timer *t = n.base.timers; t && listed < 10; t = t->next_of_owner) listed++;
+  assert_int_equal(listed, 3);
+  assert_ptr_equal(n.base.timers, &n.heartbeat);
+  assert_rc(hs_timer_start(&n.heartbeat, 5), HS_OK);
+  hs_sim_run(&sim);
+  assert_int_equal(n.fired, 1);
+  assert_ptr_equal(n.fired_timer[0], &n.heartbeat);
+  hs_sim_close(&sim);
+}
+
 static void test_periodic_timer(void **state) {
   (void)state;
   hs_sim sim;
@@ -461,6 +490,7 @@ int main(void) {
       cmocka_unit_test(test_timer_start_fires_once),
       cmocka_unit_test(test_timer_restart_moves),
       cmocka_unit_test(test_timer_stop),
+      cmocka_unit_test(test_timer_detach),
       cmocka_unit_test(test_periodic_timer),
       cmocka_unit_test(test_crash_stops_timers),
       cmocka_unit_test(test_restart),

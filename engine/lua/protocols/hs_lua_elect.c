@@ -7,7 +7,9 @@
  *
  * MEMBER IDS. The members (names, the node itself included or not) are sorted by name and
  * numbered 1..n in that order, so every node of a group agrees without sharing a table: the
- * "highest id" of bully and ring is the greatest name.
+ * "highest id" of bully and ring is the greatest name. Members are given by the members option
+ * or node:add_member(x) (the seed's way) until the node starts; start() checks that every member
+ * lists the same group, so a group whose lists differ (ids that do not agree) cannot run.
  *
  * A STRATEGY IN LUA is a table (give each node its own: it holds one node's state; an instance of
  * hs.ElectionStrategy:extend(...) is one) whose methods implement the core's vtable
@@ -606,6 +608,73 @@ static void on_restart(hs_entity *e) {
 static const hs_entity_vtable elect_vt = {.kind = "LeaderElection", .on_crash = on_crash, .on_restart = on_restart,
                                           .on_message = on_message};
 
+static void build_core(lua_State *L, lelect *r, int self_idx);
+
+/* Whether member p (at p_idx) lists the same group as r, whose members table is at members_idx:
+ * the ids of the group are positions in the sorted list, so every node must hold the same list. */
+static int same_group(lua_State *L, int members_idx, int p_idx, lelect *r, lelect *p) {
+  if (p == r) return 1;
+  if (p->n_members != r->n_members) return 0;
+  lua_getiuservalue(L, p_idx, HS_CENTITY_UV);
+  lua_getfield(L, -1, "members");
+  int same = 1;
+  for (uint32_t i = 1; i <= r->n_members && same; i++) {
+    lua_rawgeti(L, members_idx, i);
+    lua_rawgeti(L, -2, i);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 2);
+  return same;
+}
+
+/* node:add_member(x): x (a LeaderElection or a name) joins the group (the seed's add_member), before
+ * the node starts. Members are numbered by name, so a new one renumbers the group: the core (still
+ * stopped) is rebuilt, and start() checks that every member lists the same group. A running group
+ * keeps its members: a new one would change the quorum under elections in flight. */
+static int l_add_member(lua_State *L) {
+  lelect *r = luaL_checkudata(L, 1, ELECT_MT);
+  if (r->base.closed) return luaL_error(L, "add_member: LeaderElection '%s': use after close", r->base.e.name);
+  if (!r->base.detached) r = hs_lua_check_centity(L, 1, &elect_class);
+  const char *name = NULL;
+  lelect *o = luaL_testudata(L, 2, ELECT_MT);
+  if (o) name = o->base.e.name;
+  else if (lua_type(L, 2) == LUA_TSTRING) name = lua_tostring(L, 2);
+  if (!name)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "LeaderElection or name expected, got %s", hs_typename_of(L, 2)));
+  if (r->started || r->start_deferred)
+    return luaL_error(L, "add_member: LeaderElection '%s' is started: a running group keeps its members",
+                      r->base.e.name);
+  lua_settop(L, 2);
+  lua_getiuservalue(L, 1, HS_CENTITY_UV); /* 3 */
+  lua_getfield(L, 3, "members");          /* 4 */
+  uint32_t at = r->n_members + 1;         /* where name goes in the sorted list */
+  for (uint32_t i = 1; i <= r->n_members; i++) {
+    lua_rawgeti(L, 4, i);
+    int c = strcmp(name, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (c == 0) return 0; /* a member already */
+    if (c < 0) {
+      at = i;
+      break;
+    }
+  }
+  if (r->n_members == HS_ELECT_MAX_MEMBERS) return luaL_error(L, "add_member: too many members");
+  for (uint32_t i = r->n_members; i >= at; i--) {
+    lua_rawgeti(L, 4, i);
+    lua_rawseti(L, 4, i + 1);
+  }
+  lua_pushstring(L, name);
+  lua_rawseti(L, 4, at);
+  r->n_members++;
+  if (r->inited) { /* attached: the stopped core has the old ids */
+    hs_elect_node_free(&r->node);
+    r->inited = 0;
+    build_core(L, r, 1);
+  }
+  return 0;
+}
+
 /* node:start(): resolves the members to their nodes and arms the failure check. */
 static int l_start(lua_State *L) {
   lelect *r = luaL_checkudata(L, 1, ELECT_MT);
@@ -632,9 +701,16 @@ static int l_start(lua_State *L) {
     lelect *p = luaL_testudata(L, -1, ELECT_MT);
     if (!p) return luaL_error(L, "start: member '%s' of '%s' is not a LeaderElection", lua_tostring(L, -2), r->base.e.name);
     if (p->ln != r->ln) return luaL_error(L, "start: member '%s' is on another network", p->base.e.name);
+    if (!same_group(L, 3, lua_gettop(L), r, p))
+      return luaL_error(L,
+                        "start: LeaderElection '%s' and its member '%s' list different groups (%d and %d members): "
+                        "give every node of a group the same members before any of them starts",
+                        r->base.e.name, p->base.e.name, (int)r->n_members, (int)p->n_members);
     hs_elect_node_set_peer(&r->node, i, &p->base.e);
     lua_pop(L, 2);
   }
+  if (r->checker && !r->node.invariants && hs_elect_node_watch(&r->node, &r->checker->inv) != HS_OK)
+    return luaL_error(L, "start: LeaderElection '%s': its checker could not watch it", r->base.e.name);
   r->started = 1;
   lua_State *saved = r->L;
   r->L = L;
@@ -741,7 +817,8 @@ static void finalize(void *self) {
 
 static int l_random(lua_State *L);
 
-static const luaL_Reg methods[] = {{"start", l_start},         {"set_alive", l_set_alive},   {"send", l_send},
+static const luaL_Reg methods[] = {{"start", l_start},         {"add_member", l_add_member}, {"set_alive", l_set_alive},
+                                   {"send", l_send},
                                    {"set_timeout", l_set_timeout}, {"declare", l_declare},   {"back", l_back},
                                    {"campaign", l_campaign},   {"announce_to", l_announce_to}, {"touch", l_touch},
                                    {"is_alive", l_is_alive},   {"random", l_random},         {NULL, NULL}};
@@ -763,9 +840,8 @@ static int l_random(lua_State *L) {
 
 /* ---- construction ------------------------------------------------------------------------------ */
 
-static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
-  (void)sim_idx;
-  lelect *r = self;
+/* Makes the core and its adapter for the members listed now (the node is at self_idx). */
+static void build_core(lua_State *L, lelect *r, int self_idx) {
   int top = lua_gettop(L);
   lua_getiuservalue(L, self_idx, HS_CENTITY_UV);
   int state = lua_gettop(L);
@@ -799,13 +875,17 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
   rc = hs_elect_node_init(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &cfg, &hooks);
   if (rc != HS_OK) luaL_error(L, "LeaderElection '%s': %s", r->base.e.name, hs_elect_strerror(rc));
   r->inited = 1;
+  lua_settop(L, top);
+}
+
+static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
+  (void)sim_idx;
+  lelect *r = self;
+  build_core(L, r, self_idx);
   if (r->kind == S_LUA) {
     hs_timer_init(&r->drain, &r->base.e, "ElectionStrategyInput", on_drain);
     r->drain_inited = 1;
   }
-  if (r->checker && hs_elect_node_watch(&r->node, &r->checker->inv) != HS_OK)
-    luaL_error(L, "LeaderElection '%s': its checker could not watch it", r->base.e.name);
-  lua_settop(L, top);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
@@ -826,6 +906,28 @@ static uint32_t push_members(lua_State *L, int idx, const char *self) {
       luaL_argerror(L, 1, lua_pushfstring(L, "field 'members': item %d must be a LeaderElection or a name, got %s",
                                           (int)i, hs_typename_of(L, -1)));
     lua_pop(L, 1); /* the option table keeps the string (or the node its name) alive */
+    int dup = 0;
+    for (uint32_t j = 0; j < n; j++) dup |= strcmp(names[j], name) == 0;
+    if (dup) continue;
+    if (n == HS_ELECT_MAX_MEMBERS) luaL_argerror(L, 1, "field 'members': too many members");
+    names[n++] = name;
+  }
+  /* the seed's form, a map of names to nodes: { n1 = node1 } (or n1 = true) */
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 && lua_tointeger(L, -2) <= len) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lelect *o = luaL_testudata(L, -1, ELECT_MT);
+    int ok = lua_type(L, -2) == LUA_TSTRING; /* (lua_tostring on another key would break lua_next) */
+    if (ok) ok = lua_isboolean(L, -1) ? lua_toboolean(L, -1) : o && strcmp(o->base.e.name, lua_tostring(L, -2)) == 0;
+    if (!ok)
+      luaL_argerror(L, 1, lua_pushfstring(L, "field 'members': a list of nodes or names, or a map of names to their "
+                                             "nodes; got key %s with %s",
+                                          hs_typename_of(L, -2), hs_typename_of(L, -1)));
+    const char *name = lua_tostring(L, -2);
+    lua_pop(L, 1); /* the key stays in the option table */
     int dup = 0;
     for (uint32_t j = 0; j < n; j++) dup |= strcmp(names[j], name) == 0;
     if (dup) continue;
@@ -876,8 +978,13 @@ static int l_elect_new(lua_State *L) {
   double et = hs_field_positive_seconds(L, 1, 1, "election_timeout", 2.0);
   double hb = hs_field_positive_seconds(L, 1, 1, "heartbeat_interval", 0.5);
   if (!(hb < et)) luaL_argerror(L, 1, "field 'heartbeat_interval' must be below 'election_timeout'");
-  if (lua_getfield(L, 1, "members") != LUA_TTABLE) /* 5 */
+  int members_type = lua_getfield(L, 1, "members"); /* 5 */
+  if (members_type == LUA_TNIL) {                   /* members come later, by add_member */
+    lua_pop(L, 1);
+    lua_newtable(L);
+  } else if (members_type != LUA_TTABLE) {
     luaL_argerror(L, 1, lua_pushfstring(L, "field 'members' must be a list of nodes or names, got %s", hs_typename_of(L, 5)));
+  }
   uint32_t n = push_members(L, 5, name); /* 6 */
   int kind = S_BULLY;
   lua_getfield(L, 1, "strategy"); /* 7 */
