@@ -122,7 +122,7 @@ static void test_single_node_commits_at_once(void **s) {
   assert_rc(pn_submit(&net, 1, "solo", 7, NULL), HS_OK);
   assert_applied(&net, 1, 1, "solo");
   assert_true(pn_applied_at(&net, 1, 1)->mine);
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   done(&net, &chk);
 }
 

@@ -94,7 +94,7 @@ static hs_time_ns pw_latency(pworld *w) {
 static void pw_on_send(pnet *net, pmsg *m) {
   pworld *w = PW(net);
   pmsg t = *m;
-  net->qlen--;
+  net->q.len--;
   if (hs_rng_double(&w->rng) < w->loss) {
     free(t.buf);
     return;

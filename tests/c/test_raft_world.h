@@ -112,7 +112,7 @@ static hs_time_ns w_latency(wworld *w) {
 static void w_on_send(tnet *net, tmsg *m) {
   wworld *w = W_of(net);
   tmsg t = *m;
-  net->qlen--;
+  net->q.len--;
   if (hs_rng_double(&w->rng) < w->loss) {
     free(t.buf);
     return;
