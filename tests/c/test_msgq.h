@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#pragma GCC diagnostic ignored "-Wunused-function"
+
 #include "core/hs_types.h"
 
 #define MS 1000000LL
