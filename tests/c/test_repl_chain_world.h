@@ -187,12 +187,10 @@ static void cw_action(rnet *net, void *ud) {
     uint32_t r = w->craq ? cw_pick(w, HS_CHAIN_NONE) : cw_pick(w, HS_CHAIN_TAIL);
     cw_read(w, hs_rng_below(&net->rng, 10) ? r : id, (uint32_t)hs_rng_below(&net->rng, CW_KEYS));
   } else if (dice < 76) {
-    uint32_t side = (uint32_t)hs_rng_below(&net->rng, 1u << (CW_N + 1));
     uint32_t who[CW_N + 1];
     for (uint32_t i = 0; i < CW_N; i++) who[i] = i + 1;
     who[CW_N] = RC_MASTER;
-    for (uint32_t a = 0; a <= CW_N; a++)
-      for (uint32_t b = 0; b <= CW_N; b++) net->cut[who[a]][who[b]] = ((side >> a) & 1) != ((side >> b) & 1);
+    fw_partition(net->cut, who, CW_N + 1, &net->rng);
     w->partitions++;
     cw_links(w);
   } else if (dice < 84) {
@@ -212,9 +210,7 @@ static void cw_action(rnet *net, void *ud) {
       hs_chain_restart(w->n[id], net->now);
     }
   } else {
-    static const double rates[] = {0, 0, 0.05, 0.2};
-    net->loss = rates[hs_rng_below(&net->rng, 4)];
-    net->dup = rates[hs_rng_below(&net->rng, 4)];
+    fw_random_rates(&net->link, &net->rng);
   }
   w->next_action = net->now + (hs_time_ns)(hs_rng_exponential(&net->rng, 12.0) * MS) + 1;
 }
@@ -265,8 +261,7 @@ static bool cw_run(cworld *w, hs_time_ns chaos) {
   w->next_action = 10 * MS;
   rn_run_until(net, chaos, &w->next_action, cw_action, NULL, w);
   if (net->violation) return false;
-  memset(net->cut, 0, sizeof net->cut);
-  net->loss = net->dup = 0;
+  fw_heal(&net->link, net->cut);
   for (uint32_t i = 1; i <= CW_N; i++)
     if (net->nodes[i].down) {
       net->nodes[i].down = false;

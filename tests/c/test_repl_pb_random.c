@@ -239,9 +239,7 @@ static void action(rnet *net, void *ud) {
       hs_pb_restart(w->n[id], net->now);
     }
   } else {
-    static const double rates[] = {0, 0, 0.05, 0.2};
-    net->loss = rates[hs_rng_below(&net->rng, 4)];
-    net->dup = rates[hs_rng_below(&net->rng, 4)];
+    fw_random_rates(&net->link, &net->rng);
   }
   w->next_action = net->now + (hs_time_ns)(hs_rng_exponential(&net->rng, 15.0) * MS) + 1;
 }
@@ -292,8 +290,7 @@ static bool world_run(pbworld *w, hs_time_ns chaos) {
   w->next_action = 10 * MS;
   rn_run_until(net, chaos, &w->next_action, action, NULL, w);
   if (net->violation) return false;
-  memset(net->cut, 0, sizeof net->cut);
-  net->loss = net->dup = 0;
+  fw_heal(&net->link, net->cut);
   for (uint32_t i = 1; i <= WN; i++)
     if (net->nodes[i].down) {
       net->nodes[i].down = false;
