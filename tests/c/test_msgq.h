@@ -35,6 +35,13 @@
       fail_msg("%s = %llu, expected %llu", #actual, (unsigned long long)a_, (unsigned long long)e_);         \
   } while (0)
 
+/* A return code, both sides named by the protocol's strerror. */
+#define assert_rc_named(actual, expected, strerror)                                                          \
+  do {                                                                                                       \
+    int a_ = (actual), e_ = (expected);                                                                      \
+    if (a_ != e_) fail_msg("%s: got %d (%s), expected %d (%s)", #actual, a_, strerror(a_), e_, strerror(e_)); \
+  } while (0)
+
 /* cut[a][b]: messages from a to b are dropped on arrival. */
 typedef bool hcut[HQ_ID_MAX + 1][HQ_ID_MAX + 1];
 

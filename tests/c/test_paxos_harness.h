@@ -26,13 +26,7 @@
 
 #define PN_MAX 8
 
-#define assert_rc(actual, expected)                                                                          \
-  do {                                                                                                       \
-    int a_ = (actual), e_ = (expected);                                                                      \
-    if (a_ != e_)                                                                                            \
-      fail_msg("%s: got %d (%s), expected %d (%s)", #actual, a_, hs_paxos_strerror(a_), e_,                  \
-               hs_paxos_strerror(e_));                                                                       \
-  } while (0)
+#define assert_rc(actual, expected) assert_rc_named(actual, expected, hs_paxos_strerror)
 
 #define assert_mrole(node, expected)                                                                         \
   do {                                                                                                       \

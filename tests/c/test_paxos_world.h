@@ -221,7 +221,8 @@ static void pw_run_until(pworld *w, hs_time_ns end) {
   while (!net->violation) {
     uint32_t who;
     hs_time_ns t_dl = h_earliest(net, W_NODES, pn_deadline, &who);
-    fw_event ev = fw_next(&net->now, end, fw_first_arrival(&w->flight), t_dl, w->chaos ? w->next_action : HS_TIME_NEVER);
+    hs_time_ns t_act = w->chaos ? w->next_action : HS_TIME_NEVER;
+    fw_event ev = fw_next(&net->now, end, fw_first_arrival(&w->flight), t_dl, t_act);
     if (ev == FW_END) break;
     if (ev == FW_MSG) {
       pmsg m = hq_heap_pop(&w->flight);

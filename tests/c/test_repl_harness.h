@@ -29,13 +29,7 @@
 
 #define RN_MAX HQ_ID_MAX
 
-#define assert_rc(actual, expected)                                                                          \
-  do {                                                                                                       \
-    int a_ = (actual), e_ = (expected);                                                                      \
-    if (a_ != e_)                                                                                            \
-      fail_msg("%s: got %d (%s), expected %d (%s)", #actual, a_, hs_repl_strerror(a_), e_,                   \
-               hs_repl_strerror(e_));                                                                        \
-  } while (0)
+#define assert_rc(actual, expected) assert_rc_named(actual, expected, hs_repl_strerror)
 
 typedef hmsg rmsg; /* type: an hs_repl_msg_type */
 
