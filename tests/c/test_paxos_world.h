@@ -8,6 +8,7 @@
  * must refuse with a leader hint), partition and heal, crash and restart nodes, make a random
  * node campaign, and change the loss and duplication rates. Everything random comes from one
  * hs_rng seeded with the seed, so a failing seed replays exactly.
+ * The network, its faults and the event loop are test_fault_world.h's.
  *
  * Checked as the run goes, after every event:
  *   the checker (hs_paxos_check.h): one value per ballot, at most one value chosen per slot

@@ -7,6 +7,7 @@
  * commands, request reads, partition and heal, crash and restart nodes, change the loss and
  * duplication rates, and add and remove members. Everything random comes from one hs_rng
  * seeded with the seed, so a failing seed replays exactly.
+ * The network, its faults and the event loop are test_fault_world.h's.
  *
  * Raft's safety properties are checked by the engine's own checker, the one hs.RaftChecker
  * runs in Lua (engine/raft/hs_raft_invariants.h: election safety, state machine safety,

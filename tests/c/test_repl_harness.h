@@ -7,7 +7,8 @@
  * test takes, delivers, drops or duplicates messages itself. In timed mode every message gets
  * a random latency (so messages overtake one another), may be lost or duplicated, and is
  * dropped on arrival when a cut separates its ends or its destination is down; deliveries and
- * the nodes' deadlines run in time order. Randomness comes from one hs_rng seeded by the test.
+ * the nodes' deadlines run in time order (the queue: test_msgq.h; the faults and the event
+ * loop: test_fault_world.h). Randomness comes from one hs_rng seeded by the test.
  *
  * Debugging a seed: REPL_TRACE_MALFORMED=1 prints every message a core refused;
  * REPL_TRACE_MSGS=<seconds> prints the deliveries from that time on in a world whose `trace`
