@@ -2,7 +2,8 @@
  * test_elect_world.h - a seeded world for the election core: nodes 1..n exchange encoded
  * messages (hs_elect_msg_encode, so the codec runs on every message) through a timed network
  * with random latency (messages overtake one another), loss, duplication, partitions, and
- * crashed destinations. Everything random comes from one hs_rng seeded with the seed.
+ * crashed destinations (test_fault_world.h). Everything random comes from one hs_rng seeded
+ * with the seed.
  *
  * The shipped invariants (engine/coord/hs_elect_invariants.h) watch every leader_changed and
  * persist callback: one backing per epoch, durable backing, leader safety (at most one leader
@@ -11,32 +12,16 @@
 #ifndef TEST_ELECT_WORLD_H
 #define TEST_ELECT_WORLD_H
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
 
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 #include "coord/hs_elect.h"
 #include "coord/hs_elect_invariants.h"
 #include "coord/hs_elect_strategies.h"
+#include "test_fault_world.h"
 
-#define MS 1000000LL
 #define EW_MAX 9
-
-typedef struct ewmsg {
-  hs_time_ns at;
-  uint64_t seq;
-  uint32_t from, to;
-  uint8_t *buf;
-  size_t len;
-} ewmsg;
 
 typedef struct eworld eworld;
 
@@ -60,13 +45,11 @@ struct eworld {
   int strategy;
   hs_time_ns now;
   uint64_t seq;
-  ewmsg *heap;
-  size_t hlen, hcap;
+  hq flight; /* messages by arrival */
   hs_rng rng;
   uint64_t seed;
-  double loss, dup;
-  hs_time_ns lat_min, lat_max;
-  bool cut[EW_MAX + 1][EW_MAX + 1];
+  fw_link link;
+  hcut cut;
   bool down[EW_MAX + 1];
   hs_time_ns et, hb;
   hs_elect_invariants inv;
@@ -90,55 +73,21 @@ static void ew_violation(eworld *w, const char *fmt, ...) {
   va_end(ap);
 }
 
-static bool ew_before(const ewmsg *a, const ewmsg *b) { return a->at < b->at || (a->at == b->at && a->seq < b->seq); }
-
-static void ew_push(eworld *w, ewmsg m) {
-  if (w->hlen == w->hcap) {
-    w->hcap = w->hcap ? w->hcap * 2 : 256;
-    w->heap = realloc(w->heap, w->hcap * sizeof *w->heap);
-  }
-  size_t i = w->hlen++;
-  while (i > 0 && ew_before(&m, &w->heap[(i - 1) / 2])) {
-    w->heap[i] = w->heap[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
-  w->heap[i] = m;
-}
-
-static ewmsg ew_pop(eworld *w) {
-  ewmsg top = w->heap[0], last = w->heap[--w->hlen];
-  size_t i = 0;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= w->hlen) break;
-    if (c + 1 < w->hlen && ew_before(&w->heap[c + 1], &w->heap[c])) c++;
-    if (!ew_before(&w->heap[c], &last)) break;
-    w->heap[i] = w->heap[c];
-    i = c;
-  }
-  if (w->hlen) w->heap[i] = last;
-  return top;
-}
-
-static hs_time_ns ew_latency(eworld *w) {
-  return w->lat_min + (hs_time_ns)hs_rng_below(&w->rng, (uint64_t)(w->lat_max - w->lat_min + 1));
-}
-
 /* ---- Callbacks ---------------------------------------------------------------------------- */
 
 static void ew_send(void *ud, const hs_elect_msg *m) {
   ewnode *n = ud;
   eworld *w = n->w;
   if (w->on_send) w->on_send(w, m);
-  if (hs_rng_double(&w->rng) < w->loss) return;
-  int copies = hs_rng_double(&w->rng) < w->dup ? 2 : 1;
-  for (int c = 0; c < copies; c++) {
-    ewmsg x = {.from = m->from, .to = m->to, .seq = ++w->seq};
+  if (hs_rng_double(&w->rng) < w->link.loss) return;
+  int copies = hs_rng_double(&w->rng) < w->link.dup ? 2 : 1;
+  for (int c = 0; c < copies; c++) { /* unlike fw_send: each copy draws its latency in send order */
+    hmsg x = {.from = m->from, .to = m->to, .seq = ++w->seq};
     x.len = hs_elect_msg_encoded_size(m);
     x.buf = malloc(x.len);
     if (hs_elect_msg_encode(m, x.buf, x.len) != x.len) ew_violation(w, "encode failed");
-    x.at = w->now + ew_latency(w);
-    ew_push(w, x);
+    x.at = w->now + fw_latency(&w->link, &w->rng);
+    hq_heap_push(&w->flight, x);
   }
 }
 
@@ -266,8 +215,8 @@ static void ew_init(eworld *w, uint32_t n, int strategy, uint64_t seed) {
   w->strategy = strategy;
   w->seed = seed;
   hs_rng_seed(&w->rng, seed, "eworld", 6);
-  w->lat_min = 1 * MS;
-  w->lat_max = 15 * MS;
+  w->link.lat_min = 1 * MS;
+  w->link.lat_max = 15 * MS;
   w->et = 300 * MS;
   w->hb = 50 * MS;
   uint32_t ids[EW_MAX];
@@ -297,13 +246,14 @@ static void ew_init(eworld *w, uint32_t n, int strategy, uint64_t seed) {
 }
 
 static void ew_free(eworld *w) {
-  while (w->hlen) free(ew_pop(w).buf);
-  free(w->heap);
+  hq_free(&w->flight);
   for (uint32_t i = 1; i <= w->n; i++) hs_elect_free(w->nodes[i].e);
   hs_elect_invariants_free(&w->inv);
 }
 
 static hs_elect *E(eworld *w, uint32_t id) { return w->nodes[id].e; }
+
+static hs_time_ns ew_deadline(void *w, uint32_t id) { return hs_elect_next_deadline(E(w, id)); }
 
 static void ew_crash(eworld *w, uint32_t id) {
   if (w->down[id]) return;
@@ -324,9 +274,8 @@ static void ew_chaos_action(eworld *w) {
   uint32_t down = 0;
   for (uint32_t i = 1; i <= w->n; i++) down += w->down[i];
   if (dice < 20) { /* a random two-sided partition */
-    uint32_t side = (uint32_t)hs_rng_below(&w->rng, 1u << w->n);
-    for (uint32_t a = 1; a <= w->n; a++)
-      for (uint32_t b = 1; b <= w->n; b++) w->cut[a][b] = ((side >> (a - 1)) & 1) != ((side >> (b - 1)) & 1);
+    static const uint32_t ids[EW_MAX] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    fw_partition(w->cut, ids, w->n, &w->rng);
     w->partitions++;
   } else if (dice < 35) {
     memset(w->cut, 0, sizeof w->cut);
@@ -339,9 +288,7 @@ static void ew_chaos_action(eworld *w) {
   } else if (dice < 80) {
     ew_restart(w, id);
   } else if (dice < 90) {
-    static const double rates[] = {0, 0, 0.05, 0.2};
-    w->loss = rates[hs_rng_below(&w->rng, 4)];
-    w->dup = rates[hs_rng_below(&w->rng, 4)];
+    fw_random_rates(&w->link, &w->rng);
   } else { /* the membership view says a random node is dead, or alive again */
     uint32_t who = 1 + (uint32_t)hs_rng_below(&w->rng, w->n);
     if (!w->down[id]) hs_elect_set_alive(E(w, id), who, !w->down[who], w->now);
@@ -351,22 +298,13 @@ static void ew_chaos_action(eworld *w) {
 /* Runs events until `end` or the first violation. */
 static void ew_run_until(eworld *w, hs_time_ns end) {
   while (!w->violated) {
-    hs_time_ns t_msg = w->hlen ? w->heap[0].at : HS_TIME_NEVER, t_dl = HS_TIME_NEVER;
-    uint32_t who = 0;
-    for (uint32_t i = 1; i <= w->n; i++) {
-      hs_time_ns d = hs_elect_next_deadline(E(w, i));
-      if (d < t_dl) {
-        t_dl = d;
-        who = i;
-      }
-    }
+    uint32_t who;
+    hs_time_ns t_dl = h_earliest(w, w->n, ew_deadline, &who);
     hs_time_ns t_act = w->chaos ? w->next_action : HS_TIME_NEVER;
-    hs_time_ns t = t_msg < t_dl ? t_msg : t_dl;
-    if (t_act < t) t = t_act;
-    if (t > end) break;
-    if (t > w->now) w->now = t;
-    if (t == t_msg) {
-      ewmsg m = ew_pop(w);
+    fw_event ev = fw_next(&w->now, end, fw_first_arrival(&w->flight), t_dl, t_act);
+    if (ev == FW_END) break;
+    if (ev == FW_MSG) {
+      hmsg m = hq_heap_pop(&w->flight);
       if (!w->down[m.to] && !w->cut[m.from][m.to]) {
         hs_elect_msg d;
         if (hs_elect_msg_decode(&d, m.buf, m.len) != HS_OK) ew_violation(w, "decode failed");
@@ -377,11 +315,11 @@ static void ew_run_until(eworld *w, hs_time_ns end) {
         w->trace = (w->trace ^ (uint64_t)w->now ^ ((uint64_t)m.to << 56) ^ d.type) * 0x100000001b3ull;
       }
       free(m.buf);
-    } else if (t == t_dl) {
+    } else if (ev == FW_DEADLINE) {
       hs_elect_tick(E(w, who), w->now);
     } else {
       ew_chaos_action(w);
-      w->next_action = w->now + (hs_time_ns)(hs_rng_exponential(&w->rng, 80.0) * MS) + 1;
+      w->next_action = fw_next_action(w->now, &w->rng, 80.0);
     }
   }
   if (!w->violated && w->now < end) w->now = end;

@@ -531,8 +531,7 @@ static void run_seeds(int strategy, uint64_t seeds, const char *name) {
     ew_run_until(w, 10000 * MS);
     /* the faults stop: heal, everyone up, views reset, no loss */
     w->chaos = false;
-    w->loss = w->dup = 0;
-    memset(w->cut, 0, sizeof w->cut);
+    fw_heal(&w->link, w->cut);
     for (uint32_t i = 1; i <= 5; i++) ew_restart(w, i);
     for (uint32_t i = 1; i <= 5; i++)
       for (uint32_t j = 1; j <= 5; j++) hs_elect_set_alive(E(w, i), j, true, w->now);

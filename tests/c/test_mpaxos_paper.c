@@ -38,6 +38,14 @@ static void cluster(pnet *net, hs_paxos_checker *chk, uint32_t size, const popts
   pn_cluster(net, true, size, o);
 }
 
+/* Node 1 of a cluster of `size`, started; the others are played by the test. */
+static hs_mpaxos *solo(pnet *net, uint32_t size, const popts *o) {
+  pnet_init(net);
+  hs_mpaxos *mp = pn_add_mp(net, 1, PIDS, size, o);
+  pn_start(net, 1);
+  return mp;
+}
+
 static void done(pnet *net, hs_paxos_checker *chk) {
   pnet_check(net);
   pnet_free(net);
@@ -122,7 +130,7 @@ static void test_single_node_commits_at_once(void **s) {
   assert_rc(pn_submit(&net, 1, "solo", 7, NULL), HS_OK);
   assert_applied(&net, 1, 1, "solo");
   assert_true(pn_applied_at(&net, 1, 1)->mine);
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   done(&net, &chk);
 }
 
@@ -170,9 +178,7 @@ static void test_new_leader_adopts_highest_ballot_per_slot(void **s) {
   (void)s;
   popts o = popts_default();
   pnet net;
-  pnet_init(&net);
-  hs_mpaxos *mp = pn_add_mp(&net, 1, PIDS, 5, &o);
-  pn_start(&net, 1);
+  hs_mpaxos *mp = solo(&net, 5, &o);
   step_ok(&net, (hs_paxos_msg){.type = HS_PAXOS_MSG_PREPARE, .from = 5, .to = 1, .ballot = B(4, 5), .slot = 1});
   pq_clear(&net);
   assert_rc(hs_mpaxos_campaign(mp, net.now), HS_OK);
@@ -304,9 +310,7 @@ static void test_leader_learning_another_value_steps_down(void **s) {
   (void)s;
   popts o = popts_default();
   pnet net;
-  pnet_init(&net);
-  hs_mpaxos *mp = pn_add_mp(&net, 1, PIDS, 3, &o);
-  pn_start(&net, 1);
+  hs_mpaxos *mp = solo(&net, 3, &o);
   assert_rc(hs_mpaxos_campaign(mp, net.now), HS_OK);
   hs_paxos_ballot b = hs_mpaxos_promised(mp);
   step_ok(&net, (hs_paxos_msg){.type = HS_PAXOS_MSG_PROMISE, .from = 2, .to = 1, .ballot = b, .slot = 1});
@@ -565,9 +569,7 @@ static void test_forged_messages_are_bounded(void **s) {
   popts o = popts_default();
   o.window = 1000;
   pnet net;
-  pnet_init(&net);
-  hs_mpaxos *mp = pn_add_mp(&net, 1, PIDS, 3, &o);
-  pn_start(&net, 1);
+  hs_mpaxos *mp = solo(&net, 3, &o);
   hs_paxos_value gap[2] = {sval(5, "a", B(1, 2), B(1, 2)), sval(7, "b", B(1, 2), B(1, 2))};
   assert_rc(pn_step(&net, &(hs_paxos_msg){.type = HS_PAXOS_MSG_ACCEPT, .from = 2, .to = 1, .ballot = B(1, 2),
                                           .values = gap, .n_values = 2}),

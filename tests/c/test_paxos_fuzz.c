@@ -70,10 +70,9 @@ static void fuzz_cluster(bool multi, uint64_t seed, int rounds) {
     uint32_t to = 1 + (uint32_t)hs_rng_below(&rng, 3);
     uint64_t dice = hs_rng_below(&rng, 10);
     if (dice < 4) { /* a real message corrupted */
-      if (!net.qlen) continue;
-      size_t k = (size_t)hs_rng_below(&rng, net.qlen);
-      pmsg t;
-      pq_remove(&net, k, &t);
+      if (!net.q.len) continue;
+      size_t k = (size_t)hs_rng_below(&rng, net.q.len);
+      pmsg t = hq_remove(&net.q, k);
       size_t len = t.len - (size_t)hs_rng_below(&rng, t.len < 8 ? t.len + 1 : 8);
       for (int f = 0; f < 3 && len; f++) t.buf[hs_rng_below(&rng, len)] = (uint8_t)hs_rng_next(&rng);
       uint32_t n = hs_paxos_msg_decode_count(t.buf, len);
@@ -98,8 +97,8 @@ static void fuzz_cluster(bool multi, uint64_t seed, int rounds) {
       } else {
         hs_paxos_propose(SD(&net, to), net.now, "v", 1);
       }
-    } else if (net.qlen) {
-      pq_deliver_at(&net, (size_t)hs_rng_below(&rng, net.qlen));
+    } else if (net.q.len) {
+      pq_deliver_at(&net, (size_t)hs_rng_below(&rng, net.q.len));
     }
     pnet_advance(&net, MS);
   }

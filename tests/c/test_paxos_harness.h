@@ -15,39 +15,18 @@
 #ifndef TEST_PAXOS_HARNESS_H
 #define TEST_PAXOS_HARNESS_H
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
 
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 #include "paxos/hs_mpaxos.h"
 #include "paxos/hs_paxos.h"
 #include "paxos/hs_paxos_check.h"
+#include "test_msgq.h"
 
-#define MS 1000000LL
 #define PN_MAX 8
 
-#define assert_u64(actual, expected)                                                                         \
-  do {                                                                                                       \
-    uint64_t a_ = (uint64_t)(actual), e_ = (uint64_t)(expected);                                             \
-    if (a_ != e_)                                                                                            \
-      fail_msg("%s = %llu, expected %llu", #actual, (unsigned long long)a_, (unsigned long long)e_);         \
-  } while (0)
-
-#define assert_rc(actual, expected)                                                                          \
-  do {                                                                                                       \
-    int a_ = (actual), e_ = (expected);                                                                      \
-    if (a_ != e_)                                                                                            \
-      fail_msg("%s: got %d (%s), expected %d (%s)", #actual, a_, hs_paxos_strerror(a_), e_,                  \
-               hs_paxos_strerror(e_));                                                                       \
-  } while (0)
+#define assert_rc(actual, expected) assert_rc_named(actual, expected, hs_paxos_strerror)
 
 #define assert_mrole(node, expected)                                                                         \
   do {                                                                                                       \
@@ -102,14 +81,7 @@ typedef struct pnode {
   hs_mpaxos_role_event last_role;
 } pnode;
 
-typedef struct pmsg {
-  uint8_t *buf;
-  size_t len;
-  uint32_t from, to;
-  hs_paxos_msg_type type;
-  hs_time_ns at; /* arrival time (timed mode) */
-  uint64_t seq;
-} pmsg;
+typedef hmsg pmsg; /* type: an hs_paxos_msg_type */
 
 typedef struct popts {
   uint32_t q1, q2;
@@ -124,10 +96,9 @@ typedef struct popts {
 struct pnet {
   pnode nodes[PN_MAX + 1]; /* by id; nodes[0] unused */
   hs_time_ns now;
-  pmsg *q;
-  size_t qlen, qcap;
-  uint64_t seq;
-  bool cut[PN_MAX + 1][PN_MAX + 1]; /* cut[a][b]: a -> b messages are dropped on delivery */
+  hq q;         /* in send order */
+  uint64_t seq; /* messages sent, copies too */
+  hcut cut;     /* checked on delivery */
   bool violation;
   char why[320];
   hs_paxos_checker *checker; /* given to nodes created after it is set */
@@ -144,16 +115,6 @@ static void pnet_violation(pnet *net, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(net->why, sizeof net->why, fmt, ap);
   va_end(ap);
-}
-
-static uint64_t ph_mix(uint64_t h, const void *data, size_t len) {
-  const uint8_t *p = data;
-  h ^= 0x9e3779b97f4a7c15ULL + len;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h * 0xff51afd7ed558ccdULL;
 }
 
 /* ---- Callbacks ---------------------------------------------------------------------------------- */
@@ -197,20 +158,12 @@ static void pcb_send(void *ud, const hs_paxos_msg *m) {
   pn_check_contract(n, m);
   if (m->from != n->id || m->to == n->id || m->to == 0 || m->to > PN_MAX)
     pnet_violation(net, "node %u sent a message from %u to %u", n->id, m->from, m->to);
-  if (net->qlen == net->qcap) {
-    net->qcap = net->qcap ? net->qcap * 2 : 64;
-    net->q = realloc(net->q, net->qcap * sizeof *net->q);
-  }
-  pmsg *t = &net->q[net->qlen++];
-  t->len = hs_paxos_msg_encoded_size(m);
-  t->buf = malloc(t->len);
-  assert_u64(hs_paxos_msg_encode(m, t->buf, t->len), t->len);
-  t->from = m->from;
-  t->to = m->to;
-  t->type = m->type;
-  t->at = net->now;
-  t->seq = ++net->seq;
-  if (net->on_send) net->on_send(net, t);
+  pmsg t = {.len = hs_paxos_msg_encoded_size(m), .from = m->from, .to = m->to, .type = m->type, .at = net->now};
+  t.buf = malloc(t.len);
+  assert_u64(hs_paxos_msg_encode(m, t.buf, t.len), t.len);
+  t.seq = ++net->seq;
+  hq_push(&net->q, t);
+  if (net->on_send) net->on_send(net, &net->q.m[net->q.len - 1]);
 }
 
 static void pcb_sd_timer(void *ud, hs_time_ns at) { ((pnode *)ud)->timer_at[0] = at; }
@@ -256,7 +209,7 @@ static void pcb_mp_apply(void *ud, const hs_paxos_value *v, bool mine, uint64_t 
                    (unsigned long long)n->sm_slot);
   n->sm_slot = v->slot;
   if (v->type == HS_PAXOS_VALUE_NORMAL) {
-    n->sm_hash = ph_mix(n->sm_hash, v->data, v->len);
+    n->sm_hash = h_mix(n->sm_hash, v->data, v->len);
     n->sm_count++;
   }
   if (n->keep_applied) {
@@ -432,7 +385,7 @@ static void pn_restart(pnet *net, uint32_t id) {
   else assert_rc(hs_mpaxos_restart(n->mp, net->now), HS_OK);
 }
 
-static hs_time_ns pn_deadline(pnet *net, uint32_t id) {
+static hs_time_ns pn_deadline(void *net, uint32_t id) {
   pnode *n = pn(net, id);
   return n->sd ? hs_paxos_next_deadline(n->sd) : n->mp ? hs_mpaxos_next_deadline(n->mp) : HS_TIME_NEVER;
 }
@@ -458,10 +411,7 @@ static void pnet_free(pnet *net) {
     net->nodes[i].sd = NULL;
     net->nodes[i].mp = NULL;
   }
-  for (size_t i = 0; i < net->qlen; i++) free(net->q[i].buf);
-  free(net->q);
-  net->q = NULL;
-  net->qlen = net->qcap = 0;
+  hq_free(&net->q);
 }
 
 /* Checked at the end of a test: the persistence contract and the checker held. */
@@ -486,12 +436,6 @@ static void pdec_free(pdec *d) {
   d->vals = NULL;
 }
 
-static void pq_remove(pnet *net, size_t i, pmsg *out) {
-  *out = net->q[i];
-  memmove(net->q + i, net->q + i + 1, (net->qlen - i - 1) * sizeof *net->q);
-  net->qlen--;
-}
-
 static void pq_decode(const pmsg *t, pdec *d) {
   pdec_free(d);
   d->buf = t->buf;
@@ -500,54 +444,28 @@ static void pq_decode(const pmsg *t, pdec *d) {
   assert_rc(hs_paxos_msg_decode(&d->m, t->buf, t->len, d->vals, n), HS_OK);
 }
 
-/* Matches a queued message: 0 / -1 are wildcards for from/to and type. */
-static bool pq_match(const pmsg *t, uint32_t from, uint32_t to, int type) {
-  return (!from || t->from == from) && (!to || t->to == to) && (type < 0 || (int)t->type == type);
-}
-
-static size_t pq_count(pnet *net, uint32_t from, uint32_t to, int type) {
-  size_t c = 0;
-  for (size_t i = 0; i < net->qlen; i++) c += pq_match(&net->q[i], from, to, type);
-  return c;
-}
+/* Matching: 0 / -1 are wildcards for from/to and type. */
+static size_t pq_count(pnet *net, uint32_t from, uint32_t to, int type) { return hq_count(&net->q, from, to, type); }
 
 /* Takes the first matching message out of the queue into d. */
 static bool pq_take(pnet *net, uint32_t from, uint32_t to, int type, pdec *d) {
-  for (size_t i = 0; i < net->qlen; i++) {
-    if (!pq_match(&net->q[i], from, to, type)) continue;
-    pmsg t;
-    pq_remove(net, i, &t);
-    pq_decode(&t, d);
-    return true;
-  }
-  return false;
+  long i = hq_find(&net->q, from, to, type);
+  if (i < 0) return false;
+  pmsg t = hq_remove(&net->q, (size_t)i);
+  pq_decode(&t, d);
+  return true;
 }
 
 static void pq_expect(pnet *net, uint32_t from, uint32_t to, int type, pdec *d) {
   if (!pq_take(net, from, to, type, d))
     fail_msg("no %s message from %u to %u in the queue (%zu queued)",
-             type < 0 ? "any" : hs_paxos_msg_type_name((hs_paxos_msg_type)type), from, to, net->qlen);
+             type < 0 ? "any" : hs_paxos_msg_type_name((hs_paxos_msg_type)type), from, to, net->q.len);
 }
 
-static void pq_clear(pnet *net) {
-  for (size_t i = 0; i < net->qlen; i++) free(net->q[i].buf);
-  net->qlen = 0;
-}
+static void pq_clear(pnet *net) { hq_clear(&net->q); }
 
 /* Drops matching messages; returns how many. */
-static size_t pq_drop(pnet *net, uint32_t from, uint32_t to, int type) {
-  size_t j = 0, dropped = 0;
-  for (size_t i = 0; i < net->qlen; i++) {
-    if (pq_match(&net->q[i], from, to, type)) {
-      free(net->q[i].buf);
-      dropped++;
-    } else {
-      net->q[j++] = net->q[i];
-    }
-  }
-  net->qlen = j;
-  return dropped;
-}
+static size_t pq_drop(pnet *net, uint32_t from, uint32_t to, int type) { return hq_drop(&net->q, from, to, type); }
 
 /* Steps a (hand-built or decoded) message into its destination. */
 static int pn_step(pnet *net, const hs_paxos_msg *m) {
@@ -558,15 +476,15 @@ static int pn_step(pnet *net, const hs_paxos_msg *m) {
 
 /* Delivers queued message i if its destination exists, is up and the link is not cut. */
 static void pq_deliver_at(pnet *net, size_t i) {
-  pmsg t;
-  pq_remove(net, i, &t);
+  pmsg t = hq_remove(&net->q, i);
   pnode *dst = &net->nodes[t.to];
   if ((dst->sd || dst->mp) && !pn_crashed(net, t.to) && !net->cut[t.from][t.to]) {
     pdec d = {0};
     pq_decode(&t, &d);
     int rc = pn_step(net, &d.m);
     if (rc != HS_OK)
-      pnet_violation(net, "step %s %u->%u: %s", hs_paxos_msg_type_name(t.type), t.from, t.to, hs_paxos_strerror(rc));
+      pnet_violation(net, "step %s %u->%u: %s", hs_paxos_msg_type_name((hs_paxos_msg_type)t.type), t.from, t.to,
+                     hs_paxos_strerror(rc));
     pdec_free(&d);
   } else {
     free(t.buf);
@@ -577,38 +495,16 @@ static void pq_deliver_at(pnet *net, size_t i) {
  * (at most `limit`). Returns the number delivered. */
 static size_t pq_deliver_matching(pnet *net, uint32_t from, uint32_t to, int type, size_t limit) {
   size_t done = 0;
-  while (done < limit) {
-    size_t i = 0;
-    while (i < net->qlen && !pq_match(&net->q[i], from, to, type)) i++;
-    if (i == net->qlen) break;
-    pq_deliver_at(net, i);
-    done++;
-  }
+  for (long i; done < limit && (i = hq_find(&net->q, from, to, type)) >= 0; done++) pq_deliver_at(net, (size_t)i);
   return done;
 }
 
 static size_t pq_deliver_all(pnet *net) { return pq_deliver_matching(net, 0, 0, -1, 100000); }
 
 /* Appends a copy of queued message i (a duplicate). */
-static void pq_duplicate(pnet *net, size_t i) {
-  pmsg t = net->q[i];
-  t.buf = malloc(t.len);
-  memcpy(t.buf, net->q[i].buf, t.len);
-  t.seq = ++net->seq;
-  if (net->qlen == net->qcap) {
-    net->qcap = net->qcap * 2 + 8;
-    net->q = realloc(net->q, net->qcap * sizeof *net->q);
-  }
-  net->q[net->qlen++] = t;
-}
+static void pq_duplicate(pnet *net, size_t i) { hq_push(&net->q, hmsg_copy(&net->q.m[i], ++net->seq)); }
 
-static void pq_reverse(pnet *net) {
-  for (size_t i = 0, j = net->qlen; i + 1 < j; i++, j--) {
-    pmsg t = net->q[i];
-    net->q[i] = net->q[j - 1];
-    net->q[j - 1] = t;
-  }
-}
+static void pq_reverse(pnet *net) { hq_reverse(&net->q); }
 
 static void pnet_isolate(pnet *net, uint32_t id, bool cut) {
   for (uint32_t j = 1; j <= PN_MAX; j++) net->cut[id][j] = net->cut[j][id] = cut;
@@ -620,17 +516,9 @@ static void pnet_isolate(pnet *net, uint32_t id, bool cut) {
  * without delivering messages. */
 static void pnet_advance_to(pnet *net, hs_time_ns to) {
   for (int guard = 0; guard < 100000; guard++) {
-    uint32_t who = 0;
-    hs_time_ns best = to + 1;
-    for (uint32_t i = 1; i <= PN_MAX; i++) {
-      if (!net->nodes[i].sd && !net->nodes[i].mp) continue;
-      hs_time_ns d = pn_deadline(net, i);
-      if (d < best) {
-        best = d;
-        who = i;
-      }
-    }
-    if (!who) break;
+    uint32_t who;
+    hs_time_ns best = h_earliest(net, PN_MAX, pn_deadline, &who);
+    if (!who || best > to) break;
     if (best > net->now) net->now = best;
     pn_tick(net, who);
   }

@@ -166,7 +166,7 @@ static void test_promise_refuses_lower_ballot(void **s) {
   assert_u64(hs_paxos_promised(p).node, 3);
   /* a ballot that is not its sender's is refused as malformed, not answered */
   assert_rc(pn_step(&net, &(hs_paxos_msg){.type = HS_PAXOS_MSG_PREPARE, .from = 2, .to = 1, .ballot = {9, 3}}), HS_EINVAL);
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   hs_paxos_stats st;
   hs_paxos_get_stats(p, &st);
   assert_u64(st.malformed_messages, 1);
@@ -403,12 +403,12 @@ static void test_duelling_proposers_decide_one_value(void **s) {
     assert_rc(hs_paxos_propose(SD(&net, 1), net.now, "a", 1), HS_OK);
     assert_rc(hs_paxos_propose(SD(&net, 5), net.now, "b", 1), HS_OK);
     for (int round = 0; round < 400; round++) {
-      if (net.qlen) {
-        size_t i = (size_t)hs_rng_below(&rng, net.qlen);
+      if (net.q.len) {
+        size_t i = (size_t)hs_rng_below(&rng, net.q.len);
         uint64_t dice = hs_rng_below(&rng, 10);
         if (dice == 0) pq_duplicate(&net, i);
         else if (dice == 1) pq_reverse(&net);
-        else if (dice == 2) pq_drop(&net, net.q[i].from, net.q[i].to, (int)net.q[i].type);
+        else if (dice == 2) pq_drop(&net, net.q.m[i].from, net.q.m[i].to, (int)net.q.m[i].type);
         else pq_deliver_at(&net, i);
       }
       pnet_advance(&net, 2 * MS);
@@ -444,7 +444,7 @@ static void test_decided_node_answers_with_decision(void **s) {
   assert_true(d.m.values[0].chosen);
   assert_u64(hs_paxos_promised(SD(&net, 2)).round, 1); /* not promised */
   assert_rc(hs_paxos_propose(SD(&net, 2), net.now, "w", 1), HS_OK);
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   assert_u64(hs_paxos_phase_of(SD(&net, 2)), HS_PAXOS_IDLE);
   pdec_free(&d);
   pnet_check(&net);
@@ -605,7 +605,7 @@ static void test_single_node_decides_at_once(void **s) {
   pn_cluster(&net, false, 1, &o);
   assert_rc(hs_paxos_propose(SD(&net, 1), net.now, "solo", 4), HS_OK);
   assert_decided(&net, 1, "solo");
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   pnet_check(&net);
   pnet_free(&net);
 }
@@ -634,7 +634,7 @@ static void test_malformed_messages_are_refused(void **s) {
   hs_paxos_stats st;
   hs_paxos_get_stats(p, &st);
   assert_u64(st.malformed_messages, 8);
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   assert_u64(hs_paxos_promised(p).round, 0);
   assert_false(hs_paxos_decided(p, NULL, NULL));
   pnet_free(&net);

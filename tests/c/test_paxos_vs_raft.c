@@ -10,32 +10,16 @@
  * CPU time of each run is printed, not asserted (no test asserts a timing).
  * HS_BENCH_COMMANDS=100000 makes it a benchmark.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-
-#include <cmocka.h>
 
 #include "paxos/hs_mpaxos.h"
 #include "raft/hs_raft.h"
+#include "test_msgq.h"
 
-#define MS 1000000LL
 #define US 1000LL
 #define N 5
 #define CLIENTS 100
-
-typedef struct bmsg {
-  hs_time_ns at;
-  uint64_t seq;
-  uint32_t to;
-  uint8_t *buf;
-  size_t len;
-} bmsg;
 
 typedef struct bench {
   bool paxos;
@@ -43,8 +27,7 @@ typedef struct bench {
   hs_mpaxos *mp[N + 1];
   hs_time_ns now;
   hs_rng rng;
-  bmsg *heap;
-  size_t hlen, hcap;
+  hq flight; /* by arrival */
   uint64_t seq, messages, bytes;
   uint64_t done, target, submitted;
   uint64_t applied_on[N + 1];
@@ -55,41 +38,12 @@ typedef struct bench {
   size_t values_cap;
 } bench;
 
-static bool b_before(const bmsg *a, const bmsg *b) { return a->at < b->at || (a->at == b->at && a->seq < b->seq); }
-
-static void b_push(bench *b, bmsg m) {
-  if (b->hlen == b->hcap) {
-    b->hcap = b->hcap ? 2 * b->hcap : 1024;
-    b->heap = realloc(b->heap, b->hcap * sizeof *b->heap);
-  }
-  size_t i = b->hlen++;
-  while (i > 0 && b_before(&m, &b->heap[(i - 1) / 2])) {
-    b->heap[i] = b->heap[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
-  b->heap[i] = m;
-}
-
-static bmsg b_pop(bench *b) {
-  bmsg top = b->heap[0], last = b->heap[--b->hlen];
-  size_t i = 0;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= b->hlen) break;
-    if (c + 1 < b->hlen && b_before(&b->heap[c + 1], &b->heap[c])) c++;
-    if (!b_before(&b->heap[c], &last)) break;
-    b->heap[i] = b->heap[c];
-    i = c;
-  }
-  if (b->hlen) b->heap[i] = last;
-  return top;
-}
-
 static void b_queue(bench *b, uint32_t to, uint8_t *buf, size_t len) {
-  bmsg m = {b->now + 400 * US + (hs_time_ns)hs_rng_below(&b->rng, 200 * US), ++b->seq, to, buf, len};
+  hmsg m = {.at = b->now + 400 * US + (hs_time_ns)hs_rng_below(&b->rng, 200 * US), .seq = ++b->seq, .to = to,
+            .buf = buf, .len = len};
   b->messages++;
   b->bytes += len;
-  b_push(b, m);
+  hq_heap_push(&b->flight, m);
 }
 
 static void *b_scratch(bench *b, size_t n, size_t size) {
@@ -185,12 +139,11 @@ static void b_free(bench *b) {
     hs_mpaxos_free(b->mp[id]);
     hs_raft_free(b->r[id]);
   }
-  while (b->hlen) free(b_pop(b).buf);
-  free(b->heap);
+  hq_free(&b->flight);
   free(b->values);
 }
 
-static void b_deliver(bench *b, bmsg m) {
+static void b_deliver(bench *b, hmsg m) {
   if (b->paxos) {
     uint32_t n = hs_paxos_msg_decode_count(m.buf, m.len);
     hs_paxos_value *vals = b_scratch(b, n ? n : 1, sizeof *vals);
@@ -207,16 +160,9 @@ static void b_deliver(bench *b, bmsg m) {
   free(m.buf);
 }
 
-static hs_time_ns b_deadline(bench *b, uint32_t *who) {
-  hs_time_ns best = HS_TIME_NEVER;
-  for (uint32_t id = 1; id <= N; id++) {
-    hs_time_ns d = b->paxos ? hs_mpaxos_next_deadline(b->mp[id]) : hs_raft_next_deadline(b->r[id]);
-    if (d < best) {
-      best = d;
-      *who = id;
-    }
-  }
-  return best;
+static hs_time_ns b_deadline(void *bp, uint32_t id) {
+  bench *b = bp;
+  return b->paxos ? hs_mpaxos_next_deadline(b->mp[id]) : hs_raft_next_deadline(b->r[id]);
 }
 
 static void b_submit(bench *b, uint32_t client) {
@@ -248,10 +194,10 @@ static double b_run(bench *b) {
     bool all = b->done >= b->target;
     for (uint32_t id = 1; id <= N && all; id++) all = b->applied_on[id] >= b->target + (b->paxos ? 0 : 1);
     if (all) break;
-    uint32_t who = 0;
-    hs_time_ns dl = b_deadline(b, &who);
-    if (b->hlen && b->heap[0].at <= dl) {
-      bmsg m = b_pop(b);
+    uint32_t who;
+    hs_time_ns dl = h_earliest(b, N, b_deadline, &who);
+    if (b->flight.len && b->flight.m[0].at <= dl) {
+      hmsg m = hq_heap_pop(&b->flight);
       if (m.at > b->now) b->now = m.at;
       b_deliver(b, m);
     } else if (dl != HS_TIME_NEVER) {

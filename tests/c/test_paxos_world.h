@@ -8,6 +8,7 @@
  * must refuse with a leader hint), partition and heal, crash and restart nodes, make a random
  * node campaign, and change the loss and duplication rates. Everything random comes from one
  * hs_rng seeded with the seed, so a failing seed replays exactly.
+ * The network, its faults and the event loop are test_fault_world.h's.
  *
  * Checked as the run goes, after every event:
  *   the checker (hs_paxos_check.h): one value per ballot, at most one value chosen per slot
@@ -24,6 +25,7 @@
 #ifndef TEST_PAXOS_WORLD_H
 #define TEST_PAXOS_WORLD_H
 
+#include "test_fault_world.h"
 #include "test_paxos_harness.h"
 
 #define W_NODES 5
@@ -35,14 +37,9 @@ typedef struct pworld {
   popts opts;
   bool multi;
   hs_paxos_checker chk;
-  /* network */
-  pmsg *heap;
-  size_t hlen, hcap;
-  double loss, dup;
-  hs_time_ns lat_min, lat_max;
-  /* commands: per node, tags submitted and how they ended */
-  uint8_t *req_state[W_NODES + 1]; /* 0 unknown, 1 pending, 2 applied, 3 lost */
-  size_t req_cap[W_NODES + 1];
+  hq flight; /* the timed network: messages by arrival */
+  fw_link link;
+  fw_ledger reqs; /* commands: per node, tags submitted and how they ended */
   uint64_t next_tag;
   /* chaos */
   hs_time_ns next_action;
@@ -56,73 +53,17 @@ static pworld *PW(pnet *net) { return net->world; }
 
 /* ---- Network ------------------------------------------------------------------------------------- */
 
-static bool pw_before(const pmsg *a, const pmsg *b) { return a->at < b->at || (a->at == b->at && a->seq < b->seq); }
-
-static void pw_heap_push(pworld *w, pmsg m) {
-  if (w->hlen == w->hcap) {
-    w->hcap = w->hcap ? w->hcap * 2 : 256;
-    w->heap = realloc(w->heap, w->hcap * sizeof *w->heap);
-  }
-  size_t i = w->hlen++;
-  while (i > 0 && pw_before(&m, &w->heap[(i - 1) / 2])) {
-    w->heap[i] = w->heap[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
-  w->heap[i] = m;
-}
-
-static pmsg pw_heap_pop(pworld *w) {
-  pmsg top = w->heap[0], last = w->heap[--w->hlen];
-  size_t i = 0;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= w->hlen) break;
-    if (c + 1 < w->hlen && pw_before(&w->heap[c + 1], &w->heap[c])) c++;
-    if (!pw_before(&w->heap[c], &last)) break;
-    w->heap[i] = w->heap[c];
-    i = c;
-  }
-  if (w->hlen) w->heap[i] = last;
-  return top;
-}
-
-static hs_time_ns pw_latency(pworld *w) {
-  return w->lat_min + (hs_time_ns)hs_rng_below(&w->rng, (uint64_t)(w->lat_max - w->lat_min + 1));
-}
-
 /* The harness queued the message; move it into the timed network, losing or duplicating it. */
 static void pw_on_send(pnet *net, pmsg *m) {
   pworld *w = PW(net);
   pmsg t = *m;
-  net->qlen--;
-  if (hs_rng_double(&w->rng) < w->loss) {
-    free(t.buf);
-    return;
-  }
-  if (hs_rng_double(&w->rng) < w->dup) {
-    pmsg d = t;
-    d.buf = malloc(t.len);
-    memcpy(d.buf, t.buf, t.len);
-    d.at = net->now + pw_latency(w);
-    d.seq = ++net->seq;
-    pw_heap_push(w, d);
-  }
-  t.at = net->now + pw_latency(w);
-  pw_heap_push(w, t);
+  net->q.len--;
+  fw_send(&w->flight, t, net->now, &w->link, &w->rng, &net->seq);
 }
 
 /* ---- Commands ----------------------------------------------------------------------------------- */
 
-static uint8_t *pw_req(pworld *w, uint32_t id, uint64_t tag) {
-  if (tag >= w->req_cap[id]) {
-    size_t c = w->req_cap[id] ? w->req_cap[id] * 2 : 256;
-    while (c <= tag) c *= 2;
-    w->req_state[id] = realloc(w->req_state[id], c);
-    memset(w->req_state[id] + w->req_cap[id], 0, c - w->req_cap[id]);
-    w->req_cap[id] = c;
-  }
-  return &w->req_state[id][tag];
-}
+static uint8_t *pw_req(pworld *w, uint32_t id, uint64_t tag) { return fw_req(&w->reqs, id, tag); }
 
 static void pw_on_apply(pnet *net, pnode *n, const hs_paxos_value *v, bool mine, uint64_t tag) {
   pworld *w = PW(net);
@@ -214,9 +155,7 @@ static void pw_action(pworld *w) {
   } else if (dice < 44) {
     if (w->multi && (id = pw_pick(w, 1))) pw_submit(w, id); /* anywhere: followers refuse */
   } else if (dice < 52) { /* a random two-sided partition */
-    uint32_t side = (uint32_t)hs_rng_below(&w->rng, 1u << W_NODES);
-    for (uint32_t a = 1; a <= W_NODES; a++)
-      for (uint32_t b = 1; b <= W_NODES; b++) net->cut[a][b] = ((side >> (a - 1)) & 1) != ((side >> (b - 1)) & 1);
+    fw_partition(net->cut, PIDS, W_NODES, &w->rng);
     w->partitions++;
   } else if (dice < 60) {
     memset(net->cut, 0, sizeof net->cut);
@@ -230,9 +169,7 @@ static void pw_action(pworld *w) {
   } else if (dice < 74) {
     if ((id = pw_pick(w, 2))) pn_restart(net, id);
   } else if (dice < 79) {
-    static const double rates[] = {0, 0, 0.05, 0.2};
-    w->loss = rates[hs_rng_below(&w->rng, 4)];
-    w->dup = rates[hs_rng_below(&w->rng, 4)];
+    fw_random_rates(&w->link, &w->rng);
   } else if (dice < 84) {
     if (w->multi && (id = pw_pick(w, 1))) {
       hs_mpaxos_campaign(MP(net, id), net->now);
@@ -262,8 +199,8 @@ static void pw_init(pworld *w, uint64_t seed, bool multi, const popts *o) {
   w->net.on_apply = pw_on_apply;
   w->action_mean_ms = 25.0;
   w->max_crashed = 2;
-  w->lat_min = 1 * MS;
-  w->lat_max = 15 * MS;
+  w->link.lat_min = 1 * MS;
+  w->link.lat_max = 15 * MS;
   for (uint32_t i = 1; i <= W_NODES; i++) {
     if (multi) pn_add_mp(&w->net, i, PIDS, W_NODES, &w->opts);
     else pn_add_sd(&w->net, i, PIDS, W_NODES, &w->opts);
@@ -273,52 +210,41 @@ static void pw_init(pworld *w, uint64_t seed, bool multi, const popts *o) {
 }
 
 static void pw_free(pworld *w) {
-  while (w->hlen) free(pw_heap_pop(w).buf);
-  free(w->heap);
+  hq_free(&w->flight);
   pnet_free(&w->net);
   hs_paxos_checker_free(&w->chk);
-  for (uint32_t i = 0; i <= W_NODES; i++) free(w->req_state[i]);
+  fw_ledger_free(&w->reqs);
 }
 
 /* Runs events until `end` or the first violation. */
 static void pw_run_until(pworld *w, hs_time_ns end) {
   pnet *net = &w->net;
   while (!net->violation) {
-    hs_time_ns t_msg = w->hlen ? w->heap[0].at : HS_TIME_NEVER;
-    hs_time_ns t_dl = HS_TIME_NEVER;
-    uint32_t who = 0;
-    for (uint32_t i = 1; i <= W_NODES; i++) {
-      hs_time_ns d = pn_deadline(net, i);
-      if (d < t_dl) {
-        t_dl = d;
-        who = i;
-      }
-    }
+    uint32_t who;
+    hs_time_ns t_dl = h_earliest(net, W_NODES, pn_deadline, &who);
     hs_time_ns t_act = w->chaos ? w->next_action : HS_TIME_NEVER;
-    hs_time_ns t = t_msg;
-    if (t_dl < t) t = t_dl;
-    if (t_act < t) t = t_act;
-    if (t > end) break;
-    if (t > net->now) net->now = t;
-    if (t == t_msg) {
-      pmsg m = pw_heap_pop(w);
+    fw_event ev = fw_next(&net->now, end, fw_first_arrival(&w->flight), t_dl, t_act);
+    if (ev == FW_END) break;
+    if (ev == FW_MSG) {
+      pmsg m = hq_heap_pop(&w->flight);
       if (!pn_crashed(net, m.to) && !net->cut[m.from][m.to]) {
         pdec d = {0};
         pq_decode(&m, &d);
         int rc = pn_step(net, &d.m);
-        if (rc) pnet_violation(net, "step %s %u->%u failed: %s", hs_paxos_msg_type_name(m.type), m.from, m.to,
-                               hs_paxos_strerror(rc));
+        if (rc)
+          pnet_violation(net, "step %s %u->%u failed: %s", hs_paxos_msg_type_name((hs_paxos_msg_type)m.type), m.from,
+                         m.to, hs_paxos_strerror(rc));
         pdec_free(&d);
         pw_check_node(w, m.to);
       } else {
         free(m.buf);
       }
-    } else if (t == t_dl) {
+    } else if (ev == FW_DEADLINE) {
       pn_tick(net, who);
       pw_check_node(w, who);
     } else {
       pw_action(w);
-      w->next_action = net->now + (hs_time_ns)(hs_rng_exponential(&w->rng, w->action_mean_ms) * MS) + 1;
+      w->next_action = fw_next_action(net->now, &w->rng, w->action_mean_ms);
       for (uint32_t i = 1; i <= W_NODES; i++) pw_check_node(w, i);
     }
   }
@@ -328,8 +254,7 @@ static void pw_run_until(pworld *w, hs_time_ns end) {
 static void pw_heal(pworld *w) {
   pnet *net = &w->net;
   w->chaos = false;
-  w->loss = w->dup = 0;
-  memset(net->cut, 0, sizeof net->cut);
+  fw_heal(&w->link, net->cut);
   for (uint32_t i = 1; i <= W_NODES; i++)
     if (pn_crashed(net, i)) pn_restart(net, i);
 }
@@ -374,11 +299,8 @@ static void pw_liveness_multi(pworld *w) {
     if (hs_mpaxos_pending(MP(net, i)))
       pnet_violation(net, "node %u still follows %llu unresolved commands", i,
                      (unsigned long long)hs_mpaxos_pending(MP(net, i)));
-    for (size_t t = 0; t < w->req_cap[i]; t++)
-      if (w->req_state[i][t] == 1) {
-        pnet_violation(net, "node %u: command %zu never resolved", i, t);
-        break;
-      }
+    uint64_t pending = fw_first_pending(&w->reqs, i);
+    if (pending) pnet_violation(net, "node %u: command %llu never resolved", i, (unsigned long long)pending);
     if (pn(net, i)->sm_hash != pn(net, leader)->sm_hash && hs_mpaxos_applied_index(MP(net, i)) == hs_mpaxos_applied_index(MP(net, leader)))
       pnet_violation(net, "nodes %u and %u applied the same slots into different states", i, leader);
   }

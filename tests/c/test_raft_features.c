@@ -56,7 +56,7 @@ static void test_single_node_cluster_commits(void **s) {
   assert_u64(tn(&net, 1)->n_reads, 1);
   assert_u64(tn(&net, 1)->reads[0].index, 2);
   assert_rc(tn(&net, 1)->reads[0].status, HS_OK);
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   hs_raft_stats st;
   hs_raft_get_stats(r, &st);
   assert_u64(st.elections_won, 1);
@@ -202,11 +202,11 @@ static void test_fast_backup_long_divergent_log(void **s) {
   tq_deliver_matching(&net, 0, 0, HS_RAFT_MSG_VOTE_RESP, 10);
   assert_role(l, HS_RAFT_LEADER); /* its last term 3 beats the follower's 2 */
   size_t rejections = 0;
-  for (int guard = 0; guard < 1000 && net.qlen; guard++) {
-    for (size_t i = 0; i < net.qlen; i++)
-      if (net.q[i].type == HS_RAFT_MSG_APP_RESP && net.q[i].to == 1) {
+  for (int guard = 0; guard < 1000 && net.q.len; guard++) {
+    for (size_t i = 0; i < net.q.len; i++)
+      if (net.q.m[i].type == HS_RAFT_MSG_APP_RESP && net.q.m[i].to == 1) {
         tdec d = {0};
-        tq_decode(&net.q[i], &d);
+        tq_decode(&net.q.m[i], &d);
         rejections += d.m.reject;
         d.buf = NULL; /* still owned by the queue */
       }
@@ -233,7 +233,7 @@ static void test_duplicate_and_reordered_messages(void **s) {
   /* three pipelined entries to node 2, each duplicated, delivered in reverse */
   net.cut[1][3] = true;
   for (int i = 0; i < 3; i++) tn_propose(&net, 1, "abc", i, NULL);
-  size_t n = net.qlen;
+  size_t n = net.q.len;
   for (size_t i = 0; i < n; i++) tq_duplicate(&net, i);
   tq_reverse(&net);
   tq_deliver_matching(&net, 1, 2, HS_RAFT_MSG_APP, 100);

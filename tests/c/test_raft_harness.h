@@ -16,38 +16,17 @@
 #ifndef TEST_RAFT_HARNESS_H
 #define TEST_RAFT_HARNESS_H
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
 
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 #include "raft/hs_raft.h"
+#include "test_msgq.h"
 
-#define MS 1000000LL
 #define TN_MAX 8
 #define TN_MAX_ENTS 1024
 
-#define assert_u64(actual, expected)                                                                         \
-  do {                                                                                                       \
-    uint64_t a_ = (uint64_t)(actual), e_ = (uint64_t)(expected);                                             \
-    if (a_ != e_)                                                                                            \
-      fail_msg("%s = %llu, expected %llu", #actual, (unsigned long long)a_, (unsigned long long)e_);         \
-  } while (0)
-
-#define assert_rc(actual, expected)                                                                          \
-  do {                                                                                                       \
-    int a_ = (actual), e_ = (expected);                                                                      \
-    if (a_ != e_)                                                                                            \
-      fail_msg("%s: got %d (%s), expected %d (%s)", #actual, a_, hs_raft_strerror(a_), e_,                   \
-               hs_raft_strerror(e_));                                                                        \
-  } while (0)
+#define assert_rc(actual, expected) assert_rc_named(actual, expected, hs_raft_strerror)
 
 #define assert_role(node, expected)                                                                          \
   do {                                                                                                       \
@@ -106,14 +85,7 @@ typedef struct tnode {
   int transfer_status;
 } tnode;
 
-typedef struct tmsg {
-  uint8_t *buf;
-  size_t len;
-  uint32_t from, to;
-  hs_raft_msg_type type;
-  hs_time_ns at; /* arrival time (timed mode) */
-  uint64_t seq;
-} tmsg;
+typedef hmsg tmsg; /* type: an hs_raft_msg_type */
 
 typedef struct topts {
   bool pre_vote, check_quorum, drop_on_step_down;
@@ -126,10 +98,9 @@ typedef struct topts {
 struct tnet {
   tnode nodes[TN_MAX + 1]; /* by id; nodes[0] unused */
   hs_time_ns now;
-  tmsg *q;
-  size_t qlen, qcap;
-  uint64_t seq;
-  bool cut[TN_MAX + 1][TN_MAX + 1]; /* cut[a][b]: a -> b messages are dropped on delivery */
+  hq q;         /* in send order */
+  uint64_t seq; /* messages sent, copies too */
+  hcut cut;     /* checked on delivery */
   bool violation;
   char why[256];
   /* hooks for the randomized world */
@@ -151,16 +122,6 @@ static void tnet_violation(tnet *net, const char *fmt, ...) {
 
 /* ---- Callbacks ------------------------------------------------------------------------------ */
 
-static uint64_t th_mix(uint64_t h, const void *data, size_t len) {
-  const uint8_t *p = data;
-  h ^= 0x9e3779b97f4a7c15ULL + len;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h * 0xff51afd7ed558ccdULL;
-}
-
 static void th_put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint64_t th_get64(const uint8_t *p) {
   uint64_t v;
@@ -180,20 +141,12 @@ static void cb_send(void *ud, const hs_raft_msg *m) {
                    (unsigned long long)m->index, (unsigned long long)n->persisted_last);
   if (m->from != n->id || m->to == n->id || m->to == 0 || m->to > TN_MAX)
     tnet_violation(net, "node %u sent a message from %u to %u", n->id, m->from, m->to);
-  if (net->qlen == net->qcap) {
-    net->qcap = net->qcap ? net->qcap * 2 : 64;
-    net->q = realloc(net->q, net->qcap * sizeof *net->q);
-  }
-  tmsg *t = &net->q[net->qlen++];
-  t->len = hs_raft_msg_encoded_size(m);
-  t->buf = malloc(t->len);
-  assert_u64(hs_raft_msg_encode(m, t->buf, t->len), t->len);
-  t->from = m->from;
-  t->to = m->to;
-  t->type = m->type;
-  t->at = net->now;
-  t->seq = ++net->seq;
-  if (net->on_send) net->on_send(net, t);
+  tmsg t = {.len = hs_raft_msg_encoded_size(m), .from = m->from, .to = m->to, .type = m->type, .at = net->now};
+  t.buf = malloc(t.len);
+  assert_u64(hs_raft_msg_encode(m, t.buf, t.len), t.len);
+  t.seq = ++net->seq;
+  hq_push(&net->q, t);
+  if (net->on_send) net->on_send(net, &net->q.m[net->q.len - 1]);
 }
 
 static void cb_set_timer(void *ud, hs_raft_timer kind, hs_time_ns at) {
@@ -229,7 +182,7 @@ static void cb_apply(void *ud, const hs_raft_entry *e, bool mine, uint64_t tag) 
                    (unsigned long long)n->sm_index);
   n->sm_index = e->index;
   if (e->type == HS_RAFT_ENTRY_NORMAL) {
-    n->sm_hash = th_mix(n->sm_hash, e->data, e->len);
+    n->sm_hash = h_mix(n->sm_hash, e->data, e->len);
     n->sm_count++;
   }
   if (n->n_applied == n->cap_applied) {
@@ -421,10 +374,7 @@ static void tnet_free(tnet *net) {
     tnode_free_records(&net->nodes[i]);
     net->nodes[i].r = NULL;
   }
-  for (size_t i = 0; i < net->qlen; i++) free(net->q[i].buf);
-  free(net->q);
-  net->q = NULL;
-  net->qlen = net->qcap = 0;
+  hq_free(&net->q);
 }
 
 /* Checked after every test: the persistence contract and the sanity checks held. */
@@ -446,52 +396,32 @@ static void tdec_free(tdec *d) {
   d->buf = NULL;
 }
 
-static void tq_remove(tnet *net, size_t i, tmsg *out) {
-  *out = net->q[i];
-  memmove(net->q + i, net->q + i + 1, (net->qlen - i - 1) * sizeof *net->q);
-  net->qlen--;
-}
-
 static void tq_decode(const tmsg *t, tdec *d) {
   tdec_free(d);
   d->buf = t->buf;
   assert_rc(hs_raft_msg_decode(&d->m, t->buf, t->len, d->ents, TN_MAX_ENTS), HS_OK);
 }
 
-/* Matches a queued message: 0 / -1 are wildcards for from/to and type. */
-static bool tq_match(const tmsg *t, uint32_t from, uint32_t to, int type) {
-  return (!from || t->from == from) && (!to || t->to == to) && (type < 0 || (int)t->type == type);
-}
-
-static size_t tq_count(tnet *net, uint32_t from, uint32_t to, int type) {
-  size_t c = 0;
-  for (size_t i = 0; i < net->qlen; i++) c += tq_match(&net->q[i], from, to, type);
-  return c;
-}
+/* Matching: 0 / -1 are wildcards for from/to and type. */
+static size_t tq_count(tnet *net, uint32_t from, uint32_t to, int type) { return hq_count(&net->q, from, to, type); }
 
 /* Takes the first matching message out of the queue into d. */
 static bool tq_take(tnet *net, uint32_t from, uint32_t to, int type, tdec *d) {
-  for (size_t i = 0; i < net->qlen; i++) {
-    if (!tq_match(&net->q[i], from, to, type)) continue;
-    tmsg t;
-    tq_remove(net, i, &t);
-    tq_decode(&t, d);
-    return true;
-  }
-  return false;
+  long i = hq_find(&net->q, from, to, type);
+  if (i < 0) return false;
+  tmsg t = hq_remove(&net->q, (size_t)i);
+  tq_decode(&t, d);
+  return true;
 }
 
 /* Like tq_take, failing the test when there is none. */
 static void tq_expect(tnet *net, uint32_t from, uint32_t to, int type, tdec *d) {
   if (!tq_take(net, from, to, type, d))
     fail_msg("no %s message from %u to %u in the queue (%zu queued)",
-             type < 0 ? "any" : hs_raft_msg_type_name((hs_raft_msg_type)type), from, to, net->qlen);
+             type < 0 ? "any" : hs_raft_msg_type_name((hs_raft_msg_type)type), from, to, net->q.len);
 }
 
-static void tq_clear(tnet *net) {
-  for (size_t i = 0; i < net->qlen; i++) free(net->q[i].buf);
-  net->qlen = 0;
-}
+static void tq_clear(tnet *net) { hq_clear(&net->q); }
 
 /* Steps a (hand-built or decoded) message into its destination. */
 static int tn_step(tnet *net, const hs_raft_msg *m) {
@@ -502,15 +432,15 @@ static int tn_step(tnet *net, const hs_raft_msg *m) {
 /* Delivers queued message i if its destination exists, is up and the link is not cut; drops
  * it otherwise. */
 static void tq_deliver_at(tnet *net, size_t i) {
-  tmsg t;
-  tq_remove(net, i, &t);
+  tmsg t = hq_remove(&net->q, i);
   tnode *dst = &net->nodes[t.to];
   if (dst->r && !hs_raft_crashed(dst->r) && !net->cut[t.from][t.to]) {
     tdec d = {0};
     tq_decode(&t, &d);
     int rc = hs_raft_step(dst->r, &d.m, net->now);
-    if (rc != HS_OK) tnet_violation(net, "step %s %u->%u: %s", hs_raft_msg_type_name(t.type), t.from, t.to,
-                                    hs_raft_strerror(rc));
+    if (rc != HS_OK)
+      tnet_violation(net, "step %s %u->%u: %s", hs_raft_msg_type_name((hs_raft_msg_type)t.type), t.from, t.to,
+                     hs_raft_strerror(rc));
     tdec_free(&d);
   } else {
     free(t.buf);
@@ -521,48 +451,19 @@ static void tq_deliver_at(tnet *net, size_t i) {
  * (at most `limit` deliveries). Returns the number delivered. */
 static size_t tq_deliver_matching(tnet *net, uint32_t from, uint32_t to, int type, size_t limit) {
   size_t done = 0;
-  while (done < limit) {
-    size_t i = 0;
-    while (i < net->qlen && !tq_match(&net->q[i], from, to, type)) i++;
-    if (i == net->qlen) break;
-    tq_deliver_at(net, i);
-    done++;
-  }
+  for (long i; done < limit && (i = hq_find(&net->q, from, to, type)) >= 0; done++) tq_deliver_at(net, (size_t)i);
   return done;
 }
 
 static size_t tq_deliver_all(tnet *net) { return tq_deliver_matching(net, 0, 0, -1, 100000); }
 
 /* Drops every queued message to or from id. */
-static void tq_drop_node(tnet *net, uint32_t id) {
-  size_t j = 0;
-  for (size_t i = 0; i < net->qlen; i++) {
-    if (net->q[i].to == id || net->q[i].from == id) free(net->q[i].buf);
-    else net->q[j++] = net->q[i];
-  }
-  net->qlen = j;
-}
+static void tq_drop_node(tnet *net, uint32_t id) { hq_drop_node(&net->q, id); }
 
 /* Appends a copy of queued message i (a duplicate). */
-static void tq_duplicate(tnet *net, size_t i) {
-  tmsg t = net->q[i];
-  t.buf = malloc(t.len);
-  memcpy(t.buf, net->q[i].buf, t.len);
-  t.seq = ++net->seq;
-  if (net->qlen == net->qcap) {
-    net->qcap = net->qcap * 2 + 8;
-    net->q = realloc(net->q, net->qcap * sizeof *net->q);
-  }
-  net->q[net->qlen++] = t;
-}
+static void tq_duplicate(tnet *net, size_t i) { hq_push(&net->q, hmsg_copy(&net->q.m[i], ++net->seq)); }
 
-static void tq_reverse(tnet *net) {
-  for (size_t i = 0, j = net->qlen; i + 1 < j; i++, j--) {
-    tmsg t = net->q[i];
-    net->q[i] = net->q[j - 1];
-    net->q[j - 1] = t;
-  }
-}
+static void tq_reverse(tnet *net) { hq_reverse(&net->q); }
 
 /* Isolates id: cuts every link to and from it (both ways), or heals them. */
 static void tnet_isolate(tnet *net, uint32_t id, bool cut) {
@@ -573,20 +474,16 @@ static void tnet_isolate(tnet *net, uint32_t id, bool cut) {
 
 /* Moves time to `to`, firing every node deadline on the way in time order (ties: lower id),
  * without delivering messages. */
+static hs_time_ns tn_deadline(void *net, uint32_t id) {
+  hs_raft *r = R(net, id);
+  return r ? hs_raft_next_deadline(r) : HS_TIME_NEVER;
+}
+
 static void tnet_advance_to(tnet *net, hs_time_ns to) {
   for (int guard = 0; guard < 100000; guard++) {
-    uint32_t who = 0;
-    hs_time_ns best = to + 1;
-    for (uint32_t i = 1; i <= TN_MAX; i++) {
-      hs_raft *r = net->nodes[i].r;
-      if (!r) continue;
-      hs_time_ns d = hs_raft_next_deadline(r);
-      if (d < best) {
-        best = d;
-        who = i;
-      }
-    }
-    if (!who) break;
+    uint32_t who;
+    hs_time_ns best = h_earliest(net, TN_MAX, tn_deadline, &who);
+    if (!who || best > to) break;
     if (best > net->now) net->now = best;
     hs_raft_tick(net->nodes[who].r, net->now);
   }

@@ -125,7 +125,7 @@ static void test_reject_stale_term_message(void **s) {
     assert_u64(hs_raft_commit_index(r), 0);
     assert_u64(hs_raft_leader(r), HS_RAFT_NONE);
     if (!cq) {
-      assert_u64(net.qlen, 0);
+      assert_u64(net.q.len, 0);
     } else {
       tdec d = {0};
       tq_expect(&net, 1, 2, HS_RAFT_MSG_APP_RESP, &d);
@@ -155,7 +155,7 @@ static void test_start_as_follower(void **s) {
   assert_true(at >= 100 * MS && at < 200 * MS);
   assert_true(tn(&net, 1)->timer_at[HS_RAFT_TIMER_ELECTION] == at);
   assert_true(hs_raft_deadline(r, HS_RAFT_TIMER_HEARTBEAT) == HS_TIME_NEVER);
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   tnet_free(&net);
 }
 
@@ -169,7 +169,7 @@ static void test_leader_bcast_beat(void **s) {
   for (int i = 0; i < 10; i++) assert_rc(tn_propose(&net, 1, "x", i, NULL), HS_OK);
   tq_clear(&net);
   tnet_advance(&net, 10 * MS);
-  assert_u64(net.qlen, 2);
+  assert_u64(net.q.len, 2);
   for (uint32_t to = 2; to <= 3; to++) {
     tdec d = {0};
     tq_expect(&net, 1, to, HS_RAFT_MSG_HEARTBEAT, &d);
@@ -202,7 +202,7 @@ static void nonleader_start_election(hs_raft_role state) {
   assert_u64(hs_raft_vote(r), 1);
   assert_u64(tn(&net, 1)->persisted_vote, 1);
   assert_u64(tn(&net, 1)->persisted_term, 2);
-  assert_u64(net.qlen, 2);
+  assert_u64(net.q.len, 2);
   for (uint32_t to = 2; to <= 3; to++) {
     tdec d = {0};
     tq_expect(&net, 1, to, HS_RAFT_MSG_VOTE, &d);
@@ -280,7 +280,7 @@ static void test_follower_vote(void **s) {
     tn_start(&net, 1);
     uint64_t persists = tn(&net, 1)->persist_state_calls;
     step(&net, msg(HS_RAFT_MSG_VOTE, tests[i].nvote, 1, 1));
-    assert_u64(net.qlen, 1);
+    assert_u64(net.q.len, 1);
     tdec d = {0};
     tq_expect(&net, 1, tests[i].nvote, HS_RAFT_MSG_VOTE_RESP, &d);
     assert_u64(d.m.term, 1);
@@ -406,7 +406,7 @@ static void test_leader_start_replication(void **s) {
   assert_u64(hs_raft_last_index(r), li + 1);
   assert_u64(hs_raft_commit_index(r), li);
   assert_u64(tn(&net, 1)->persisted_last, li + 1);
-  assert_u64(net.qlen, 2);
+  assert_u64(net.q.len, 2);
   for (uint32_t to = 2; to <= 3; to++) {
     tdec d = {0};
     tq_expect(&net, 1, to, HS_RAFT_MSG_APP, &d);
@@ -621,7 +621,7 @@ static void test_follower_check_msg_app(void **s) {
     m.log_term = tests[i].log_term;
     m.index = tests[i].index;
     step(&net, m);
-    assert_u64(net.qlen, 1);
+    assert_u64(net.q.len, 1);
     tdec d = {0};
     tq_expect(&net, 1, 2, HS_RAFT_MSG_APP_RESP, &d);
     assert_u64(d.m.term, 2);
@@ -744,7 +744,7 @@ static void test_vote_request(void **s) {
     step(&net, m);
     tq_clear(&net);
     tnet_advance_to(&net, hs_raft_deadline(r, HS_RAFT_TIMER_ELECTION));
-    assert_u64(net.qlen, 2);
+    assert_u64(net.q.len, 2);
     for (uint32_t to = 2; to <= 3; to++) {
       tdec d = {0};
       tq_expect(&net, 1, to, HS_RAFT_MSG_VOTE, &d);
@@ -782,7 +782,7 @@ static void test_voter(void **s) {
     m.log_term = tests[i].log_term;
     m.index = tests[i].index;
     step(&net, m);
-    assert_u64(net.qlen, 1);
+    assert_u64(net.q.len, 1);
     tdec d = {0};
     tq_expect(&net, 1, 2, HS_RAFT_MSG_VOTE_RESP, &d);
     if (d.m.reject != tests[i].reject) fail_msg("#%zu: reject %d", i, d.m.reject);

@@ -38,7 +38,7 @@ static void test_random_seeds_keep_invariants(void **s) {
     if (seed % 3 == 0) { /* leader churn */
       w->churn = true;
       w->action_mean_ms = 10.0;
-      w->loss = 0.1;
+      w->link.loss = 0.1;
     }
     bool ok = w_run(w, CHAOS_NS);
     if (!ok) {

@@ -7,6 +7,7 @@
  * commands, request reads, partition and heal, crash and restart nodes, change the loss and
  * duplication rates, and add and remove members. Everything random comes from one hs_rng
  * seeded with the seed, so a failing seed replays exactly.
+ * The network, its faults and the event loop are test_fault_world.h's.
  *
  * Raft's safety properties are checked by the engine's own checker, the one hs.RaftChecker
  * runs in Lua (engine/raft/hs_raft_invariants.h: election safety, state machine safety,
@@ -24,6 +25,7 @@
 #ifndef TEST_RAFT_WORLD_H
 #define TEST_RAFT_WORLD_H
 
+#include "test_fault_world.h"
 #include "test_raft_harness.h"
 
 #include "raft/hs_raft_internal.h"
@@ -36,19 +38,15 @@ typedef struct wworld {
   uint64_t seed;
   hs_rng rng;
   topts opts;
-  /* network */
-  tmsg *heap;
-  size_t hlen, hcap;
-  double loss, dup;
-  hs_time_ns lat_min, lat_max;
+  hq flight; /* the timed network: messages by arrival */
+  fw_link link;
   hs_raft_invariants inv; /* Raft's safety properties */
   /* per committed index, the state machine's hash chain after it */
   uint64_t *c_chain;
   size_t c_cap;
   uint64_t max_committed;
   /* requests: per node, tags proposed and how they ended */
-  uint8_t *req_state[W_NODES + 1]; /* 0 unknown, 1 pending, 2 applied, 3 lost */
-  size_t req_cap[W_NODES + 1];
+  fw_ledger reqs;
   uint64_t next_tag;
   uint64_t *read_need; /* by request id: the highest index committed anywhere when it was made */
   size_t read_cap;
@@ -62,6 +60,8 @@ typedef struct wworld {
 
 static wworld *W_of(tnet *net) { return net->world; }
 
+static const uint32_t W_IDS[W_NODES] = {1, 2, 3, 4, 5};
+
 static void w_grow64(uint64_t **a, size_t *cap, size_t need, size_t old_cap) {
   (void)old_cap;
   if (need < *cap) return;
@@ -74,59 +74,12 @@ static void w_grow64(uint64_t **a, size_t *cap, size_t need, size_t old_cap) {
 
 /* ---- Network ---------------------------------------------------------------------------------- */
 
-static bool w_before(const tmsg *a, const tmsg *b) { return a->at < b->at || (a->at == b->at && a->seq < b->seq); }
-
-static void w_heap_push(wworld *w, tmsg m) {
-  if (w->hlen == w->hcap) {
-    w->hcap = w->hcap ? w->hcap * 2 : 256;
-    w->heap = realloc(w->heap, w->hcap * sizeof *w->heap);
-  }
-  size_t i = w->hlen++;
-  while (i > 0 && w_before(&m, &w->heap[(i - 1) / 2])) {
-    w->heap[i] = w->heap[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
-  w->heap[i] = m;
-}
-
-static tmsg w_heap_pop(wworld *w) {
-  tmsg top = w->heap[0], last = w->heap[--w->hlen];
-  size_t i = 0;
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= w->hlen) break;
-    if (c + 1 < w->hlen && w_before(&w->heap[c + 1], &w->heap[c])) c++;
-    if (!w_before(&w->heap[c], &last)) break;
-    w->heap[i] = w->heap[c];
-    i = c;
-  }
-  if (w->hlen) w->heap[i] = last;
-  return top;
-}
-
-static hs_time_ns w_latency(wworld *w) {
-  return w->lat_min + (hs_time_ns)hs_rng_below(&w->rng, (uint64_t)(w->lat_max - w->lat_min + 1));
-}
-
 /* The harness queued the message; move it into the timed network, losing or duplicating it. */
 static void w_on_send(tnet *net, tmsg *m) {
   wworld *w = W_of(net);
   tmsg t = *m;
-  net->qlen--;
-  if (hs_rng_double(&w->rng) < w->loss) {
-    free(t.buf);
-    return;
-  }
-  if (hs_rng_double(&w->rng) < w->dup) {
-    tmsg d = t;
-    d.buf = malloc(t.len);
-    memcpy(d.buf, t.buf, t.len);
-    d.at = net->now + w_latency(w);
-    d.seq = ++net->seq;
-    w_heap_push(w, d);
-  }
-  t.at = net->now + w_latency(w);
-  w_heap_push(w, t);
+  net->q.len--;
+  fw_send(&w->flight, t, net->now, &w->link, &w->rng, &net->seq);
 }
 
 /* ---- Checks ---------------------------------------------------------------------------------------- */
@@ -156,9 +109,10 @@ static void w_on_apply(tnet *net, tnode *n, const hs_raft_entry *e) {
   /* requests */
   tapplied *a = &n->applied[n->n_applied - 1];
   if (a->mine) {
-    if (a->tag >= w->req_cap[n->id] || w->req_state[n->id][a->tag] != 1)
+    uint8_t *st = fw_req(&w->reqs, n->id, a->tag);
+    if (*st != FW_REQ_PENDING)
       tnet_violation(net, "node %u applied proposal %llu that was not pending", n->id, (unsigned long long)a->tag);
-    else w->req_state[n->id][a->tag] = 2;
+    else *st = FW_REQ_APPLIED;
     w->applied_mine++;
   }
   n->n_applied = 0; /* the world keeps no per-node history (memory) */
@@ -176,9 +130,10 @@ static void w_on_restore(tnet *net, tnode *n, uint64_t index) {
 static void w_check_lost(wworld *w, tnode *n) {
   while (n->n_lost) {
     tlost l = n->lost[--n->n_lost];
-    if (l.tag >= w->req_cap[n->id] || w->req_state[n->id][l.tag] != 1)
+    uint8_t *st = fw_req(&w->reqs, n->id, l.tag);
+    if (*st != FW_REQ_PENDING)
       tnet_violation(&w->net, "node %u lost proposal %llu that was not pending", n->id, (unsigned long long)l.tag);
-    else w->req_state[n->id][l.tag] = 3;
+    else *st = FW_REQ_LOST;
     w->lost++;
   }
 }
@@ -222,14 +177,7 @@ static uint32_t w_pick(wworld *w, int want) { /* want: 0 any, 1 live, 2 crashed,
  * makes it); the caller unmarks it if the request is refused. */
 static uint64_t w_new_tag(wworld *w, uint32_t id) {
   uint64_t tag = ++w->next_tag;
-  if (tag >= w->req_cap[id]) {
-    size_t c = w->req_cap[id] ? w->req_cap[id] * 2 : 256;
-    while (c <= tag) c *= 2;
-    w->req_state[id] = realloc(w->req_state[id], c);
-    memset(w->req_state[id] + w->req_cap[id], 0, c - w->req_cap[id]);
-    w->req_cap[id] = c;
-  }
-  w->req_state[id][tag] = 1;
+  *fw_req(&w->reqs, id, tag) = FW_REQ_PENDING;
   return tag;
 }
 
@@ -239,7 +187,7 @@ static void w_propose(wworld *w, uint32_t id) {
   char cmd[48];
   int len = snprintf(cmd, sizeof cmd, "s%llu:c%llu@%u", (unsigned long long)w->seed, (unsigned long long)tag, id);
   int rc = hs_raft_propose(n->r, w->net.now, cmd, (size_t)len, tag, NULL);
-  if (rc != HS_OK) w->req_state[id][tag] = 0;
+  if (rc != HS_OK) *fw_req(&w->reqs, id, tag) = FW_REQ_NONE;
   else w->proposals++;
 }
 
@@ -282,9 +230,7 @@ static void w_action(wworld *w) {
       hs_raft_read_index(R(net, id), net->now, rid);
     }
   } else if (dice < 56) { /* a random two-sided partition */
-    uint32_t side = (uint32_t)hs_rng_below(&w->rng, 1u << W_NODES);
-    for (uint32_t a = 1; a <= W_NODES; a++)
-      for (uint32_t b = 1; b <= W_NODES; b++) net->cut[a][b] = ((side >> (a - 1)) & 1) != ((side >> (b - 1)) & 1);
+    fw_partition(net->cut, W_IDS, W_NODES, &w->rng);
     w->partitions++;
   } else if (dice < 64) {
     memset(net->cut, 0, sizeof net->cut);
@@ -300,9 +246,7 @@ static void w_action(wworld *w) {
   } else if (dice < 78) {
     if ((id = w_pick(w, 2))) hs_raft_restart(R(net, id), net->now);
   } else if (dice < 83) {
-    static const double rates[] = {0, 0, 0.05, 0.2};
-    w->loss = rates[hs_rng_below(&w->rng, 4)];
-    w->dup = rates[hs_rng_below(&w->rng, 4)];
+    fw_random_rates(&w->link, &w->rng);
   } else if (dice < 86) { /* membership: remove a voter (keep 3), re-add as learner, promote */
     if (!(id = w_pick(w, 3))) return;
     hs_raft *l = R(net, id);
@@ -315,7 +259,7 @@ static void w_action(wworld *w) {
     else return;
     uint64_t tag = w_new_tag(w, id);
     if (hs_raft_propose_conf(l, net->now, op, target, tag, NULL) == HS_OK) w->conf_changes++;
-    else w->req_state[id][tag] = 0;
+    else *fw_req(&w->reqs, id, tag) = FW_REQ_NONE;
   } else if (dice < 90) { /* a leadership transfer to anyone (itself, a crashed node, a non-member too) */
     if (!(id = w_pick(w, 3))) return;
     uint32_t target = (uint32_t)hs_rng_below(&w->rng, W_NODES) + 1;
@@ -341,50 +285,36 @@ static void w_init(wworld *w, uint64_t seed, const topts *o) {
   w->inv.on_violation = w_on_violation;
   w->inv.ud = w;
   w->action_mean_ms = 25.0;
-  w->lat_min = 1 * MS;
-  w->lat_max = 15 * MS;
-  uint32_t ids[W_NODES];
-  for (uint32_t i = 0; i < W_NODES; i++) ids[i] = i + 1;
+  w->link.lat_min = 1 * MS;
+  w->link.lat_max = 15 * MS;
   for (uint32_t i = 1; i <= W_NODES; i++) {
-    tn_add(&w->net, i, ids, W_NODES, &w->opts);
+    tn_add(&w->net, i, W_IDS, W_NODES, &w->opts);
     assert_int_equal(HS_OK, hs_raft_invariants_watch(&w->inv, R(&w->net, i), W_NAMES[i]));
   }
   for (uint32_t i = 1; i <= W_NODES; i++) tn_start(&w->net, i);
 }
 
 static void w_free(wworld *w) {
-  while (w->hlen) free(w_heap_pop(w).buf);
-  free(w->heap);
+  hq_free(&w->flight);
   for (uint32_t i = 1; i <= W_NODES; i++) w->net.nodes[i].n_applied = 0;
   tnet_free(&w->net);
   hs_raft_invariants_free(&w->inv);
   free(w->c_chain);
   free(w->read_need);
-  for (uint32_t i = 0; i <= W_NODES; i++) free(w->req_state[i]);
+  fw_ledger_free(&w->reqs);
 }
 
 /* Runs events until `end` or the first violation. */
 static void w_run_until(wworld *w, hs_time_ns end) {
   tnet *net = &w->net;
   while (!net->violation) {
-    hs_time_ns t_msg = w->hlen ? w->heap[0].at : HS_TIME_NEVER;
-    hs_time_ns t_dl = HS_TIME_NEVER;
-    uint32_t who = 0;
-    for (uint32_t i = 1; i <= W_NODES; i++) {
-      hs_time_ns d = hs_raft_next_deadline(R(net, i));
-      if (d < t_dl) {
-        t_dl = d;
-        who = i;
-      }
-    }
+    uint32_t who;
+    hs_time_ns t_dl = h_earliest(net, W_NODES, tn_deadline, &who);
     hs_time_ns t_act = w->chaos ? w->next_action : HS_TIME_NEVER;
-    hs_time_ns t = t_msg;
-    if (t_dl < t) t = t_dl;
-    if (t_act < t) t = t_act;
-    if (t > end) break;
-    if (t > net->now) net->now = t;
-    if (t == t_msg) {
-      tmsg m = w_heap_pop(w);
+    fw_event ev = fw_next(&net->now, end, fw_first_arrival(&w->flight), t_dl, t_act);
+    if (ev == FW_END) break;
+    if (ev == FW_MSG) {
+      tmsg m = hq_heap_pop(&w->flight);
       hs_raft *dst = R(net, m.to);
       if (!hs_raft_crashed(dst) && !net->cut[m.from][m.to]) {
         tdec d = {0};
@@ -396,12 +326,12 @@ static void w_run_until(wworld *w, hs_time_ns end) {
       } else {
         free(m.buf);
       }
-    } else if (t == t_dl) {
+    } else if (ev == FW_DEADLINE) {
       hs_raft_tick(R(net, who), net->now);
       w_check_node(w, who);
     } else {
       w_action(w);
-      w->next_action = net->now + (hs_time_ns)(hs_rng_exponential(&w->rng, w->action_mean_ms) * MS) + 1;
+      w->next_action = fw_next_action(net->now, &w->rng, w->action_mean_ms);
       for (uint32_t i = 1; i <= W_NODES; i++) w_check_node(w, i);
     }
   }
@@ -429,8 +359,7 @@ static bool w_run(wworld *w, hs_time_ns chaos_ns) {
   if (net->violation) return false;
 
   w->chaos = false;
-  w->loss = w->dup = 0;
-  memset(net->cut, 0, sizeof net->cut);
+  fw_heal(&w->link, net->cut);
   for (uint32_t i = 1; i <= W_NODES; i++)
     if (hs_raft_crashed(R(net, i))) hs_raft_restart(R(net, i), net->now);
   hs_time_ns deadline = net->now + 20000 * MS;
@@ -470,11 +399,8 @@ static bool w_run(wworld *w, hs_time_ns chaos_ns) {
     uint32_t id = i < c->n_voters ? c->voters[i] : c->learners[i - c->n_voters];
     w_check_lost(w, tn(net, id));
     if (R(net, id)->props_len) tnet_violation(net, "node %u still holds %zu unresolved proposals", id, R(net, id)->props_len);
-    for (size_t t = 0; t < w->req_cap[id]; t++)
-      if (w->req_state[id][t] == 1) {
-        tnet_violation(net, "node %u: proposal %zu never resolved", id, t);
-        break;
-      }
+    uint64_t pending = fw_first_pending(&w->reqs, id);
+    if (pending) tnet_violation(net, "node %u: proposal %llu never resolved", id, (unsigned long long)pending);
   }
   return !net->violation;
 }

@@ -119,7 +119,7 @@ static void test_write_goes_down_ack_comes_back(void **s) {
   assert_int_equal(RC_OPS[1].calls, 1);
   assert_rc(RC_OPS[1].status, HS_OK);
   assert_u64(RC_OPS[1].seq, 1);
-  assert_u64(c.net.qlen, 0);
+  assert_u64(c.net.q.len, 0);
   chc_free(&c);
 }
 

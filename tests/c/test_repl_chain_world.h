@@ -38,8 +38,7 @@ typedef struct cworld {
   cwop ops[RC_MAX_OPS];
   uint64_t next_tag;
   uint64_t acked_max[CW_KEYS], read_max[CW_KEYS];
-  uint64_t *seen_at;
-  size_t seen_cap;
+  rc_seen seen;
   hs_time_ns next_action;
   hs_time_ns link_since[CW_N + 1];
   uint64_t accepted, reads_ok, crashes, partitions;
@@ -72,17 +71,7 @@ static int cw_tick(void *c, hs_time_ns now) { return hs_chain_tick(c, now); }
 static hs_time_ns cw_deadline(const void *c) { return hs_chain_next_deadline(c); }
 
 static void cw_seen(cworld *w, uint64_t pos, uint64_t tag) {
-  if (pos >= w->seen_cap) {
-    size_t cap = w->seen_cap ? w->seen_cap : 256;
-    while (cap <= pos) cap *= 2;
-    w->seen_at = realloc(w->seen_at, cap * sizeof *w->seen_at);
-    memset(w->seen_at + w->seen_cap, 0, (cap - w->seen_cap) * sizeof *w->seen_at);
-    w->seen_cap = cap;
-  }
-  if (w->seen_at[pos] && w->seen_at[pos] != tag)
-    rn_violation(&w->net, "writes %llu and %llu both seen committed at sequence number %llu",
-                 (unsigned long long)w->seen_at[pos], (unsigned long long)tag, (unsigned long long)pos);
-  w->seen_at[pos] = tag;
+  rc_seen_commit(&w->net, &w->seen, "sequence number", pos, tag);
 }
 
 static void cw_write_done(void *ud, uint64_t tag, int status, uint64_t seq) {
@@ -163,19 +152,13 @@ static uint32_t cw_safe_others(cworld *w, uint32_t except) {
   for (uint32_t i = 1; i <= CW_N; i++) {
     hs_chain_stats st;
     hs_chain_get_stats(w->n[i], &st);
-    bool in_touch = w->link_since[i] != HS_TIME_NEVER && w->net.now - w->link_since[i] >= 400 * MS;
+    bool in_touch = rc_in_touch(&w->net, w->link_since, i);
     if (i != except && !w->net.nodes[i].down && st.synced && hs_repl_master_synced(w->m, i) && in_touch) c++;
   }
   return c;
 }
 
-static void cw_links(cworld *w) {
-  for (uint32_t i = 1; i <= CW_N; i++) {
-    bool cut = w->net.cut[i][RC_MASTER] || w->net.cut[RC_MASTER][i];
-    if (cut) w->link_since[i] = HS_TIME_NEVER;
-    else if (w->link_since[i] == HS_TIME_NEVER) w->link_since[i] = w->net.now;
-  }
-}
+static void cw_links(cworld *w) { rc_note_links(&w->net, w->link_since, CW_N); }
 
 static void cw_action(rnet *net, void *ud) {
   cworld *w = ud;
@@ -187,12 +170,10 @@ static void cw_action(rnet *net, void *ud) {
     uint32_t r = w->craq ? cw_pick(w, HS_CHAIN_NONE) : cw_pick(w, HS_CHAIN_TAIL);
     cw_read(w, hs_rng_below(&net->rng, 10) ? r : id, (uint32_t)hs_rng_below(&net->rng, CW_KEYS));
   } else if (dice < 76) {
-    uint32_t side = (uint32_t)hs_rng_below(&net->rng, 1u << (CW_N + 1));
     uint32_t who[CW_N + 1];
     for (uint32_t i = 0; i < CW_N; i++) who[i] = i + 1;
     who[CW_N] = RC_MASTER;
-    for (uint32_t a = 0; a <= CW_N; a++)
-      for (uint32_t b = 0; b <= CW_N; b++) net->cut[who[a]][who[b]] = ((side >> a) & 1) != ((side >> b) & 1);
+    fw_partition(net->cut, who, CW_N + 1, &net->rng);
     w->partitions++;
     cw_links(w);
   } else if (dice < 84) {
@@ -212,9 +193,7 @@ static void cw_action(rnet *net, void *ud) {
       hs_chain_restart(w->n[id], net->now);
     }
   } else {
-    static const double rates[] = {0, 0, 0.05, 0.2};
-    net->loss = rates[hs_rng_below(&net->rng, 4)];
-    net->dup = rates[hs_rng_below(&net->rng, 4)];
+    fw_random_rates(&net->link, &net->rng);
   }
   w->next_action = net->now + (hs_time_ns)(hs_rng_exponential(&net->rng, 12.0) * MS) + 1;
 }
@@ -255,7 +234,7 @@ static void cw_free(cworld *w) {
   for (uint32_t i = 1; i <= CW_N; i++) hs_chain_free(w->n[i]);
   hs_repl_master_free(w->m);
   rn_free(&w->net);
-  free(w->seen_at);
+  free(w->seen.at);
 }
 
 /* Chaos, then quiet: the tail must serve every key at least at its last acknowledged write,
@@ -265,8 +244,7 @@ static bool cw_run(cworld *w, hs_time_ns chaos) {
   w->next_action = 10 * MS;
   rn_run_until(net, chaos, &w->next_action, cw_action, NULL, w);
   if (net->violation) return false;
-  memset(net->cut, 0, sizeof net->cut);
-  net->loss = net->dup = 0;
+  fw_heal(&net->link, net->cut);
   for (uint32_t i = 1; i <= CW_N; i++)
     if (net->nodes[i].down) {
       net->nodes[i].down = false;

@@ -307,7 +307,7 @@ static void test_anti_entropy_100k_keys_10_differences(void **s) {
   for (int i = 0; i < 100000; i++) {
     snprintf(key, sizeof key, "key-%d", i);
     write_int(n[1], 0, key, i);
-    if (net.qlen > 1000) rn_flush(&net, 0, 0, -1, 100000);
+    if (net.q.len > 1000) rn_flush(&net, 0, 0, -1, 100000);
   }
   rn_flush(&net, 0, 0, -1, 100000);
   assert_u64(hs_ml_root_hash(n[1]), hs_ml_root_hash(n[2]));
@@ -399,7 +399,7 @@ static void test_malformed_refused(void **s) {
   assert_u64(stats(n[2]).malformed, 7);
   assert_u64(hs_ml_root_hash(n[2]), root);
   assert_int_equal(read_int(n[2], "y"), -1);
-  assert_u64(net.qlen, 0);
+  assert_u64(net.q.len, 0);
   hs_buf_free(&b);
   hs_vclock_free(&c);
   free_all(&net, n, 2);
@@ -447,9 +447,8 @@ static void mw_action(rnet *net, void *ud) {
   if (dice < 60) {
     if (!net->nodes[id].down) mw_write(w, id);
   } else if (dice < 68) {
-    uint32_t side = (uint32_t)hs_rng_below(&net->rng, 1u << WN);
-    for (uint32_t a = 1; a <= WN; a++)
-      for (uint32_t b = 1; b <= WN; b++) net->cut[a][b] = ((side >> (a - 1)) & 1) != ((side >> (b - 1)) & 1);
+    static const uint32_t ids[WN] = {1, 2, 3, 4};
+    fw_partition(net->cut, ids, WN, &net->rng);
     w->partitions++;
   } else if (dice < 76) {
     memset(net->cut, 0, sizeof net->cut);
@@ -466,8 +465,8 @@ static void mw_action(rnet *net, void *ud) {
     }
   } else {
     static const double rates[] = {0, 0.05, 0.2, 0.5};
-    net->loss = rates[hs_rng_below(&net->rng, 4)];
-    net->dup = rates[hs_rng_below(&net->rng, 4)];
+    net->link.loss = rates[hs_rng_below(&net->rng, 4)];
+    net->link.dup = rates[hs_rng_below(&net->rng, 4)];
   }
   w->next_action = net->now + (hs_time_ns)(hs_rng_exponential(&net->rng, 5.0) * MS) + 1;
 }
@@ -494,11 +493,10 @@ static hs_time_ns mw_run(uint64_t seed, mlworld *w) {
   oc.cb.send = oracle_send;
   assert_rc(hs_ml_new(&oc, &w->oracle), HS_OK);
   hs_buf_init(&w->scratch);
-  w->net.lat_max = 20 * MS;
+  w->net.link.lat_max = 20 * MS;
   w->next_action = 1;
   rn_run_until(&w->net, 2000 * MS, &w->next_action, mw_action, NULL, w);
-  memset(w->net.cut, 0, sizeof w->net.cut);
-  w->net.loss = w->net.dup = 0;
+  fw_heal(&w->net.link, w->net.cut);
   for (uint32_t i = 1; i <= WN; i++)
     if (w->net.nodes[i].down) {
       w->net.nodes[i].down = false;

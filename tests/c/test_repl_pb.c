@@ -191,8 +191,8 @@ static void test_reordering_and_duplicates_are_harmless(void **s) {
   /* deliver the five REPLICATEs last first */
   while (rn_count(&c.net, 1, 2, HS_REPL_MSG_PB_REPLICATE)) {
     long last = -1;
-    for (size_t i = 0; i < c.net.qlen; i++)
-      if (c.net.q[i].from == 1 && c.net.q[i].type == HS_REPL_MSG_PB_REPLICATE) last = (long)i;
+    for (size_t i = 0; i < c.net.q.len; i++)
+      if (c.net.q.m[i].from == 1 && c.net.q.m[i].type == HS_REPL_MSG_PB_REPLICATE) last = (long)i;
     rmsg r = rn_remove(&c.net, (size_t)last);
     rn_deliver(&c.net, &r);
   }
@@ -398,7 +398,7 @@ static void test_restarted_backup_rejoins(void **s) {
 /* Delivers every queued message (and what they cause) except those from -> to, which are
  * lost: a one-way cut in manual mode. */
 static void flush_cut(pbc *c, uint32_t from, uint32_t to) {
-  for (int n = 0; n < 5000 && c->net.qlen; n++) {
+  for (int n = 0; n < 5000 && c->net.q.len; n++) {
     rmsg r = rn_remove(&c->net, 0);
     if (r.from == from && r.to == to) free(r.buf);
     else rn_deliver(&c->net, &r);

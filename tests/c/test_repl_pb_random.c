@@ -48,8 +48,7 @@ typedef struct pbworld {
   wop ops[RC_MAX_OPS];
   uint64_t next_tag;
   uint64_t acked_max[KEYS], read_max[KEYS];
-  uint64_t *seen_at; /* position -> the write seen committed there */
-  size_t seen_cap;
+  rc_seen seen; /* position -> the write seen committed there */
   hs_time_ns next_action;
   hs_time_ns link_since[WN + 1]; /* since when each node and the master are not cut apart */
   uint64_t accepted, reads, crashes, primary_crashes, partitions;
@@ -59,17 +58,7 @@ static pbworld *W;
 static bool TRACE_ON; /* REPL_TRACE=<seed> prints that seed's views, crashes and writes */
 
 static void seen_commit(pbworld *w, uint64_t pos, uint64_t tag) {
-  if (pos >= w->seen_cap) {
-    size_t cap = w->seen_cap ? w->seen_cap : 256;
-    while (cap <= pos) cap *= 2;
-    w->seen_at = realloc(w->seen_at, cap * sizeof *w->seen_at);
-    memset(w->seen_at + w->seen_cap, 0, (cap - w->seen_cap) * sizeof *w->seen_at);
-    w->seen_cap = cap;
-  }
-  if (w->seen_at[pos] && w->seen_at[pos] != tag)
-    rn_violation(&w->net, "writes %llu and %llu both seen committed at position %llu",
-                 (unsigned long long)w->seen_at[pos], (unsigned long long)tag, (unsigned long long)pos);
-  w->seen_at[pos] = tag;
+  rc_seen_commit(&w->net, &w->seen, "position", pos, tag);
 }
 
 static void on_write_done(void *ud, uint64_t tag, int status, uint64_t seq) {
@@ -162,19 +151,13 @@ static uint32_t live_synced_others(pbworld *w, uint32_t except) {
   for (uint32_t i = 1; i <= WN; i++) {
     hs_pb_stats st;
     hs_pb_get_stats(w->n[i], &st);
-    bool in_touch = w->link_since[i] != HS_TIME_NEVER && w->net.now - w->link_since[i] >= 400 * MS;
+    bool in_touch = rc_in_touch(&w->net, w->link_since, i);
     if (i != except && !w->net.nodes[i].down && st.synced && hs_repl_master_synced(w->m, i) && in_touch) c++;
   }
   return c;
 }
 
-static void note_links(pbworld *w) {
-  for (uint32_t i = 1; i <= WN; i++) {
-    bool cut = w->net.cut[i][RC_MASTER] || w->net.cut[RC_MASTER][i];
-    if (cut) w->link_since[i] = HS_TIME_NEVER;
-    else if (w->link_since[i] == HS_TIME_NEVER) w->link_since[i] = w->net.now;
-  }
-}
+static void note_links(pbworld *w) { rc_note_links(&w->net, w->link_since, WN); }
 
 
 static void on_view(void *ud, uint64_t view, uint32_t primary, hs_pb_role role) {
@@ -239,9 +222,7 @@ static void action(rnet *net, void *ud) {
       hs_pb_restart(w->n[id], net->now);
     }
   } else {
-    static const double rates[] = {0, 0, 0.05, 0.2};
-    net->loss = rates[hs_rng_below(&net->rng, 4)];
-    net->dup = rates[hs_rng_below(&net->rng, 4)];
+    fw_random_rates(&net->link, &net->rng);
   }
   w->next_action = net->now + (hs_time_ns)(hs_rng_exponential(&net->rng, 15.0) * MS) + 1;
 }
@@ -282,7 +263,7 @@ static void world_free(pbworld *w) {
   for (uint32_t i = 1; i <= WN; i++) hs_pb_free(w->n[i]);
   hs_repl_master_free(w->m);
   rn_free(&w->net);
-  free(w->seen_at);
+  free(w->seen.at);
 }
 
 /* Chaos, then quiet: a ready primary must appear, every accepted write must have ended, and
@@ -292,8 +273,7 @@ static bool world_run(pbworld *w, hs_time_ns chaos) {
   w->next_action = 10 * MS;
   rn_run_until(net, chaos, &w->next_action, action, NULL, w);
   if (net->violation) return false;
-  memset(net->cut, 0, sizeof net->cut);
-  net->loss = net->dup = 0;
+  fw_heal(&net->link, net->cut);
   for (uint32_t i = 1; i <= WN; i++)
     if (net->nodes[i].down) {
       net->nodes[i].down = false;
