@@ -66,6 +66,7 @@ build = {
         "engine/lin/hs_lin_value.c",
         "engine/lua/hs_lua_open.c",
         "engine/lua/protocols/hs_lua_chain_node.c",
+        "engine/lua/protocols/hs_lua_consensus.c",
         "engine/lua/protocols/hs_lua_crdt.c",
         "engine/lua/protocols/hs_lua_elect.c",
         "engine/lua/protocols/hs_lua_kv.c",
