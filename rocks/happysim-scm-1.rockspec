@@ -110,6 +110,7 @@ build = {
         "engine/net/hs_link.c",
         "engine/net/hs_msgpool.c",
         "engine/net/hs_net.c",
+        "engine/net/hs_node_kit.c",
         "engine/net/hs_partition.c",
         "engine/net/hs_send.c",
         "engine/paxos/hs_mpaxos.c",

@@ -45,8 +45,8 @@ static void push_member(lua_State *L, lpaxos *r, uint32_t id) {
     lua_pushnil(L);
     return;
   }
-  if (id < r->node.peer_cap && r->node.peers[id]) {
-    lua_pushstring(L, r->node.peers[id]->name);
+  if (id < r->node.kit.peer_cap && r->node.kit.peers[id]) {
+    lua_pushstring(L, r->node.kit.peers[id]->name);
     return;
   }
   hs_lcons_push_state(L, &r->c);

@@ -21,7 +21,7 @@ static const hs_lua_class raft_class;
 
 /* The name of raft id `id`, NULL when unknown. */
 static const char *id_name(lraft *r, uint32_t id) {
-  hs_entity *e = id && id < r->node.peer_cap ? r->node.peers[id] : NULL;
+  hs_entity *e = id && id < r->node.kit.peer_cap ? r->node.kit.peers[id] : NULL;
   return e ? e->name : NULL;
 }
 
@@ -132,7 +132,7 @@ static void hook_role_changed(void *ud, const hs_raft_role_event *ev) {
   hs_lcons_push_history(L, &r->c, ev->now, hs_raft_role_name(ev->role));
   lua_pushinteger(L, (lua_Integer)ev->term);
   lua_setfield(L, -2, "term");
-  hs_entity *leader = ev->leader && ev->leader < r->node.peer_cap ? r->node.peers[ev->leader] : NULL;
+  hs_entity *leader = ev->leader && ev->leader < r->node.kit.peer_cap ? r->node.kit.peers[ev->leader] : NULL;
   if (leader) {
     lua_pushstring(L, leader->name);
     lua_setfield(L, -2, "leader");
