@@ -257,6 +257,28 @@ hs_lnet *hs_lcons_check_network(lua_State *L, const char **name) {
   return ln;
 }
 
+void hs_lcons_finish_new(lua_State *L, hs_lua_centity *base, int closed, const hs_lnet *ln) {
+  lua_setiuservalue(L, 7, HS_CENTITY_UV);
+  base->closed = closed;
+  if (ln->owner) {
+    base->closed = 1;
+    base->cls->attach(L, base, 7, 3);
+    base->closed = 0;
+  }
+  lua_settop(L, 7);
+}
+
+int hs_lcons_defer_start(lua_State *L, hs_lua_centity *base, int *deferred) {
+  if (!base->detached || base->closed) return 0;
+  if (*deferred) return luaL_error(L, "start: %s '%s' is already started", base->cls->name, base->e.name);
+  *deferred = 1;
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1); /* 2: its network */
+  hs_lnet_defer_start(L, 2, 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
 lua_Integer hs_lcons_field_count(lua_State *L, const char *field, lua_Integer dflt, lua_Integer lo, lua_Integer hi) {
   lua_Integer v = dflt;
   if (lua_getfield(L, 1, field) != LUA_TNIL) {

@@ -666,15 +666,7 @@ static void autostart_single(lpaxos *r) {
 static int l_start(lua_State *L) {
   lpaxos *r = test_paxos(L, 1);
   if (!r) return luaL_typeerror(L, 1, "PaxosNode, MultiPaxosNode or FlexiblePaxosNode");
-  if (r->base.detached && !r->base.closed) { /* built before its simulation: starts once attached */
-    if (r->start_deferred) return luaL_error(L, "start: %s '%s' is already started", class_name(r), r->base.e.name);
-    r->start_deferred = 1;
-    lua_settop(L, 1);
-    lua_getiuservalue(L, 1, 1); /* 2: its network */
-    hs_lnet_defer_start(L, 2, 1);
-    lua_settop(L, 1);
-    return 1;
-  }
+  if (hs_lcons_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
   r = check_paxos(L, 1);
   lua_settop(L, 1);
   if (r->started) {
@@ -1139,14 +1131,7 @@ static int new_node(lua_State *L, const hs_lua_class *cls) {
   hs_lcons_new_state(L, 10, 6, 2, 5); /* 8: the state table */
   lua_newtable(L);
   lua_setfield(L, 8, "proposals");
-  lua_setiuservalue(L, 7, HS_CENTITY_UV);
-  r->base.closed = closed;
-  if (ln->owner) {
-    r->base.closed = 1;
-    attach(L, r, 7, 3);
-    r->base.closed = 0;
-  }
-  lua_settop(L, 7);
+  hs_lcons_finish_new(L, &r->base, closed, ln);
   return 1;
 }
 

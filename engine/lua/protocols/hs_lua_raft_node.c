@@ -393,15 +393,7 @@ static void check_same_voters(lua_State *L, lraft *r, int idx) {
 /* node:start(): resolves the peers and arms the election timer. */
 static int l_start(lua_State *L) {
   lraft *r = luaL_checkudata(L, 1, "happysim.RaftNode");
-  if (r->base.detached && !r->base.closed) { /* built before its simulation: starts once attached */
-    if (r->start_deferred) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
-    r->start_deferred = 1;
-    lua_settop(L, 1);
-    lua_getiuservalue(L, 1, 1); /* 2: its network */
-    hs_lnet_defer_start(L, 2, 1);
-    lua_settop(L, 1);
-    return 1;
-  }
+  if (hs_lcons_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
   r = hs_lraft_check(L, 1);
   if (r->started) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
   lua_settop(L, 1);
@@ -829,14 +821,7 @@ static int l_raft_new(lua_State *L) {
   r->join = join;
   hs_lcons_init(L, &r->c, &r->base.e, ln, HS_RAFT_STATES_KEY);
   hs_lcons_new_state(L, 8, 6, 2, 5); /* 8: the state table */
-  lua_setiuservalue(L, 7, HS_CENTITY_UV);
-  r->base.closed = closed;
-  if (ln->owner) {
-    r->base.closed = 1;
-    attach(L, r, 7, 3);
-    r->base.closed = 0;
-  }
-  lua_settop(L, 7);
+  hs_lcons_finish_new(L, &r->base, closed, ln);
   return 1;
 }
 
