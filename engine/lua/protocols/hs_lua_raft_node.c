@@ -318,30 +318,7 @@ static uint32_t member_id(lua_State *L, lraft *r, int arg) {
     name = lua_tostring(L, arg);
   else
     return (uint32_t)luaL_argerror(L, arg, lua_pushfstring(L, "RaftNode or node name expected, got %s", hs_typename_of(L, arg)));
-  hs_push_sim(L, hs_lsim_of(r->base.e.sim));
-  lua_getiuservalue(L, -1, 1);
-  if (lua_getfield(L, -1, "raft_ids") == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "raft_ids");
-    lua_newtable(L);
-    lua_setfield(L, -3, "raft_names");
-  }
-  uint32_t id;
-  if (lua_getfield(L, -1, name) == LUA_TNUMBER) {
-    id = (uint32_t)lua_tointeger(L, -1);
-  } else {
-    lua_getfield(L, -3, "raft_names");
-    id = (uint32_t)luaL_len(L, -1) + 1;
-    lua_pushstring(L, name);
-    lua_rawseti(L, -2, id);
-    lua_pop(L, 1);
-    lua_pushinteger(L, id);
-    lua_setfield(L, -3, name);
-  }
-  lua_pop(L, 4);
-  return id;
+  return hs_sim_name_id(L, hs_lsim_of(r->base.e.sim), "raft_ids", "raft_names", name);
 }
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
