@@ -9,36 +9,20 @@
  */
 #include "coord/hs_elect_node.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/hs_assert.h"
 #include "net/hs_envelope.h"
 
-/* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
- * length, then the hs_elect_msg encoding). */
-#define HEADER HS_ENVELOPE_MSG_HEADER /* envelope + string tag + u32 length (net/hs_envelope.h) */
-
 static const char *const wire_names[HS_ELECT_MSG_TYPE_COUNT] = {
     "LeaderHeartbeat", "LeaderHeartbeatAck", "BullyElection", "BullyAnswer", "RingElection",
     "RingAck",         "Vote",               "VoteResponse",  "Election"};
 
-static hs_time_ns now_of(const hs_elect_node *n) { return n->self->sim->now_ns; }
+static hs_time_ns now_of(const hs_elect_node *n) { return hs_node_kit_now(&n->kit); }
 
-/* Brackets the adapter's calls into the core that the engine drives (messages, timers). */
-static void enter_core(hs_elect_node *n) {
-  HS_ASSERT(n->in_core == 0); /* no message or timer while the core runs a call */
-  n->in_core++;
-}
-
-static void leave_core(hs_elect_node *n) { n->in_core--; }
-
-static hs_entity *peer(hs_elect_node *n, uint32_t id) {
-  if (id < n->peer_cap && n->peers[id]) return n->peers[id];
-  hs_entity *e = n->hooks.resolve_peer ? n->hooks.resolve_peer(n->hooks.ud, id) : NULL;
-  if (e) hs_elect_node_set_peer(n, id, e);
-  return e;
-}
+/* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
+ * length, then the hs_elect_msg encoding): net/hs_node_kit.h. */
+static size_t encode(const void *m, uint8_t *out, size_t size) { return hs_elect_msg_encode(m, out, size); }
 
 static void cb_send(void *ud, const hs_elect_msg *m) {
   hs_elect_node *n = ud;
@@ -47,29 +31,15 @@ static void cb_send(void *ud, const hs_elect_msg *m) {
   HS_ASSERT(m->to != HS_ELECT_NONE && m->to != m->from && hs_elect_member_index(n->elect, m->to) >= 0);
   HS_ASSERT(m->epoch <= HS_ELECT_MAX_EPOCH);
   HS_ASSERT(m->len == 0 || m->data);
-  hs_entity *to = peer(n, m->to);
+  hs_entity *to = hs_node_kit_peer(&n->kit, m->to, n->hooks.resolve_peer, n->hooks.ud);
   if (!to) return; /* unknown member: as if the message were lost */
-  size_t size = hs_elect_msg_encoded_size(m);
-  if (size > UINT32_MAX - HEADER) return;
-  hs_blob *b = hs_blob_alloc(n->pool, HEADER + size);
-  if (!b) return;
-  hs_envelope_put_msg_header(b->data, size);
-  size_t written = hs_elect_msg_encode(m, b->data + HEADER, size);
-  HS_ASSERT(written == size);
-  (void)written;
-  if (hs_net_send(n->net, n->self, to, wire_names[m->type], b, b->size, NULL) != HS_OK) hs_blob_free(n->pool, b);
+  hs_node_kit_send(&n->kit, to, wire_names[m->type], m, hs_elect_msg_encoded_size(m), encode);
 }
 
 static void cb_set_timer(void *ud, hs_elect_timer kind, hs_time_ns at) {
   hs_elect_node *n = ud;
   HS_ASSERT(kind == HS_ELECT_TIMER_CORE || kind == HS_ELECT_TIMER_STRATEGY);
-  hs_timer *t = kind == HS_ELECT_TIMER_CORE ? &n->core : &n->strategy;
-  if (at == HS_TIME_NEVER) {
-    hs_timer_stop(t);
-    return;
-  }
-  hs_time_ns now = now_of(n);
-  hs_timer_start(t, at > now ? at - now : 0);
+  hs_node_kit_arm(&n->kit, kind == HS_ELECT_TIMER_CORE ? &n->core : &n->strategy, at);
 }
 
 static void cb_persist(void *ud, uint64_t epoch, uint32_t backed) {
@@ -92,28 +62,26 @@ static void cb_confirmed(void *ud, uint64_t epoch, hs_time_ns now) {
   if (n->hooks.confirmed) n->hooks.confirmed(n->hooks.ud, epoch, now);
 }
 
+static void tick(hs_elect_node *n) {
+  hs_node_kit_enter(&n->kit);
+  hs_elect_tick(n->elect, now_of(n));
+  hs_node_kit_leave(&n->kit);
+}
+
 static void on_core_timer(hs_entity *owner, hs_timer *t) {
   (void)owner;
-  hs_elect_node *n = HS_CONTAINER_OF(t, hs_elect_node, core);
-  enter_core(n);
-  hs_elect_tick(n->elect, now_of(n));
-  leave_core(n);
+  tick(HS_CONTAINER_OF(t, hs_elect_node, core));
 }
 
 static void on_strategy_timer(hs_entity *owner, hs_timer *t) {
   (void)owner;
-  hs_elect_node *n = HS_CONTAINER_OF(t, hs_elect_node, strategy);
-  enter_core(n);
-  hs_elect_tick(n->elect, now_of(n));
-  leave_core(n);
+  tick(HS_CONTAINER_OF(t, hs_elect_node, strategy));
 }
 
 int hs_elect_node_init(hs_elect_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool, hs_elect_config *cfg,
                        const hs_elect_node_hooks *hooks) {
   memset(n, 0, sizeof *n);
-  n->self = self;
-  n->net = net;
-  n->pool = pool;
+  hs_node_kit_init(&n->kit, self, net, pool);
   if (hooks) n->hooks = *hooks;
   hs_timer_init(&n->core, self, "ElectionTimer", on_core_timer);
   hs_timer_init(&n->strategy, self, "ElectionStrategyTimer", on_strategy_timer);
@@ -133,32 +101,16 @@ void hs_elect_node_free(hs_elect_node *n) {
   hs_timer_detach(&n->strategy);
   hs_elect_free(n->elect);
   n->elect = NULL;
-  free(n->peers);
-  n->peers = NULL;
-  n->peer_cap = 0;
+  hs_node_kit_free(&n->kit);
 }
 
 int hs_elect_node_set_peer(hs_elect_node *n, uint32_t id, hs_entity *e) {
-  if (id == HS_ELECT_NONE) return HS_EINVAL;
-  if (id >= n->peer_cap) {
-    uint32_t cap = n->peer_cap ? n->peer_cap : 8;
-    while (cap <= id) cap *= 2;
-    hs_entity **p = realloc(n->peers, cap * sizeof *p);
-    if (!p) return HS_ENOMEM;
-    memset(p + n->peer_cap, 0, (cap - n->peer_cap) * sizeof *p);
-    n->peers = p;
-    n->peer_cap = cap;
-  }
-  n->peers[id] = e;
-  return HS_OK;
+  return hs_node_kit_set_peer(&n->kit, id, e);
 }
 
 int hs_elect_node_start(hs_elect_node *n) { return hs_elect_start(n->elect, now_of(n)); }
 
-bool hs_elect_node_is_protocol(const hs_message *m) {
-  const hs_blob *b = m->payload;
-  return b && hs_envelope_is_msg(b->data, b->size);
-}
+bool hs_elect_node_is_protocol(const hs_message *m) { return hs_node_kit_is_protocol(m); }
 
 void hs_elect_node_on_message(hs_elect_node *n, hs_message *m) {
   const hs_blob *b = m->payload;
@@ -169,9 +121,9 @@ void hs_elect_node_on_message(hs_elect_node *n, hs_message *m) {
     n->malformed++;
     return;
   }
-  enter_core(n);
+  hs_node_kit_enter(&n->kit);
   if (hs_elect_step(n->elect, &msg, now_of(n)) == HS_EINVAL) n->malformed++;
-  leave_core(n);
+  hs_node_kit_leave(&n->kit);
 }
 
 void hs_elect_node_on_crash(hs_elect_node *n) { hs_elect_crash(n->elect); }
@@ -180,7 +132,7 @@ void hs_elect_node_on_restart(hs_elect_node *n) { hs_elect_restart(n->elect, now
 
 int hs_elect_node_watch(hs_elect_node *n, hs_elect_invariants *inv) {
   if (n->invariants) return HS_EBUSY;
-  int rc = hs_elect_invariants_watch(inv, n->elect, n->self->name);
+  int rc = hs_elect_invariants_watch(inv, n->elect, n->kit.self->name);
   if (rc == HS_OK) n->invariants = inv;
   return rc;
 }

@@ -21,6 +21,7 @@
 #include "coord/hs_elect_invariants.h"
 #include "core/hs_blob.h"
 #include "net/hs_net.h"
+#include "net/hs_node_kit.h"
 
 /* What the node tells its owner. All optional. */
 typedef struct hs_elect_node_hooks {
@@ -35,16 +36,11 @@ typedef struct hs_elect_node_hooks {
 } hs_elect_node_hooks;
 
 typedef struct hs_elect_node {
-  hs_entity *self;
-  hs_net *net;
-  hs_blob_pool *pool; /* the network's payload pool (its release op frees into it) */
+  hs_node_kit kit; /* its entity, network, blob pool, peers by member id (net/hs_node_kit.h) */
   hs_elect *elect;
   hs_timer core, strategy;
-  hs_entity **peers; /* by member id */
-  uint32_t peer_cap;
   hs_elect_node_hooks hooks;
   hs_elect_invariants *invariants; /* optional, shared by a group (hs_elect_node_watch) */
-  uint32_t in_core;                /* calls from this adapter into the core now running */
   uint64_t malformed; /* messages that failed to decode or were refused by the core */
 } hs_elect_node;
 

@@ -182,6 +182,11 @@ void hs_sim_fail(hs_lsim *ls, lua_State *L);
 uint32_t hs_anchor_acquire(hs_lsim *ls);
 void hs_anchor_release(hs_lsim *ls, uint32_t slot);
 void hs_push_sim(lua_State *L, hs_lsim *ls);
+/* The id of a node name in one of the simulation's registries: the table `ids` (name -> id)
+ * of the simulation's user value, with `names` (id -> name) beside it; an unknown name gets
+ * the next id, from 1. A protocol family keeps one registry (RaftNode's raft_ids, the
+ * replication nodes' repl_ids), so every node of the simulation numbers the names alike. */
+uint32_t hs_sim_name_id(lua_State *L, hs_lsim *ls, const char *ids, const char *names, const char *name);
 
 /* hs_lua_event.c */
 void hs_event_open(lua_State *L);

@@ -15,31 +15,16 @@
 #include "core/hs_assert.h"
 #include "net/hs_envelope.h"
 
-/* A protocol message travels as a plain envelope and an hs_value string holding the
- * hs_paxos_msg encoding (net/hs_envelope.h: hs_envelope_put_msg_header). */
-#define HEADER HS_ENVELOPE_MSG_HEADER
-
 static const char *const wire_names[HS_PAXOS_MSG_TYPE_COUNT] = {
     "Prepare", "Promise", "Accept", "Accepted", "Nack", "Chosen", "ChosenAck", "Heartbeat", "HeartbeatResponse"};
 
-static hs_time_ns now_of(const hs_paxos_node *n) { return n->self->sim->now_ns; }
+static hs_time_ns now_of(const hs_paxos_node *n) { return hs_node_kit_now(&n->kit); }
 
 static uint32_t self_id(const hs_paxos_node *n) { return n->mp ? hs_mpaxos_id(n->mp) : hs_paxos_id(n->sd); }
 
-/* Brackets the adapter's calls into the core that the engine drives (messages, timers). */
-static void enter_core(hs_paxos_node *n) {
-  HS_ASSERT(n->in_core == 0); /* no message or timer while the core runs a call */
-  n->in_core++;
-}
-
-static void leave_core(hs_paxos_node *n) { n->in_core--; }
-
-static hs_entity *peer(hs_paxos_node *n, uint32_t id) {
-  if (id < n->peer_cap && n->peers[id]) return n->peers[id];
-  hs_entity *e = n->hooks.resolve_peer ? n->hooks.resolve_peer(n->hooks.ud, id) : NULL;
-  if (e) hs_paxos_node_set_peer(n, id, e);
-  return e;
-}
+/* A protocol message travels as a plain envelope and an hs_value string holding the
+ * hs_paxos_msg encoding (net/hs_node_kit.h). */
+static size_t encode(const void *m, uint8_t *out, size_t size) { return hs_paxos_msg_encode(m, out, size); }
 
 /* ---- callbacks from both cores ------------------------------------------------------------- */
 
@@ -49,26 +34,9 @@ static void cb_send(void *ud, const hs_paxos_msg *m) {
   HS_ASSERT(m->from == self_id(n));
   HS_ASSERT(m->to != HS_PAXOS_NONE && m->to != m->from);
   HS_ASSERT(m->n_values == 0 || m->values);
-  hs_entity *to = peer(n, m->to);
+  hs_entity *to = hs_node_kit_peer(&n->kit, m->to, n->hooks.resolve_peer, n->hooks.ud);
   if (!to) return; /* no entity for that member (yet): as if the message were lost */
-  size_t size = hs_paxos_msg_encoded_size(m);
-  if (size > UINT32_MAX - HEADER) return;
-  hs_blob *b = hs_blob_alloc(n->pool, HEADER + size);
-  if (!b) return;
-  hs_envelope_put_msg_header(b->data, size);
-  size_t written = hs_paxos_msg_encode(m, b->data + HEADER, size);
-  HS_ASSERT(written == size);
-  (void)written;
-  if (hs_net_send(n->net, n->self, to, wire_names[m->type], b, b->size, NULL) != HS_OK) hs_blob_free(n->pool, b);
-}
-
-static void arm(hs_paxos_node *n, hs_timer *t, hs_time_ns at) {
-  if (at == HS_TIME_NEVER) {
-    hs_timer_stop(t);
-    return;
-  }
-  hs_time_ns now = now_of(n);
-  hs_timer_start(t, at > now ? at - now : 0);
+  hs_node_kit_send(&n->kit, to, wire_names[m->type], m, hs_paxos_msg_encoded_size(m), encode);
 }
 
 /* ---- callbacks from the Multi-Paxos core ---------------------------------------------------- */
@@ -76,7 +44,7 @@ static void arm(hs_paxos_node *n, hs_timer *t, hs_time_ns at) {
 static void cb_mp_set_timer(void *ud, hs_mpaxos_timer kind, hs_time_ns at) {
   hs_paxos_node *n = ud;
   HS_ASSERT(kind == HS_MPAXOS_TIMER_ELECTION || kind == HS_MPAXOS_TIMER_HEARTBEAT);
-  arm(n, kind == HS_MPAXOS_TIMER_ELECTION ? &n->election : &n->heartbeat, at);
+  hs_node_kit_arm(&n->kit, kind == HS_MPAXOS_TIMER_ELECTION ? &n->election : &n->heartbeat, at);
 }
 
 /* A chosen slot: a command goes to the state machine through the client sessions; a read
@@ -133,7 +101,7 @@ static void cb_mp_role_changed(void *ud, const hs_mpaxos_role_event *ev) {
 
 static void cb_sd_set_timer(void *ud, hs_time_ns at) {
   hs_paxos_node *n = ud;
-  arm(n, &n->election, at);
+  hs_node_kit_arm(&n->kit, &n->election, at);
 }
 
 static void cb_sd_decided(void *ud, const hs_paxos_value *v) {
@@ -146,12 +114,12 @@ static void cb_sd_decided(void *ud, const hs_paxos_value *v) {
 /* ---- timers ------------------------------------------------------------------------------------ */
 
 static void tick(hs_paxos_node *n) {
-  enter_core(n);
+  hs_node_kit_enter(&n->kit);
   if (n->mp)
     hs_mpaxos_tick(n->mp, now_of(n));
   else
     hs_paxos_tick(n->sd, now_of(n));
-  leave_core(n);
+  hs_node_kit_leave(&n->kit);
 }
 
 static void on_election_timer(hs_entity *owner, hs_timer *t) {
@@ -169,9 +137,7 @@ static void on_heartbeat_timer(hs_entity *owner, hs_timer *t) {
 void hs_paxos_node_init(hs_paxos_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool,
                         const hs_paxos_node_hooks *hooks) {
   memset(n, 0, sizeof *n);
-  n->self = self;
-  n->net = net;
-  n->pool = pool;
+  hs_node_kit_init(&n->kit, self, net, pool);
   if (hooks) n->hooks = *hooks;
   hs_buf_init(&n->result);
   hs_sessions_init(&n->sessions);
@@ -186,7 +152,7 @@ static void drop_core(hs_paxos_node *n) {
   if (n->sd) hs_paxos_free(n->sd);
   n->mp = NULL;
   n->sd = NULL;
-  if (n->peers) memset(n->peers, 0, n->peer_cap * sizeof *n->peers);
+  hs_node_kit_clear_peers(&n->kit);
 }
 
 int hs_paxos_node_make_single(hs_paxos_node *n, hs_paxos_config *cfg) {
@@ -196,7 +162,7 @@ int hs_paxos_node_make_single(hs_paxos_node *n, hs_paxos_config *cfg) {
   cfg->ud = n;
   int rc = hs_paxos_new(cfg, &n->sd);
   if (rc != HS_OK) return rc;
-  return hs_paxos_node_set_peer(n, cfg->id, n->self);
+  return hs_paxos_node_set_peer(n, cfg->id, n->kit.self);
 }
 
 int hs_paxos_node_make_multi(hs_paxos_node *n, hs_mpaxos_config *cfg, const hs_sm_ops *sm) {
@@ -212,14 +178,12 @@ int hs_paxos_node_make_multi(hs_paxos_node *n, hs_mpaxos_config *cfg, const hs_s
   cfg->ud = n;
   int rc = hs_mpaxos_new(cfg, &n->mp);
   if (rc != HS_OK) return rc;
-  return hs_paxos_node_set_peer(n, cfg->id, n->self);
+  return hs_paxos_node_set_peer(n, cfg->id, n->kit.self);
 }
 
 void hs_paxos_node_free(hs_paxos_node *n) {
   drop_core(n);
-  free(n->peers);
-  n->peers = NULL;
-  n->peer_cap = 0;
+  hs_node_kit_free(&n->kit);
   free(n->values);
   n->values = NULL;
   n->values_cap = 0;
@@ -228,28 +192,14 @@ void hs_paxos_node_free(hs_paxos_node *n) {
 }
 
 int hs_paxos_node_set_peer(hs_paxos_node *n, uint32_t id, hs_entity *e) {
-  if (id == HS_PAXOS_NONE) return HS_EINVAL;
-  if (id >= n->peer_cap) {
-    uint32_t cap = n->peer_cap ? n->peer_cap : 8;
-    while (cap <= id) cap *= 2;
-    hs_entity **p = realloc(n->peers, cap * sizeof *p);
-    if (!p) return HS_ENOMEM;
-    memset(p + n->peer_cap, 0, (cap - n->peer_cap) * sizeof *p);
-    n->peers = p;
-    n->peer_cap = cap;
-  }
-  n->peers[id] = e;
-  return HS_OK;
+  return hs_node_kit_set_peer(&n->kit, id, e);
 }
 
 int hs_paxos_node_start(hs_paxos_node *n) {
   return n->mp ? hs_mpaxos_start(n->mp, now_of(n)) : hs_paxos_start(n->sd, now_of(n));
 }
 
-bool hs_paxos_node_is_protocol(const hs_message *m) {
-  const hs_blob *b = m->payload;
-  return b && hs_envelope_is_msg(b->data, b->size);
-}
+bool hs_paxos_node_is_protocol(const hs_message *m) { return hs_node_kit_is_protocol(m); }
 
 void hs_paxos_node_on_message(hs_paxos_node *n, hs_message *m) {
   const hs_blob *b = m->payload;
@@ -271,12 +221,12 @@ void hs_paxos_node_on_message(hs_paxos_node *n, hs_message *m) {
     n->malformed++;
     return;
   }
-  enter_core(n);
+  hs_node_kit_enter(&n->kit);
   if (n->mp)
     hs_mpaxos_step(n->mp, &msg, now_of(n)); /* the core counts what it refuses */
   else
     hs_paxos_step(n->sd, &msg, now_of(n));
-  leave_core(n);
+  hs_node_kit_leave(&n->kit);
 }
 
 void hs_paxos_node_on_crash(hs_paxos_node *n) {

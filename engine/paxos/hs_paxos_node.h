@@ -38,6 +38,7 @@
 #include "core/hs_blob.h"
 #include "core/hs_value.h"
 #include "net/hs_net.h"
+#include "net/hs_node_kit.h"
 #include "paxos/hs_mpaxos.h"
 #include "paxos/hs_paxos.h"
 #include "sm/hs_session.h"
@@ -64,14 +65,10 @@ typedef struct hs_paxos_node_hooks {
 } hs_paxos_node_hooks;
 
 typedef struct hs_paxos_node {
-  hs_entity *self;
-  hs_net *net;
-  hs_blob_pool *pool; /* the network's payload pool (its release op frees into it) */
+  hs_node_kit kit;    /* its entity, network, blob pool, peers by member id (net/hs_node_kit.h) */
   hs_paxos *sd;       /* the single-decree core, or NULL */
   hs_mpaxos *mp;      /* the Multi-Paxos core, or NULL */
   hs_timer election, heartbeat; /* single-decree: `election` is its one timer */
-  hs_entity **peers;  /* by member id */
-  uint32_t peer_cap;
   hs_sm_ops sm;
   hs_paxos_node_hooks hooks;
   hs_buf result;
@@ -80,7 +77,6 @@ typedef struct hs_paxos_node {
   uint64_t malformed;  /* payloads that did not decode (the core counts what it refuses) */
   uint64_t applied;    /* the last slot applied (checks the core's apply order) */
   uint64_t reads;      /* reads answered here */
-  uint32_t in_core;    /* calls from this adapter into the core now running (0 or 1) */
   hs_sessions sessions;     /* client sessions: part of the state machine's state */
   hs_session_counts counts; /* duplicates answered, expired refused */
 } hs_paxos_node;

@@ -16,29 +16,16 @@
 #include "net/hs_envelope.h"
 
 /* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
- * length, then the hs_raft_msg encoding). */
+ * length, then the hs_raft_msg encoding): net/hs_node_kit.h. */
 #define HEADER HS_ENVELOPE_MSG_HEADER /* envelope + string tag + u32 length (net/hs_envelope.h) */
 
 static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
     "RequestVote", "RequestVoteResponse", "PreVote",        "PreVoteResponse", "AppendEntries",
     "AppendEntriesResponse", "Heartbeat", "HeartbeatResponse", "InstallSnapshot", "TimeoutNow"};
 
-static hs_time_ns now_of(const hs_raft_node *n) { return n->self->sim->now_ns; }
+static hs_time_ns now_of(const hs_raft_node *n) { return hs_node_kit_now(&n->kit); }
 
-/* Brackets the adapter's calls into the core that the engine drives (messages, timers). */
-static void enter_core(hs_raft_node *n) {
-  HS_ASSERT(n->in_core == 0); /* no message or timer while the core runs a call */
-  n->in_core++;
-}
-
-static void leave_core(hs_raft_node *n) { n->in_core--; }
-
-static hs_entity *peer(hs_raft_node *n, uint32_t id) {
-  if (id < n->peer_cap && n->peers[id]) return n->peers[id];
-  hs_entity *e = n->hooks.resolve_peer ? n->hooks.resolve_peer(n->hooks.ud, id) : NULL;
-  if (e) hs_raft_node_set_peer(n, id, e);
-  return e;
-}
+static size_t encode(const void *m, uint8_t *out, size_t size) { return hs_raft_msg_encode(m, out, size); }
 
 /* ---- callbacks from the core ------------------------------------------------------------ */
 
@@ -48,29 +35,15 @@ static void cb_send(void *ud, const hs_raft_msg *m) {
   HS_ASSERT(m->from == hs_raft_id(n->raft));
   HS_ASSERT(m->to != HS_RAFT_NONE && m->to != m->from);
   HS_ASSERT(m->n_entries == 0 || m->entries);
-  hs_entity *to = peer(n, m->to);
+  hs_entity *to = hs_node_kit_peer(&n->kit, m->to, n->hooks.resolve_peer, n->hooks.ud);
   if (!to) return; /* unknown member: as if the message were lost */
-  size_t size = hs_raft_msg_encoded_size(m);
-  if (size > UINT32_MAX - HEADER) return;
-  hs_blob *b = hs_blob_alloc(n->pool, HEADER + size);
-  if (!b) return;
-  hs_envelope_put_msg_header(b->data, size);
-  size_t written = hs_raft_msg_encode(m, b->data + HEADER, size);
-  HS_ASSERT(written == size);
-  (void)written;
-  if (hs_net_send(n->net, n->self, to, wire_names[m->type], b, b->size, NULL) != HS_OK) hs_blob_free(n->pool, b);
+  hs_node_kit_send(&n->kit, to, wire_names[m->type], m, hs_raft_msg_encoded_size(m), encode);
 }
 
 static void cb_set_timer(void *ud, hs_raft_timer kind, hs_time_ns at) {
   hs_raft_node *n = ud;
   HS_ASSERT(kind == HS_RAFT_TIMER_ELECTION || kind == HS_RAFT_TIMER_HEARTBEAT);
-  hs_timer *t = kind == HS_RAFT_TIMER_ELECTION ? &n->election : &n->heartbeat;
-  if (at == HS_TIME_NEVER) {
-    hs_timer_stop(t);
-    return;
-  }
-  hs_time_ns now = now_of(n);
-  hs_timer_start(t, at > now ? at - now : 0);
+  hs_node_kit_arm(&n->kit, kind == HS_RAFT_TIMER_ELECTION ? &n->election : &n->heartbeat, at);
 }
 
 static void cb_apply(void *ud, const hs_raft_entry *e, bool proposed_here, uint64_t tag) {
@@ -139,20 +112,20 @@ static void cb_transfer_done(void *ud, uint64_t tag, int status) {
 
 /* ---- timers ------------------------------------------------------------------------------ */
 
+static void tick(hs_raft_node *n) {
+  hs_node_kit_enter(&n->kit);
+  hs_raft_tick(n->raft, now_of(n));
+  hs_node_kit_leave(&n->kit);
+}
+
 static void on_election_timer(hs_entity *owner, hs_timer *t) {
   (void)owner;
-  hs_raft_node *n = HS_CONTAINER_OF(t, hs_raft_node, election);
-  enter_core(n);
-  hs_raft_tick(n->raft, now_of(n));
-  leave_core(n);
+  tick(HS_CONTAINER_OF(t, hs_raft_node, election));
 }
 
 static void on_heartbeat_timer(hs_entity *owner, hs_timer *t) {
   (void)owner;
-  hs_raft_node *n = HS_CONTAINER_OF(t, hs_raft_node, heartbeat);
-  enter_core(n);
-  hs_raft_tick(n->raft, now_of(n));
-  leave_core(n);
+  tick(HS_CONTAINER_OF(t, hs_raft_node, heartbeat));
 }
 
 /* ---- life cycle -------------------------------------------------------------------------- */
@@ -160,9 +133,7 @@ static void on_heartbeat_timer(hs_entity *owner, hs_timer *t) {
 int hs_raft_node_init(hs_raft_node *n, hs_entity *self, hs_net *net, hs_blob_pool *pool, hs_raft_config *cfg,
                       const hs_sm_ops *sm, const hs_raft_node_hooks *hooks) {
   memset(n, 0, sizeof *n);
-  n->self = self;
-  n->net = net;
-  n->pool = pool;
+  hs_node_kit_init(&n->kit, self, net, pool);
   if (sm) n->sm = *sm;
   if (hooks) n->hooks = *hooks;
   hs_buf_init(&n->result);
@@ -187,36 +158,18 @@ int hs_raft_node_init(hs_raft_node *n, hs_entity *self, hs_net *net, hs_blob_poo
 void hs_raft_node_free(hs_raft_node *n) {
   if (n->raft) hs_raft_free(n->raft);
   n->raft = NULL;
-  free(n->peers);
-  n->peers = NULL;
-  n->peer_cap = 0;
+  hs_node_kit_free(&n->kit);
   free(n->entries);
   n->entries = NULL;
   hs_buf_free(&n->result);
   hs_sessions_free(&n->sessions);
 }
 
-int hs_raft_node_set_peer(hs_raft_node *n, uint32_t id, hs_entity *e) {
-  if (id == HS_RAFT_NONE) return HS_EINVAL;
-  if (id >= n->peer_cap) {
-    uint32_t cap = n->peer_cap ? n->peer_cap : 8;
-    while (cap <= id) cap *= 2;
-    hs_entity **p = realloc(n->peers, cap * sizeof *p);
-    if (!p) return HS_ENOMEM;
-    memset(p + n->peer_cap, 0, (cap - n->peer_cap) * sizeof *p);
-    n->peers = p;
-    n->peer_cap = cap;
-  }
-  n->peers[id] = e;
-  return HS_OK;
-}
+int hs_raft_node_set_peer(hs_raft_node *n, uint32_t id, hs_entity *e) { return hs_node_kit_set_peer(&n->kit, id, e); }
 
 int hs_raft_node_start(hs_raft_node *n) { return hs_raft_start(n->raft, now_of(n)); }
 
-bool hs_raft_node_is_protocol(const hs_message *m) {
-  const hs_blob *b = m->payload;
-  return b && hs_envelope_is_msg(b->data, b->size);
-}
+bool hs_raft_node_is_protocol(const hs_message *m) { return hs_node_kit_is_protocol(m); }
 
 void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
   const hs_blob *b = m->payload;
@@ -234,9 +187,9 @@ void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
     n->malformed++;
     return;
   }
-  enter_core(n);
+  hs_node_kit_enter(&n->kit);
   if (hs_raft_step(n->raft, &msg, now_of(n)) == HS_EINVAL) n->malformed++;
-  leave_core(n);
+  hs_node_kit_leave(&n->kit);
 }
 
 void hs_raft_node_on_crash(hs_raft_node *n) { hs_raft_crash(n->raft); }
@@ -245,7 +198,7 @@ void hs_raft_node_on_restart(hs_raft_node *n) { hs_raft_restart(n->raft, now_of(
 
 int hs_raft_node_watch(hs_raft_node *n, hs_raft_invariants *inv) {
   if (n->invariants) return HS_EBUSY;
-  int rc = hs_raft_invariants_watch(inv, n->raft, n->self->name);
+  int rc = hs_raft_invariants_watch(inv, n->raft, n->kit.self->name);
   if (rc == HS_OK) n->invariants = inv;
   return rc;
 }

@@ -17,6 +17,7 @@
 #include "core/hs_blob.h"
 #include "core/hs_value.h"
 #include "net/hs_net.h"
+#include "net/hs_node_kit.h"
 #include "raft/hs_raft.h"
 #include "raft/hs_raft_invariants.h"
 #include "sm/hs_session.h"
@@ -38,13 +39,9 @@ typedef struct hs_raft_node_hooks {
 } hs_raft_node_hooks;
 
 typedef struct hs_raft_node {
-  hs_entity *self;
-  hs_net *net;
-  hs_blob_pool *pool; /* the network's payload pool (its release op frees into it) */
+  hs_node_kit kit; /* its entity, network, blob pool, peers by raft id (net/hs_node_kit.h) */
   hs_raft *raft;
   hs_timer election, heartbeat;
-  hs_entity **peers; /* by raft id */
-  uint32_t peer_cap;
   hs_sm_ops sm;
   hs_raft_node_hooks hooks;
   hs_raft_invariants *invariants; /* optional, shared by a cluster */
@@ -53,7 +50,6 @@ typedef struct hs_raft_node {
   uint32_t entries_cap;
   uint64_t malformed; /* messages (or snapshots) that failed to decode */
   uint64_t applied;   /* the state machine's last applied index (checks the core's apply order) */
-  uint32_t in_core;   /* calls from this adapter into the core now running (0 or 1) */
   hs_sessions sessions; /* client sessions: part of the state machine's state */
   hs_session_counts counts;  /* session commands answered as duplicates, or refused as expired */
 } hs_raft_node;

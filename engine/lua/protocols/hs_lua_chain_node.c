@@ -44,12 +44,8 @@ static lrepl *check(lua_State *L) { return hs_lrepl_check(L, 1, &chain_class); }
 static int l_write(lua_State *L) {
   lrepl *r = check(L);
   size_t klen;
-  const char *key = hs_check_string(L, 2, &klen);
-  luaL_checkany(L, 3);
-  lua_settop(L, 3);
-  hs_buf_reset(&r->buf);
-  hs_lua_encode(L, &r->buf, 3, "write: value");
-  uint64_t tag = hs_lrepl_pend(L, r, 0); /* 4 */
+  const char *key;
+  uint64_t tag = hs_lrepl_pend_write(L, r, &key, &klen); /* 4: the Future */
   lrepl_call saved = hs_lrepl_enter(r, L);
   int rc = hs_chain_node_write(&r->u.ch, key, klen, r->buf.data, r->buf.len, tag);
   if (rc != HS_OK) hs_lrepl_reject(L, r, tag, rc, "write", hs_chain_node_hint(&r->u.ch, true));
@@ -63,9 +59,8 @@ static int l_write(lua_State *L) {
 static int l_read(lua_State *L) {
   lrepl *r = check(L);
   size_t klen;
-  const char *key = hs_check_string(L, 2, &klen);
-  lua_settop(L, 2);
-  uint64_t tag = hs_lrepl_pend(L, r, 1); /* 3 */
+  const char *key;
+  uint64_t tag = hs_lrepl_pend_read(L, r, &key, &klen); /* 3: the Future */
   lrepl_call saved = hs_lrepl_enter(r, L);
   int rc = hs_chain_node_read(&r->u.ch, key, klen, tag);
   if (rc != HS_OK) hs_lrepl_reject(L, r, tag, rc, "read", hs_chain_node_hint(&r->u.ch, false));

@@ -163,12 +163,8 @@ static lrepl *check(lua_State *L, const char *fname) {
 static int l_write(lua_State *L) {
   lrepl *r = check(L, "write");
   size_t klen;
-  const char *key = hs_check_string(L, 2, &klen);
-  luaL_checkany(L, 3);
-  lua_settop(L, 3);
-  hs_buf_reset(&r->buf);
-  hs_lua_encode(L, &r->buf, 3, "write: value");
-  uint64_t tag = hs_lrepl_pend(L, r, 0); /* 4 */
+  const char *key;
+  uint64_t tag = hs_lrepl_pend_write(L, r, &key, &klen); /* 4: the Future */
   lrepl_call saved = hs_lrepl_enter(r, L);
   hs_ml_version v;
   int rc = hs_ml_write(r->u.ml.ml, r->base.e.sim->now_ns, key, klen, r->buf.data, r->buf.len, &v);
@@ -211,9 +207,8 @@ static int push_read(lua_State *L, lrepl *r, const char *key, size_t klen) {
 static int l_read(lua_State *L) {
   lrepl *r = check(L, "read");
   size_t klen;
-  const char *key = hs_check_string(L, 2, &klen);
-  lua_settop(L, 2);
-  uint64_t tag = hs_lrepl_pend(L, r, 1); /* 3 */
+  const char *key;
+  uint64_t tag = hs_lrepl_pend_read(L, r, &key, &klen); /* 3: the Future */
   int rc = push_read(L, r, key, klen);
   if (rc == HS_OK)
     hs_lrepl_resolve(L, r, tag, 2);

@@ -6,18 +6,15 @@
 #ifndef HS_LUA_PAXOS_H
 #define HS_LUA_PAXOS_H
 
-#include "hs_lua_centity.h"
-#include "hs_lua_net.h"
 #include "paxos/hs_paxos_check.h"
 #include "paxos/hs_paxos_node.h"
-#include "protocols/hs_lua_protocols.h"
-#include "protocols/hs_lua_sm.h"
+#include "protocols/hs_lua_consensus.h"
 
 #define MT_SINGLE "happysim.PaxosNode"
 #define MT_MULTI "happysim.MultiPaxosNode"
 #define MT_FLEX "happysim.FlexiblePaxosNode"
 #define HS_PCHECKER_MT "happysim.PaxosChecker"
-/* registry: weak map lightuserdata(lpaxos) -> its state table (the user value HS_CENTITY_UV),
+/* registry: weak map lightuserdata(&lpaxos.c) -> its state table (the user value HS_CENTITY_UV),
  * so that hooks find it without looking the node up by entity id */
 #define HS_PAXOS_STATES_KEY "happysim.paxos_states"
 
@@ -33,12 +30,7 @@ typedef struct lchecker {
 typedef struct lpaxos {
   hs_lua_centity base;
   hs_paxos_node node;
-  hs_lnet *ln;
-  lua_State *L;    /* thread of the Lua call into the node now, if any */
-  lua_State *main; /* the main thread: for calls into the node while the simulation is idle */
-  uint64_t next_tag;
-  hs_buf cmd;
-  hs_lsm lsm; /* its state machine (protocols/hs_lua_sm.h) */
+  hs_lcons c; /* threads, state table, pending requests (protocols/hs_lua_consensus.h) */
   int multi;    /* Multi-Paxos (MultiPaxosNode, FlexiblePaxosNode), else single-decree */
   int built;    /* the adapter is set up (its core made) */
   int started;

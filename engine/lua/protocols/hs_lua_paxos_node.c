@@ -22,7 +22,6 @@
 #include <string.h>
 
 #include "protocols/hs_lua_paxos.h"
-#include "protocols/hs_lua_request.h"
 
 static const hs_lua_class single_class, multi_class, flex_class;
 
@@ -40,60 +39,17 @@ static lpaxos *test_paxos(lua_State *L, int idx) {
   return r;
 }
 
-/* ---- threads and state --------------------------------------------------------------------- */
-
-/* The thread to run hooks on: the Lua call into the node now, else the running simulation's,
- * else (an idle simulation: node:crash() between runs) the main thread. */
-static lua_State *thread_of(lpaxos *r) {
-  if (r->L) return r->L;
-  lua_State *L = hs_lsim_of(r->base.e.sim)->L;
-  return L ? L : r->main;
-}
-
-/* A Lua call into the node: hooks run on its thread, and the messages the node sends meanwhile
- * go through the network's filter on it too. leave() restores the outer call's threads and
- * raises a filter error left meanwhile. */
-typedef struct lcall {
-  lua_State *node_L, *net_L;
-} lcall;
-
-static lcall enter(lpaxos *r, lua_State *L) {
-  lcall saved = {r->L, r->ln->L};
-  r->L = L;
-  r->ln->L = L;
-  return saved;
-}
-
-static void leave(lpaxos *r, lua_State *L, lcall saved) {
-  r->L = saved.node_L;
-  r->ln->L = saved.net_L;
-  hs_door_raise(L, hs_lsim_of(r->base.e.sim)); /* a filter or a hook that raised meanwhile, between runs */
-}
-
-/* Pushes the node's state table. */
-static void push_state(lua_State *L, lpaxos *r) {
-  lua_getfield(L, LUA_REGISTRYINDEX, HS_PAXOS_STATES_KEY);
-  if (lua_rawgetp(L, -1, r) != LUA_TNIL) {
-    lua_remove(L, -2);
-    return;
-  }
-  lua_pop(L, 2);
-  hs_push_entity_object(L, hs_lsim_of(r->base.e.sim), &r->base.e);
-  lua_getiuservalue(L, -1, HS_CENTITY_UV);
-  lua_remove(L, -2);
-}
-
 /* Pushes the name of member `id` (nil when unknown). */
 static void push_member(lua_State *L, lpaxos *r, uint32_t id) {
   if (id == HS_PAXOS_NONE) {
     lua_pushnil(L);
     return;
   }
-  if (id < r->node.peer_cap && r->node.peers[id]) {
-    lua_pushstring(L, r->node.peers[id]->name);
+  if (id < r->node.kit.peer_cap && r->node.kit.peers[id]) {
+    lua_pushstring(L, r->node.kit.peers[id]->name);
     return;
   }
-  push_state(L, r);
+  hs_lcons_push_state(L, &r->c);
   lua_getfield(L, -1, "members");
   if (lua_istable(L, -1))
     lua_rawgeti(L, -1, id);
@@ -114,42 +70,7 @@ static void push_ballot(lua_State *L, lpaxos *r, hs_paxos_ballot b) {
   }
 }
 
-/* ---- state machine ops (Multi-Paxos) -------------------------------------------------------- */
-
-/* The node's state machine (protocols/hs_lua_sm.h) calls Lua on this thread, with this object. */
-static lua_State *sm_thread(void *owner) { return thread_of(owner); }
-
-static void push_sm(lua_State *L, void *owner) {
-  push_state(L, owner);
-  lua_getfield(L, -1, "sm");
-  lua_remove(L, -2);
-}
-
 /* ---- completions ------------------------------------------------------------------------------ */
-
-/* Pushes and clears futures[tag]; returns its type (nil when unknown). */
-static int take_pending(lua_State *L, lpaxos *r, uint64_t tag) {
-  push_state(L, r);
-  lua_getfield(L, -1, "futures");
-  lua_remove(L, -2);
-  int t = lua_rawgeti(L, -1, (lua_Integer)tag);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, (lua_Integer)tag);
-  lua_remove(L, -2);
-  return t;
-}
-
-/* The thread to settle request `tag` on, with its pending value pushed; NULL when there is
- * no thread or no such request (already settled). */
-static lua_State *pending_of(lpaxos *r, uint64_t tag) {
-  lua_State *L = thread_of(r);
-  if (!L) return NULL;
-  if (take_pending(L, r, tag) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  return L;
-}
 
 /* An error value; not_leader carries the leader this node knows: where a client should ask. */
 static void push_paxos_error(lua_State *L, lpaxos *r, const char *code, const char *message) {
@@ -171,11 +92,6 @@ static const char *reason_code(int reason) {
   }
 }
 
-/* Settles a pending request (protocols/hs_lua_request.h). Pops everything. */
-static void settle(lua_State *L, lpaxos *r, int ok, int nvalues) {
-  hs_lua_settle_request(L, &r->base.e, r->ln, ok, nvalues);
-}
-
 /* Whether the pending value on top is a read's. */
 static int pending_is_read(lua_State *L) {
   if (!lua_istable(L, -1) || lua_getmetatable(L, -1)) {
@@ -193,93 +109,80 @@ static int pending_is_read(lua_State *L) {
 
 static void hook_resolved(void *ud, uint64_t tag, uint64_t slot, hs_value result, const char *err) {
   lpaxos *r = ud;
-  lua_State *L = pending_of(r, tag);
+  lua_State *L = hs_lcons_pending(&r->c, tag);
   if (!L) return;
   if (err) {
     const char *code = pending_is_read(L) ? "read_failed"
                        : err == hs_session_expired_msg ? "session_expired"
                                                        : "apply_failed";
     hs_push_error(L, code, err);
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
     return;
   }
   lua_pushinteger(L, (lua_Integer)slot);
   hs_lua_decode(L, result.p, result.len);
-  settle(L, r, 1, 2);
+  hs_lcons_settle(L, &r->c, 1, 2);
 }
 
 static void hook_lost(void *ud, uint64_t tag, uint64_t slot, int reason) {
   lpaxos *r = ud;
-  lua_State *L = pending_of(r, tag);
+  lua_State *L = hs_lcons_pending(&r->c, tag);
   if (!L) return;
   char msg[160];
   snprintf(msg, sizeof msg, "slot %llu on '%s': %s", (unsigned long long)slot, r->base.e.name,
            reason == HS_PAXOS_ELOST ? "another value was chosen for the slot (not applied)" : hs_paxos_strerror(reason));
   push_paxos_error(L, r, reason_code(reason), msg);
-  settle(L, r, 0, 1);
+  hs_lcons_settle(L, &r->c, 0, 1);
 }
 
 static void hook_role_changed(void *ud, const hs_mpaxos_role_event *ev) {
   lpaxos *r = ud;
-  lua_State *L = thread_of(r);
+  lua_State *L = hs_lcons_thread(&r->c);
   if (!L) return;
-  push_state(L, r);
-  lua_getfield(L, -1, "history");
-  lua_createtable(L, 0, 4);
-  lua_pushnumber(L, hs_time_to_s(ev->now));
-  lua_setfield(L, -2, "time");
-  lua_pushstring(L, hs_mpaxos_role_name(ev->role));
-  lua_setfield(L, -2, "role");
+  hs_lcons_push_history(L, &r->c, ev->now, hs_mpaxos_role_name(ev->role));
   hs_trace_role(hs_lsim_of(r->base.e.sim), &r->base.e, hs_mpaxos_role_name(ev->role));
   push_ballot(L, r, ev->ballot);
   lua_setfield(L, -2, "ballot");
   push_member(L, r, ev->leader);
   lua_setfield(L, -2, "leader");
-  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  hs_lcons_add_history(L);
+}
+
+/* Single-decree: settles every proposal made here: resolves it with the decided value (data,
+ * len), or, with code non-NULL, rejects it with that error (a crash loses them). */
+static void settle_proposals(lua_State *L, lpaxos *r, const uint8_t *data, uint32_t len, const char *code,
+                             const char *message) {
+  hs_lcons_push_state(L, &r->c);
+  lua_getfield(L, -1, "proposals");
+  lua_newtable(L);
+  lua_setfield(L, -3, "proposals");
+  int list = lua_gettop(L);
+  for (lua_Integer i = 1; i <= luaL_len(L, list); i++) {
+    lua_rawgeti(L, list, i);
+    if (code)
+      hs_push_error(L, code, message);
+    else
+      hs_lua_decode(L, data, len);
+    hs_lcons_settle(L, &r->c, !code, 1);
+  }
   lua_pop(L, 2);
 }
 
 /* Single-decree: every proposal made here resolves with the decision. */
 static void hook_decided(void *ud, const uint8_t *data, uint32_t len) {
   lpaxos *r = ud;
-  lua_State *L = thread_of(r);
-  if (!L) return;
-  push_state(L, r);
-  lua_getfield(L, -1, "proposals");
-  lua_newtable(L);
-  lua_setfield(L, -3, "proposals");
-  int list = lua_gettop(L);
-  for (lua_Integer i = 1; i <= luaL_len(L, list); i++) {
-    lua_rawgeti(L, list, i);
-    hs_lua_decode(L, data, len);
-    settle(L, r, 1, 1);
-  }
-  lua_pop(L, 2);
-}
-
-/* Single-decree: the proposals made here are rejected with `code` (a crash loses them). */
-static void reject_proposals(lua_State *L, lpaxos *r, const char *code, const char *message) {
-  push_state(L, r);
-  lua_getfield(L, -1, "proposals");
-  lua_newtable(L);
-  lua_setfield(L, -3, "proposals");
-  int list = lua_gettop(L);
-  for (lua_Integer i = 1; i <= luaL_len(L, list); i++) {
-    lua_rawgeti(L, list, i);
-    hs_push_error(L, code, message);
-    settle(L, r, 0, 1);
-  }
-  lua_pop(L, 2);
+  lua_State *L = hs_lcons_thread(&r->c);
+  if (L) settle_proposals(L, r, data, len, NULL, NULL);
 }
 
 /* The entity of member `id`, found by name among the simulation's entities. */
 static hs_entity *hook_resolve_peer(void *ud, uint32_t id) {
   lpaxos *r = ud;
-  lua_State *L = thread_of(r);
+  lua_State *L = hs_lcons_thread(&r->c);
   if (!L) return NULL;
   int top = lua_gettop(L);
   hs_entity *e = NULL;
-  push_state(L, r);
+  hs_lcons_push_state(L, &r->c);
   lua_getfield(L, -1, "members");
   if (lua_istable(L, -1) && lua_rawgeti(L, -1, id) == LUA_TSTRING) {
     hs_push_sim(L, hs_lsim_of(r->base.e.sim));
@@ -319,8 +222,8 @@ static void on_crash(hs_entity *e) {
   if (!r->started) return;
   hs_paxos_node_on_crash(&r->node);
   if (!r->multi) {
-    lua_State *L = thread_of(r);
-    if (L) reject_proposals(L, r, "crashed", "the proposer crashed: its proposal is lost");
+    lua_State *L = hs_lcons_thread(&r->c);
+    if (L) settle_proposals(L, r, NULL, 0, "crashed", "the proposer crashed: its proposal is lost");
   }
 }
 
@@ -338,42 +241,20 @@ static const hs_entity_vtable flex_vt = {.kind = "FlexiblePaxosNode", .on_crash 
 
 /* ---- requests --------------------------------------------------------------------------------- */
 
-/* Stores `pending` (the value on top, popped) under a new tag and returns the tag. */
-static uint64_t add_pending(lua_State *L, lpaxos *r) {
-  uint64_t tag = ++r->next_tag;
-  push_state(L, r);
-  lua_getfield(L, -1, "futures");
-  lua_pushvalue(L, -3);
-  lua_rawseti(L, -2, (lua_Integer)tag);
-  lua_pop(L, 3);
-  return tag;
-}
-
-/* The same for a method call, where the node is argument 1 (no lookup). */
-static uint64_t add_pending_arg1(lua_State *L, lpaxos *r) {
-  uint64_t tag = ++r->next_tag;
-  lua_getiuservalue(L, 1, HS_CENTITY_UV);
-  lua_getfield(L, -1, "futures");
-  lua_pushvalue(L, -3);
-  lua_rawseti(L, -2, (lua_Integer)tag);
-  lua_pop(L, 3);
-  return tag;
-}
-
-/* Submits the encoded command (or read) in r->cmd under tag; on refusal settles it at once. */
+/* Submits the encoded command (or read) in r->c.cmd under tag; on refusal settles it at once. */
 static void submit_cmd(lua_State *L, lpaxos *r, uint64_t tag, const char *fname) {
-  lcall saved = enter(r, L);
-  int rc = hs_paxos_node_submit(&r->node, r->cmd.data, r->cmd.len, tag, NULL);
-  leave(r, L, saved);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
+  int rc = hs_paxos_node_submit(&r->node, r->c.cmd.data, r->c.cmd.len, tag, NULL);
+  hs_lcons_leave(&r->c, L, saved);
   if (rc == HS_OK) return;
-  if (take_pending(L, r, tag) == LUA_TNIL) {
+  if (hs_lcons_take_pending(L, &r->c, tag) == LUA_TNIL) {
     lua_pop(L, 1);
     return;
   }
   char msg[160];
   snprintf(msg, sizeof msg, "%s on '%s': %s", fname, r->base.e.name, hs_paxos_strerror(rc));
   push_paxos_error(L, r, reason_code(rc), msg);
-  settle(L, r, 0, 1);
+  hs_lcons_settle(L, &r->c, 0, 1);
 }
 
 /* Whether this node has taken in the request of m before: a copy the network duplicated.
@@ -442,45 +323,34 @@ static void client_request(lpaxos *r, hs_message *m) {
     r->dup_requests++;
     return;
   }
-  lua_createtable(L, 0, 4);
-  lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
-  lua_setfield(L, -2, "request_id");
-  lua_pushlightuserdata(L, m->src);
-  lua_setfield(L, -2, "client");
-  lua_pushstring(L, m->type);
-  lua_setfield(L, -2, "type");
+  hs_lcons_push_client_request(L, m);
   int is_read = strcmp(m->type, "read") == 0;
   if (!r->multi || (!is_read && strcmp(m->type, "submit") != 0)) {
     hs_push_error(L, "bad_request",
                   r->multi ? "a Multi-Paxos node accepts 'submit' and 'read' requests" : "PaxosNode takes no client requests");
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
     lua_settop(L, top);
     return;
   }
   if (!r->started || hs_entity_crashed(&r->base.e)) {
     push_paxos_error(L, r, r->started ? "crashed" : "not_leader", "the node is not started");
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
+    lua_settop(L, top);
+    return;
+  }
+  if (!is_read && hs_lcons_refuse_command(L, &r->c, m)) {
     lua_settop(L, top);
     return;
   }
   const hs_blob *b = m->payload;
-  const char *why = is_read ? NULL : hs_lsm_validate(L, &r->lsm, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER, 0, 1);
-  if (why) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "submit to '%s': invalid command: %s", r->base.e.name, why);
-    hs_push_error(L, "invalid_command", msg);
-    settle(L, r, 0, 1);
-    lua_settop(L, top);
-    return;
-  }
-  hs_buf_reset(&r->cmd);
+  hs_buf_reset(&r->c.cmd);
   if (is_read) /* a read takes a slot of its own: answered once every earlier slot applied */
-    hs_paxos_node_begin_read(&r->cmd);
+    hs_paxos_node_begin_read(&r->c.cmd);
   else /* the client's session: a duplicated request is applied once */
-    hs_session_begin(&r->cmd, m->src->name, strlen(m->src->name), hs_blob_request_id(b));
-  hs_buf_put_raw(&r->cmd, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER);
+    hs_session_begin(&r->c.cmd, m->src->name, strlen(m->src->name), hs_blob_request_id(b));
+  hs_buf_put_raw(&r->c.cmd, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER);
   lua_pushvalue(L, -1);
-  uint64_t tag = add_pending(L, r);
+  uint64_t tag = hs_lcons_add_pending(L, &r->c);
   lua_pop(L, 1);
   submit_cmd(L, r, tag, is_read ? "read" : "submit");
   lua_settop(L, top);
@@ -504,50 +374,12 @@ static lpaxos *check_multi_started(lua_State *L, const char *fname) {
   return r;
 }
 
-/* Pushes a new Future, made by the new_future function the state table keeps (the node is
- * argument 1). */
-static void push_future(lua_State *L) {
-  lua_getiuservalue(L, 1, HS_CENTITY_UV);
-  lua_getfield(L, -1, "new_future");
-  lua_call(L, 0, 1);
-  lua_remove(L, -2);
-}
-
-/* Starts r->cmd with the session envelope of submit's optional argument 3,
- * { client = <name>, request_id = <integer >= 1> }. */
-static void begin_session(lua_State *L, lpaxos *r) {
-  if (lua_isnoneornil(L, 3)) return;
-  if (!lua_istable(L, 3))
-    luaL_argerror(L, 3, lua_pushfstring(L, "session table { client =, request_id = } expected, got %s", hs_typename_of(L, 3)));
-  if (lua_getfield(L, 3, "client") != LUA_TSTRING) luaL_argerror(L, 3, "field 'client' must be a string");
-  size_t len;
-  const char *client = lua_tolstring(L, -1, &len);
-  int isint = 0;
-  lua_Integer id = lua_getfield(L, 3, "request_id") == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-  if (!isint || id < 1) luaL_argerror(L, 3, "field 'request_id' must be an integer >= 1");
-  hs_session_begin(&r->cmd, client, len, (uint64_t)id);
-  lua_pop(L, 2);
-}
-
-
 /* node:submit(cmd [, session]) -> Future resolving to (index, result) once applied; rejected
  * with not_leader (and the leader's name when known), busy, lost, crashed. With a session
  * { client =, request_id = } the command is applied at most once per request id. */
 static int l_submit(lua_State *L) {
   lpaxos *r = check_multi_started(L, "submit");
-  luaL_checkany(L, 2);
-  lua_settop(L, 3);
-  hs_buf_reset(&r->cmd);
-  begin_session(L, r);
-  lua_settop(L, 2);
-  size_t off = r->cmd.len;
-  hs_lua_encode(L, &r->cmd, 2, "submit: command");
-  /* a command the state machine would refuse never enters the log */
-  const char *why = hs_lsm_validate(L, &r->lsm, r->cmd.data + off, r->cmd.len - off, 2, 0);
-  if (why) return luaL_error(L, "bad argument #1 to 'submit' (invalid command: %s)", why);
-  push_future(L); /* 3: the Future is the pending request itself */
-  lua_pushvalue(L, 3);
-  uint64_t tag = add_pending_arg1(L, r);
+  uint64_t tag = hs_lcons_begin_submit(L, &r->c); /* 3: the Future */
   submit_cmd(L, r, tag, "submit");
   lua_settop(L, 3);
   return 1;
@@ -560,17 +392,14 @@ static int l_read(lua_State *L) {
   lpaxos *r = check_multi_started(L, "read");
   luaL_checkany(L, 2);
   lua_settop(L, 2);
-  hs_buf_reset(&r->cmd);
-  hs_paxos_node_begin_read(&r->cmd);
-  hs_lua_encode(L, &r->cmd, 2, "read: query"); /* fails now on a value that cannot be sent */
-  lua_createtable(L, 0, 2);                    /* 3: pending */
-  push_future(L);                              /* 4 */
-  lua_pushvalue(L, 4);
-  lua_setfield(L, 3, "future");
+  hs_buf_reset(&r->c.cmd);
+  hs_paxos_node_begin_read(&r->c.cmd);
+  hs_lua_encode(L, &r->c.cmd, 2, "read: query"); /* fails now on a value that cannot be sent */
+  hs_lcons_push_pending_future(L);             /* 3 pending, 4 future */
   lua_pushboolean(L, 1);
   lua_setfield(L, 3, "read");
   lua_pushvalue(L, 3);
-  uint64_t tag = add_pending_arg1(L, r);
+  uint64_t tag = hs_lcons_add_pending_arg1(L, &r->c);
   submit_cmd(L, r, tag, "read");
   lua_settop(L, 4);
   return 1;
@@ -583,9 +412,9 @@ static int l_campaign(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  lcall saved = enter(r, L);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
   int rc = hs_mpaxos_campaign(r->node.mp, r->base.e.sim->now_ns);
-  leave(r, L, saved);
+  hs_lcons_leave(&r->c, L, saved);
   lua_pushboolean(L, rc == HS_OK);
   return 1;
 }
@@ -716,7 +545,7 @@ static void build_core(lua_State *L, lpaxos *r, int self_idx, int state, const c
                                .decided = hook_decided,
                                .resolve_peer = hook_resolve_peer,
                                .ud = r};
-  if (!r->built) hs_paxos_node_init(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &hooks);
+  if (!r->built) hs_paxos_node_init(&r->node, &r->base.e, &r->c.ln->net, &r->c.ln->pool, &hooks);
   char stream[160];
   snprintf(stream, sizeof stream, "%s:%s", r->multi ? "mpaxos" : "paxos", r->base.e.name);
   int rc;
@@ -728,7 +557,7 @@ static void build_core(lua_State *L, lpaxos *r, int self_idx, int state, const c
     cfg.checker = r->checker ? &r->checker->c : NULL;
     hs_sim_stream(r->base.e.sim, &cfg.rng, stream, strlen(stream));
     lua_getfield(L, state, "sm");
-    hs_sm_ops sm = hs_lsm_ops(L, &r->lsm, -1);
+    hs_sm_ops sm = hs_lsm_ops(L, &r->c.lsm, -1);
     lua_pop(L, 1);
     rc = hs_paxos_node_make_multi(&r->node, &cfg, &sm);
   } else {
@@ -786,7 +615,7 @@ static void resolve_peers(lua_State *L, lpaxos *r, int state, const char *fname)
     lpaxos *p = test_paxos(L, -1);
     if (!p || p->base.cls != r->base.cls)
       luaL_error(L, "%s: peer '%s' of '%s' is not a %s", fname, name, r->base.e.name, class_name(r));
-    if (p->ln != r->ln) luaL_error(L, "%s: peer '%s' is on another network", fname, name);
+    if (p->c.ln != r->c.ln) luaL_error(L, "%s: peer '%s' is on another network", fname, name);
     uint32_t a1, a2, b1, b2;
     quorum_options(r, &a1, &a2);
     quorum_options(p, &b1, &b2);
@@ -809,9 +638,9 @@ static void start_now(lua_State *L, lpaxos *r, const char *fname) {
   if (why) luaL_error(L, "%s: %s '%s': %s", fname, class_name(r), r->base.e.name, why);
   lua_pop(L, 1);
   r->started = 1;
-  lcall saved = enter(r, L);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
   int rc = hs_paxos_node_start(&r->node);
-  leave(r, L, saved);
+  hs_lcons_leave(&r->c, L, saved);
   if (rc != HS_OK) luaL_error(L, "%s: %s", fname, hs_paxos_strerror(rc));
   if (hs_entity_crashed(&r->base.e)) hs_paxos_node_on_crash(&r->node); /* crashed before it started */
 }
@@ -819,7 +648,7 @@ static void start_now(lua_State *L, lpaxos *r, const char *fname) {
 /* A PaxosNode that gets a protocol message before any use starts then (its acceptor answers);
  * its peers are found as messages go out. */
 static void autostart_single(lpaxos *r) {
-  lua_State *L = thread_of(r);
+  lua_State *L = hs_lcons_thread(&r->c);
   if (!L) return;
   const char *why = bind_checker(r);
   if (why) {
@@ -837,15 +666,7 @@ static void autostart_single(lpaxos *r) {
 static int l_start(lua_State *L) {
   lpaxos *r = test_paxos(L, 1);
   if (!r) return luaL_typeerror(L, 1, "PaxosNode, MultiPaxosNode or FlexiblePaxosNode");
-  if (r->base.detached && !r->base.closed) { /* built before its simulation: starts once attached */
-    if (r->start_deferred) return luaL_error(L, "start: %s '%s' is already started", class_name(r), r->base.e.name);
-    r->start_deferred = 1;
-    lua_settop(L, 1);
-    lua_getiuservalue(L, 1, 1); /* 2: its network */
-    hs_lnet_defer_start(L, 2, 1);
-    lua_settop(L, 1);
-    return 1;
-  }
+  if (hs_lcons_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
   r = check_paxos(L, 1);
   lua_settop(L, 1);
   if (r->started) {
@@ -896,9 +717,9 @@ static int l_propose(lua_State *L) {
   lpaxos *r = check_single(L, "propose");
   luaL_checkany(L, 2);
   lua_settop(L, 2);
-  hs_buf_reset(&r->cmd);
-  hs_lua_encode(L, &r->cmd, 2, "propose: value");
-  push_future(L); /* 3 */
+  hs_buf_reset(&r->c.cmd);
+  hs_lua_encode(L, &r->c.cmd, 2, "propose: value");
+  hs_lcons_push_future(L); /* 3 */
   const uint8_t *data;
   uint32_t len;
   if (hs_paxos_decided(r->node.sd, &data, &len)) {
@@ -920,9 +741,9 @@ static int l_propose(lua_State *L) {
   lua_pushvalue(L, 3);
   lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
   lua_settop(L, 3);
-  lcall saved = enter(r, L);
-  int rc = hs_paxos_node_propose(&r->node, r->cmd.data, r->cmd.len);
-  leave(r, L, saved);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
+  int rc = hs_paxos_node_propose(&r->node, r->c.cmd.data, r->c.cmd.len);
+  hs_lcons_leave(&r->c, L, saved);
   if (rc != HS_OK && rc != HS_PAXOS_ECRASHED) return luaL_error(L, "propose: %s", hs_paxos_strerror(rc));
   lua_settop(L, 3);
   return 1;
@@ -937,9 +758,9 @@ static int l_start_phase1(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  lcall saved = enter(r, L);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
   int rc = hs_paxos_node_start_round(&r->node);
-  leave(r, L, saved);
+  hs_lcons_leave(&r->c, L, saved);
   if (rc == HS_PAXOS_ESTATE)
     return luaL_error(L, "start_phase1: PaxosNode '%s' has no value to propose (call propose(v) first)", r->base.e.name);
   lua_pushboolean(L, rc == HS_OK);
@@ -1048,7 +869,6 @@ static void push_log(lua_State *L, lpaxos *r) {
     lua_setfield(L, -2, "chosen");
     const char *type = v.type == HS_PAXOS_VALUE_NOOP ? "noop" : "normal";
     if (v.ballot.round == 0) type = "empty";
-    hs_session_cmd c;
     if (v.type == HS_PAXOS_VALUE_NORMAL && v.len && v.data[0] == HS_PAXOS_READ_TAG) {
       type = "read";
       if (hs_value_size((hs_value){v.data + 1, v.len - 1}) == v.len - 1) {
@@ -1056,19 +876,7 @@ static void push_log(lua_State *L, lpaxos *r) {
         lua_setfield(L, -2, "query");
       }
     } else if (v.type == HS_PAXOS_VALUE_NORMAL && v.len) {
-      int session = hs_session_parse(v.data, v.len, &c);
-      if (session == 1) {
-        if (hs_value_size(c.cmd) == c.cmd.len) {
-          hs_lua_decode(L, c.cmd.p, c.cmd.len);
-          lua_setfield(L, -2, "command");
-        }
-        lua_pushlstring(L, c.client, c.client_len);
-        lua_setfield(L, -2, "client");
-        SET_INT("request_id", c.request_id);
-      } else if (session == 0 && hs_value_size((hs_value){v.data, v.len}) == v.len) {
-        hs_lua_decode(L, v.data, v.len);
-        lua_setfield(L, -2, "command");
-      }
+      hs_lcons_set_command(L, v.data, v.len);
     }
     lua_pushstring(L, type);
     lua_setfield(L, -2, "type");
@@ -1158,8 +966,7 @@ static void finalize(void *self) {
   r->built = 0;
   free(r->seen_slots);
   r->seen_slots = NULL;
-  hs_buf_free(&r->cmd);
-  hs_lsm_free(&r->lsm);
+  hs_lcons_free(&r->c);
 }
 
 static const luaL_Reg single_methods[] = {{"start", l_start},
@@ -1209,18 +1016,6 @@ static const char *const flex_options[] = {"name",
                                            "unsafe_ignore_promises",
                                            NULL};
 
-static lua_Integer field_count(lua_State *L, const char *field, lua_Integer dflt, lua_Integer lo, lua_Integer hi) {
-  lua_Integer v = dflt;
-  if (lua_getfield(L, 1, field) != LUA_TNIL) {
-    int isint;
-    v = lua_tointegerx(L, -1, &isint);
-    if (!isint || v < lo || v > hi)
-      luaL_argerror(L, 1, lua_pushfstring(L, "field '%s' must be an integer in [%I, %I]", field, lo, hi));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
 /* The part of construction that needs the simulation (at sim_idx): the peers' names, member
  * ids, the protocol core. At once for a node built on an attached network, else when its
  * network is attached (hs_lua_centity.h). The node is at self_idx. */
@@ -1236,10 +1031,7 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
   push_peer_names(L, -1, r->base.e.name, 1, "field 'peers'");
   lua_setfield(L, state, "peers"); /* from now on: the peers' names */
   lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, HS_PAXOS_STATES_KEY);
-  lua_pushvalue(L, state);
-  lua_rawsetp(L, -2, r);
-  lua_pop(L, 1);
+  hs_lcons_bind_state(L, &r->c, state);
   build_core(L, r, self_idx, state, class_name(r));
   lua_settop(L, top);
 }
@@ -1264,12 +1056,12 @@ static void read_multi_options(lua_State *L, lpaxos *r, int flexible) {
   c->election_timeout_min_ns = hs_time_from_s(lease);
   c->election_timeout_max_ns = hs_time_from_s(tmax);
   c->heartbeat_interval_ns = hs_time_from_s(hb);
-  c->max_msg_slots = (uint32_t)field_count(L, "max_entries_per_message", 64, 1, 1 << 20);
-  c->max_inflight = (uint32_t)field_count(L, "max_inflight", 32, 1, 1 << 16);
+  c->max_msg_slots = (uint32_t)hs_lcons_field_count(L, "max_entries_per_message", 64, 1, 1 << 20);
+  c->max_inflight = (uint32_t)hs_lcons_field_count(L, "max_inflight", 32, 1, 1 << 16);
   c->unsafe_ignore_promises = hs_field_boolean(L, 1, 1, "unsafe_ignore_promises", 0); /* TEST-ONLY */
   if (flexible) {
-    c->phase1_quorum = (uint32_t)field_count(L, "phase1_quorum", 0, 1, HS_PAXOS_MAX_NODES);
-    c->phase2_quorum = (uint32_t)field_count(L, "phase2_quorum", 0, 1, HS_PAXOS_MAX_NODES);
+    c->phase1_quorum = (uint32_t)hs_lcons_field_count(L, "phase1_quorum", 0, 1, HS_PAXOS_MAX_NODES);
+    c->phase2_quorum = (uint32_t)hs_lcons_field_count(L, "phase2_quorum", 0, 1, HS_PAXOS_MAX_NODES);
   }
 }
 
@@ -1286,21 +1078,8 @@ static int new_node(lua_State *L, const hs_lua_class *cls) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, flexible ? flex_options : multi ? multi_options : single_options);
-  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
-    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
-  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
-  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
-  if (ln->owner) {
-    hs_check_bound_net(L, 2);
-    lua_getiuservalue(L, 2, 1); /* 3: sim */
-  } else {
-    lua_pushnil(L); /* 3: no simulation yet */
-  }
-  const char *name = NULL;
-  if (lua_getfield(L, 1, "name") != LUA_TNIL) { /* 4 */
-    if (lua_type(L, 4) != LUA_TSTRING) luaL_argerror(L, 1, "field 'name' must be a string");
-    name = lua_tostring(L, 4);
-  }
+  const char *name;
+  hs_lnet *ln = hs_lcons_check_network(L, &name); /* 2 network, 3 sim or nil, 4 name or nil */
   lpaxos opts;
   memset(&opts, 0, sizeof opts);
   if (multi)
@@ -1344,45 +1123,15 @@ static int new_node(lua_State *L, const hs_lua_class *cls) {
   lpaxos *r = ln->owner ? hs_lua_new_centity(L, 3, cls, name) : hs_lua_new_detached_centity(L, 2, cls, name); /* 7 */
   int closed = r->base.closed;
   r->base.closed = 1; /* until built: harmless to collect */
-  r->ln = ln;
   r->multi = multi;
   r->sopts = opts.sopts;
   r->mopts = opts.mopts;
   r->checker = checker;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  r->main = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  hs_buf_init(&r->cmd);
-  hs_lsm_init(&r->lsm, &r->base.e, r, sm_thread, push_sm);
-  lua_createtable(L, 0, 10); /* 8: the state table */
-  lua_pushvalue(L, 6);
-  lua_setfield(L, 8, "sm");
-  lua_newtable(L);
-  lua_setfield(L, 8, "futures");
-  lua_newtable(L);
-  lua_setfield(L, 8, "history");
+  hs_lcons_init(L, &r->c, &r->base.e, ln, HS_PAXOS_STATES_KEY);
+  hs_lcons_new_state(L, 10, 6, 2, 5); /* 8: the state table */
   lua_newtable(L);
   lua_setfield(L, 8, "proposals");
-  lua_pushvalue(L, 2);
-  lua_setfield(L, 8, "network");
-  lua_pushvalue(L, 5);
-  lua_setfield(L, 8, "peers"); /* the option until attach turns it into names */
-  lua_getfield(L, 1, "checker");
-  lua_setfield(L, 8, "checker"); /* anchors it */
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "happysim.future");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "new");
-  lua_setfield(L, 8, "new_future");
-  lua_pop(L, 1);
-  lua_setiuservalue(L, 7, HS_CENTITY_UV);
-  r->base.closed = closed;
-  if (ln->owner) {
-    r->base.closed = 1;
-    attach(L, r, 7, 3);
-    r->base.closed = 0;
-  }
-  lua_settop(L, 7);
+  hs_lcons_finish_new(L, &r->base, closed, ln);
   return 1;
 }
 
@@ -1391,12 +1140,7 @@ static int l_multi_new(lua_State *L) { return new_node(L, &multi_class); }
 static int l_flex_new(lua_State *L) { return new_node(L, &flex_class); }
 
 void hs_paxos_open(lua_State *L) {
-  lua_newtable(L);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "v");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, HS_PAXOS_STATES_KEY);
+  hs_lcons_open(L, HS_PAXOS_STATES_KEY);
   hs_lpaxos_checker_open(L);
 }
 

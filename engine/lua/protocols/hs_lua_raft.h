@@ -5,26 +5,18 @@
 #ifndef HS_LUA_RAFT_H
 #define HS_LUA_RAFT_H
 
-#include "hs_lua_centity.h"
-#include "hs_lua_net.h"
-#include "protocols/hs_lua_protocols.h"
-#include "protocols/hs_lua_sm.h"
+#include "protocols/hs_lua_consensus.h"
 #include "raft/hs_raft_node.h"
 
 #define HS_CHECKER_MT "happysim.RaftChecker"
-/* registry: weak map lightuserdata(lraft) -> its state table (the user value HS_CENTITY_UV),
+/* registry: weak map lightuserdata(&lraft.c) -> its state table (the user value HS_CENTITY_UV),
  * so that hooks find it without looking the node up by entity id */
 #define HS_RAFT_STATES_KEY "happysim.raft_states"
 
 typedef struct lraft {
   hs_lua_centity base;
   hs_raft_node node;
-  hs_lnet *ln;
-  lua_State *L; /* thread of the Lua call into the node now, if any */
-  lua_State *main; /* the main thread: for calls into the node while the simulation is idle */
-  uint64_t next_tag;
-  hs_buf cmd;
-  hs_lsm lsm; /* its state machine (protocols/hs_lua_sm.h) */
+  hs_lcons c; /* threads, state table, pending requests (protocols/hs_lua_consensus.h) */
   int started;
   int start_deferred; /* node:start() called while detached: done when attached */
   int unsafe_local_reads; /* TEST-ONLY, UNSAFE: reads answered from the local state machine */

@@ -14,92 +14,14 @@
 #include <string.h>
 
 #include "protocols/hs_lua_raft.h"
-#include "protocols/hs_lua_request.h"
 
 static const hs_lua_class raft_class;
 
-/* The thread to run hooks on: the Lua call into the node now, else the running simulation's,
- * else (an idle simulation: node:crash() / node:restart() between runs) the main thread, so
- * that futures settle and Lua state machines restore even then. */
-static lua_State *thread_of(lraft *r) {
-  if (r->L) return r->L;
-  lua_State *L = hs_lsim_of(r->base.e.sim)->L;
-  return L ? L : r->main;
-}
-
-/* A Lua call into the node (submit, read, campaign ...): hooks run on its thread, and the
- * messages the node sends meanwhile go through the network's filter on it too (even between
- * runs). leave() restores the outer call's threads and raises a filter error left meanwhile. */
-typedef struct lcall {
-  lua_State *raft_L, *net_L;
-} lcall;
-
-static lcall enter(lraft *r, lua_State *L) {
-  lcall saved = {r->L, r->ln->L};
-  r->L = L;
-  r->ln->L = L;
-  return saved;
-}
-
-static void leave(lraft *r, lua_State *L, lcall saved) {
-  r->L = saved.raft_L;
-  r->ln->L = saved.net_L;
-  hs_door_raise(L, hs_lsim_of(r->base.e.sim)); /* a filter or a hook that raised meanwhile, between runs */
-}
-
-/* Pushes the node's state table (its Lua object found by entity id). */
-static void push_state(lua_State *L, lraft *r) {
-  lua_getfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY); /* the fast way (hooks run per command) */
-  if (lua_rawgetp(L, -1, r) != LUA_TNIL) {
-    lua_remove(L, -2);
-    return;
-  }
-  lua_pop(L, 2);
-  hs_push_entity_object(L, hs_lsim_of(r->base.e.sim), &r->base.e);
-  lua_getiuservalue(L, -1, HS_CENTITY_UV);
-  lua_remove(L, -2);
-}
-
-/* ---- state machine ops ----------------------------------------------------------------- */
-
-/* The node's state machine (protocols/hs_lua_sm.h) calls Lua on this thread, with this object. */
-static lua_State *sm_thread(void *owner) { return thread_of(owner); }
-
-static void push_sm(lua_State *L, void *owner) {
-  push_state(L, owner);
-  lua_getfield(L, -1, "sm");
-  lua_remove(L, -2);
-}
-
 /* ---- completions ------------------------------------------------------------------------ */
-
-/* Pushes and clears futures[tag]; returns its type (nil when unknown). */
-static int take_pending(lua_State *L, lraft *r, uint64_t tag) {
-  push_state(L, r);
-  lua_getfield(L, -1, "futures");
-  lua_remove(L, -2);
-  int t = lua_rawgeti(L, -1, (lua_Integer)tag);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, (lua_Integer)tag);
-  lua_remove(L, -2);
-  return t;
-}
-
-/* The thread to settle request `tag` on, with its pending value pushed; NULL when there is
- * no thread or no such request (already settled). */
-static lua_State *pending_of(lraft *r, uint64_t tag) {
-  lua_State *L = thread_of(r);
-  if (!L) return NULL;
-  if (take_pending(L, r, tag) == LUA_TNIL) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  return L;
-}
 
 /* The name of raft id `id`, NULL when unknown. */
 static const char *id_name(lraft *r, uint32_t id) {
-  hs_entity *e = id && id < r->node.peer_cap ? r->node.peers[id] : NULL;
+  hs_entity *e = id && id < r->node.kit.peer_cap ? r->node.kit.peers[id] : NULL;
   return e ? e->name : NULL;
 }
 
@@ -134,58 +56,53 @@ static const char *reason_code(int reason) {
   }
 }
 
-/* Settles a pending request (protocols/hs_lua_request.h). Pops everything. */
-static void settle(lua_State *L, lraft *r, int ok, int nvalues) {
-  hs_lua_settle_request(L, &r->base.e, r->ln, ok, nvalues);
-}
-
 static void hook_resolved(void *ud, uint64_t tag, uint64_t index, hs_value result, const char *err) {
   lraft *r = ud;
-  lua_State *L = pending_of(r, tag);
+  lua_State *L = hs_lcons_pending(&r->c, tag);
   if (!L) return;
   if (err) {
     hs_push_error(L, err == hs_session_expired_msg ? "session_expired" : "apply_failed", err);
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
     return;
   }
   lua_pushinteger(L, (lua_Integer)index);
   hs_lua_decode(L, result.p, result.len);
-  settle(L, r, 1, 2);
+  hs_lcons_settle(L, &r->c, 1, 2);
 }
 
 static void hook_lost(void *ud, uint64_t tag, uint64_t index, int reason) {
   lraft *r = ud;
-  lua_State *L = pending_of(r, tag);
+  lua_State *L = hs_lcons_pending(&r->c, tag);
   if (!L) return;
   char msg[128];
   snprintf(msg, sizeof msg, "entry %llu on '%s': %s", (unsigned long long)index, r->base.e.name, hs_raft_strerror(reason));
   push_raft_error(L, r, reason_code(reason), msg);
-  settle(L, r, 0, 1);
+  hs_lcons_settle(L, &r->c, 0, 1);
 }
 
 static void hook_read_done(void *ud, uint64_t req, uint64_t read_index, int status) {
   lraft *r = ud;
-  lua_State *L = pending_of(r, req);
+  lua_State *L = hs_lcons_pending(&r->c, req);
   if (!L) return;
   if (status != HS_OK) {
     push_raft_error(L, r, status == HS_RAFT_ECRASHED ? "crashed" : "not_leader", hs_raft_strerror(status));
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
     return;
   }
   lua_getfield(L, -1, "query");
-  hs_buf_reset(&r->cmd);
-  hs_buf_reset(&r->lsm.buf);
-  hs_lua_encode(L, &r->cmd, -1, "query");
+  hs_buf_reset(&r->c.cmd);
+  hs_buf_reset(&r->c.lsm.buf);
+  hs_lua_encode(L, &r->c.cmd, -1, "query");
   lua_pop(L, 1);
-  const char *err = r->node.sm.query(r->node.sm.ud, (hs_value){r->cmd.data, r->cmd.len}, &r->lsm.buf);
+  const char *err = r->node.sm.query(r->node.sm.ud, (hs_value){r->c.cmd.data, r->c.cmd.len}, &r->c.lsm.buf);
   if (err) {
     hs_push_error(L, "read_failed", err);
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
     return;
   }
   lua_pushinteger(L, (lua_Integer)read_index);
-  hs_lua_decode(L, r->lsm.buf.data, r->lsm.buf.len);
-  settle(L, r, 1, 2);
+  hs_lua_decode(L, r->c.lsm.buf.data, r->c.lsm.buf.len);
+  hs_lcons_settle(L, &r->c, 1, 2);
 }
 
 static void push_id_name(lua_State *L, lraft *r, uint32_t id);
@@ -193,47 +110,40 @@ static void push_id_name(lua_State *L, lraft *r, uint32_t id);
 /* A leadership transfer started here ended: resolve with (leader name, term) or reject. */
 static void hook_transfer_done(void *ud, uint64_t tag, int status) {
   lraft *r = ud;
-  lua_State *L = pending_of(r, tag);
+  lua_State *L = hs_lcons_pending(&r->c, tag);
   if (!L) return;
   if (status != HS_OK) {
     char msg[128];
     snprintf(msg, sizeof msg, "transfer_leadership on '%s': %s", r->base.e.name, hs_raft_strerror(status));
     push_raft_error(L, r, reason_code(status), msg);
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
     return;
   }
   push_id_name(L, r, hs_raft_leader(r->node.raft));
   lua_pushinteger(L, (lua_Integer)hs_raft_term(r->node.raft));
-  settle(L, r, 1, 2);
+  hs_lcons_settle(L, &r->c, 1, 2);
 }
 
 static void hook_role_changed(void *ud, const hs_raft_role_event *ev) {
   lraft *r = ud;
   hs_trace_role(hs_lsim_of(r->base.e.sim), &r->base.e, hs_raft_role_name(ev->role));
-  lua_State *L = thread_of(r);
+  lua_State *L = hs_lcons_thread(&r->c);
   if (!L) return;
-  push_state(L, r);
-  lua_getfield(L, -1, "history");
-  lua_createtable(L, 0, 4);
-  lua_pushnumber(L, hs_time_to_s(ev->now));
-  lua_setfield(L, -2, "time");
-  lua_pushstring(L, hs_raft_role_name(ev->role));
-  lua_setfield(L, -2, "role");
+  hs_lcons_push_history(L, &r->c, ev->now, hs_raft_role_name(ev->role));
   lua_pushinteger(L, (lua_Integer)ev->term);
   lua_setfield(L, -2, "term");
-  hs_entity *leader = ev->leader && ev->leader < r->node.peer_cap ? r->node.peers[ev->leader] : NULL;
+  hs_entity *leader = ev->leader && ev->leader < r->node.kit.peer_cap ? r->node.kit.peers[ev->leader] : NULL;
   if (leader) {
     lua_pushstring(L, leader->name);
     lua_setfield(L, -2, "leader");
   }
-  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
-  lua_pop(L, 2);
+  hs_lcons_add_history(L);
 }
 
 /* Finds the entity of a raft id through the simulation's id registry (members added later). */
 static hs_entity *hook_resolve_peer(void *ud, uint32_t id) {
   lraft *r = ud;
-  lua_State *L = thread_of(r);
+  lua_State *L = hs_lcons_thread(&r->c);
   if (!L) return NULL;
   hs_lsim *ls = hs_lsim_of(r->base.e.sim);
   hs_push_sim(L, ls);
@@ -280,62 +190,40 @@ static const hs_entity_vtable raft_vt = {.kind = "RaftNode", .on_crash = on_cras
 
 /* ---- requests --------------------------------------------------------------------------- */
 
-/* Stores `pending` (the value on top, popped) under a new tag and returns the tag. */
-static uint64_t add_pending(lua_State *L, lraft *r) {
-  uint64_t tag = ++r->next_tag;
-  push_state(L, r);
-  lua_getfield(L, -1, "futures");
-  lua_pushvalue(L, -3);
-  lua_rawseti(L, -2, (lua_Integer)tag);
-  lua_pop(L, 3);
-  return tag;
-}
-
-/* The same for a method call, where the node is argument 1 (no lookup by entity id). */
-static uint64_t add_pending_arg1(lua_State *L, lraft *r) {
-  uint64_t tag = ++r->next_tag;
-  lua_getiuservalue(L, 1, HS_CENTITY_UV);
-  lua_getfield(L, -1, "futures");
-  lua_pushvalue(L, -3);
-  lua_rawseti(L, -2, (lua_Integer)tag);
-  lua_pop(L, 3);
-  return tag;
-}
-
-/* Proposes the encoded command in r->cmd under tag; on refusal settles it at once. */
+/* Proposes the encoded command in r->c.cmd under tag; on refusal settles it at once. */
 static void propose(lua_State *L, lraft *r, uint64_t tag) {
-  lcall saved = enter(r, L);
-  int rc = hs_raft_propose(r->node.raft, r->base.e.sim->now_ns, r->cmd.data, r->cmd.len, tag, NULL);
-  leave(r, L, saved);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
+  int rc = hs_raft_propose(r->node.raft, r->base.e.sim->now_ns, r->c.cmd.data, r->c.cmd.len, tag, NULL);
+  hs_lcons_leave(&r->c, L, saved);
   if (rc == HS_OK) return;
-  if (take_pending(L, r, tag) == LUA_TNIL) {
+  if (hs_lcons_take_pending(L, &r->c, tag) == LUA_TNIL) {
     lua_pop(L, 1);
     return;
   }
   char msg[96];
   snprintf(msg, sizeof msg, "submit on '%s': %s", r->base.e.name, hs_raft_strerror(rc));
   push_raft_error(L, r, reason_code(rc), msg);
-  settle(L, r, 0, 1);
+  hs_lcons_settle(L, &r->c, 0, 1);
 }
 
 static void start_read(lua_State *L, lraft *r, uint64_t tag) {
-  lcall saved = enter(r, L);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
   if (r->unsafe_local_reads && !hs_entity_crashed(&r->base.e)) {
     /* unsafe_local_reads (test-only): answer at once from whatever this node has applied,
      * leader or not, with no ReadIndex round: stale reads are possible, on purpose */
     hook_read_done(r, tag, hs_raft_applied_index(r->node.raft), HS_OK);
-    leave(r, L, saved);
+    hs_lcons_leave(&r->c, L, saved);
     return;
   }
   int rc = hs_raft_read_index(r->node.raft, r->base.e.sim->now_ns, tag);
-  leave(r, L, saved);
+  hs_lcons_leave(&r->c, L, saved);
   if (rc == HS_OK) return;
-  if (take_pending(L, r, tag) == LUA_TNIL) {
+  if (hs_lcons_take_pending(L, &r->c, tag) == LUA_TNIL) {
     lua_pop(L, 1);
     return;
   }
   push_raft_error(L, r, reason_code(rc), hs_raft_strerror(rc));
-  settle(L, r, 0, 1);
+  hs_lcons_settle(L, &r->c, 0, 1);
 }
 
 /* A client's request over the network: "submit" (payload = command) or "read" (a query). */
@@ -343,40 +231,29 @@ static void client_request(lraft *r, hs_message *m) {
   lua_State *L = hs_lsim_of(r->base.e.sim)->L;
   if (!L) return;
   int top = lua_gettop(L);
-  lua_createtable(L, 0, 4);
-  lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
-  lua_setfield(L, -2, "request_id");
-  lua_pushlightuserdata(L, m->src);
-  lua_setfield(L, -2, "client");
-  lua_pushstring(L, m->type);
-  lua_setfield(L, -2, "type");
+  hs_lcons_push_client_request(L, m);
   int is_read = strcmp(m->type, "read") == 0;
   if (!is_read && strcmp(m->type, "submit") != 0) {
     hs_push_error(L, "bad_request", "RaftNode accepts 'submit' and 'read' requests");
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
+    lua_settop(L, top);
+    return;
+  }
+  if (!is_read && hs_lcons_refuse_command(L, &r->c, m)) {
     lua_settop(L, top);
     return;
   }
   const hs_blob *b = m->payload;
-  const char *why = is_read ? NULL : hs_lsm_validate(L, &r->lsm, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER, 0, 1);
-  if (why) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "submit to '%s': invalid command: %s", r->base.e.name, why);
-    hs_push_error(L, "invalid_command", msg);
-    settle(L, r, 0, 1);
-    lua_settop(L, top);
-    return;
-  }
-  hs_buf_reset(&r->cmd);
+  hs_buf_reset(&r->c.cmd);
   if (!is_read) /* the client's session: a duplicated request is applied once */
-    hs_session_begin(&r->cmd, m->src->name, strlen(m->src->name), hs_blob_request_id(b));
-  hs_buf_put_raw(&r->cmd, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER);
+    hs_session_begin(&r->c.cmd, m->src->name, strlen(m->src->name), hs_blob_request_id(b));
+  hs_buf_put_raw(&r->c.cmd, b->data + HS_MSG_HEADER, b->size - HS_MSG_HEADER);
   if (is_read) {
     hs_lnet_push_body(L, m->payload);
     lua_setfield(L, -2, "query");
   }
   lua_pushvalue(L, -1);
-  uint64_t tag = add_pending(L, r);
+  uint64_t tag = hs_lcons_add_pending(L, &r->c);
   lua_pop(L, 1);
   if (is_read)
     start_read(L, r, tag);
@@ -401,58 +278,12 @@ static lraft *check_started(lua_State *L, const char *fname) {
   return r;
 }
 
-/* Pushes a new Future, made by the new_future function the state table keeps (the node is
- * argument 1). */
-static void push_future(lua_State *L) {
-  lua_getiuservalue(L, 1, HS_CENTITY_UV);
-  lua_getfield(L, -1, "new_future");
-  lua_call(L, 0, 1);
-  lua_remove(L, -2);
-}
-
-/* Pushes { future = <new Future> } and the Future. */
-static void push_pending_future(lua_State *L) {
-  lua_createtable(L, 0, 2);
-  push_future(L);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "future");
-}
-
-/* Starts r->cmd with the session envelope of submit's optional argument 3,
- * { client = <name>, request_id = <integer >= 1> }. */
-static void begin_session(lua_State *L, lraft *r) {
-  if (lua_isnoneornil(L, 3)) return;
-  if (!lua_istable(L, 3))
-    luaL_argerror(L, 3, lua_pushfstring(L, "session table { client =, request_id = } expected, got %s", hs_typename_of(L, 3)));
-  if (lua_getfield(L, 3, "client") != LUA_TSTRING) luaL_argerror(L, 3, "field 'client' must be a string");
-  size_t len;
-  const char *client = lua_tolstring(L, -1, &len);
-  int isint = 0;
-  lua_Integer id = lua_getfield(L, 3, "request_id") == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-  if (!isint || id < 1) luaL_argerror(L, 3, "field 'request_id' must be an integer >= 1");
-  hs_session_begin(&r->cmd, client, len, (uint64_t)id);
-  lua_pop(L, 2);
-}
-
-
 /* node:submit(cmd [, session]) -> Future resolving to (index, result) once applied. With a
  * session { client =, request_id = }, the command is applied at most once per request id:
  * a retry with the same id (to this or another leader) gets the first result. */
 static int l_submit(lua_State *L) {
   lraft *r = check_started(L, "submit");
-  luaL_checkany(L, 2);
-  lua_settop(L, 3);
-  hs_buf_reset(&r->cmd);
-  begin_session(L, r);
-  lua_settop(L, 2);
-  size_t off = r->cmd.len;
-  hs_lua_encode(L, &r->cmd, 2, "submit: command");
-  /* a command the state machine would refuse never enters the log */
-  const char *why = hs_lsm_validate(L, &r->lsm, r->cmd.data + off, r->cmd.len - off, 2, 0);
-  if (why) return luaL_error(L, "bad argument #1 to 'submit' (invalid command: %s)", why);
-  push_future(L); /* 3: the Future is the pending request itself */
-  lua_pushvalue(L, 3);
-  uint64_t tag = add_pending_arg1(L, r);
+  uint64_t tag = hs_lcons_begin_submit(L, &r->c); /* 3: the Future */
   propose(L, r, tag);
   lua_settop(L, 3);
   return 1;
@@ -463,13 +294,13 @@ static int l_read(lua_State *L) {
   lraft *r = check_started(L, "read");
   luaL_checkany(L, 2);
   lua_settop(L, 2);
-  hs_buf_reset(&r->cmd);
-  hs_lua_encode(L, &r->cmd, 2, "read: query"); /* fails now on a value that cannot be sent */
-  push_pending_future(L);                /* 3 pending, 4 future */
+  hs_buf_reset(&r->c.cmd);
+  hs_lua_encode(L, &r->c.cmd, 2, "read: query"); /* fails now on a value that cannot be sent */
+  hs_lcons_push_pending_future(L);                /* 3 pending, 4 future */
   lua_pushvalue(L, 2);
   lua_setfield(L, 3, "query");
   lua_pushvalue(L, 3);
-  uint64_t tag = add_pending_arg1(L, r);
+  uint64_t tag = hs_lcons_add_pending_arg1(L, &r->c);
   start_read(L, r, tag);
   lua_settop(L, 4);
   return 1;
@@ -487,30 +318,7 @@ static uint32_t member_id(lua_State *L, lraft *r, int arg) {
     name = lua_tostring(L, arg);
   else
     return (uint32_t)luaL_argerror(L, arg, lua_pushfstring(L, "RaftNode or node name expected, got %s", hs_typename_of(L, arg)));
-  hs_push_sim(L, hs_lsim_of(r->base.e.sim));
-  lua_getiuservalue(L, -1, 1);
-  if (lua_getfield(L, -1, "raft_ids") == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "raft_ids");
-    lua_newtable(L);
-    lua_setfield(L, -3, "raft_names");
-  }
-  uint32_t id;
-  if (lua_getfield(L, -1, name) == LUA_TNUMBER) {
-    id = (uint32_t)lua_tointeger(L, -1);
-  } else {
-    lua_getfield(L, -3, "raft_names");
-    id = (uint32_t)luaL_len(L, -1) + 1;
-    lua_pushstring(L, name);
-    lua_rawseti(L, -2, id);
-    lua_pop(L, 1);
-    lua_pushinteger(L, id);
-    lua_setfield(L, -3, name);
-  }
-  lua_pop(L, 4);
-  return id;
+  return hs_sim_name_id(L, hs_lsim_of(r->base.e.sim), "raft_ids", "raft_names", name);
 }
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
@@ -562,15 +370,7 @@ static void check_same_voters(lua_State *L, lraft *r, int idx) {
 /* node:start(): resolves the peers and arms the election timer. */
 static int l_start(lua_State *L) {
   lraft *r = luaL_checkudata(L, 1, "happysim.RaftNode");
-  if (r->base.detached && !r->base.closed) { /* built before its simulation: starts once attached */
-    if (r->start_deferred) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
-    r->start_deferred = 1;
-    lua_settop(L, 1);
-    lua_getiuservalue(L, 1, 1); /* 2: its network */
-    hs_lnet_defer_start(L, 2, 1);
-    lua_settop(L, 1);
-    return 1;
-  }
+  if (hs_lcons_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
   r = hs_lraft_check(L, 1);
   if (r->started) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
   lua_settop(L, 1);
@@ -585,15 +385,15 @@ static int l_start(lua_State *L) {
       return luaL_error(L, "start: RaftNode '%s' has an unknown peer '%s'", r->base.e.name, lua_tostring(L, -2));
     lraft *p = luaL_testudata(L, -1, "happysim.RaftNode");
     if (!p) return luaL_error(L, "start: peer '%s' of '%s' is not a RaftNode", lua_tostring(L, -2), r->base.e.name);
-    if (p->ln != r->ln) return luaL_error(L, "start: peer '%s' is on another network", p->base.e.name);
+    if (p->c.ln != r->c.ln) return luaL_error(L, "start: peer '%s' is on another network", p->base.e.name);
     check_same_voters(L, r, lua_gettop(L));
     hs_raft_node_set_peer(&r->node, member_id(L, r, -1), &p->base.e);
     lua_pop(L, 2);
   }
   r->started = 1;
-  lcall saved = enter(r, L);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
   int rc = hs_raft_node_start(&r->node);
-  leave(r, L, saved);
+  hs_lcons_leave(&r->c, L, saved);
   if (rc != HS_OK) return luaL_error(L, "start: %s", hs_raft_strerror(rc));
   lua_settop(L, 1);
   return 1;
@@ -602,9 +402,9 @@ static int l_start(lua_State *L) {
 /* node:campaign(): starts an election now (tests and scenarios). */
 static int l_campaign(lua_State *L) {
   lraft *r = check_started(L, "campaign");
-  lcall saved = enter(r, L);
+  hs_lcons_call saved = hs_lcons_enter(&r->c, L);
   int rc = hs_raft_campaign(r->node.raft, r->base.e.sim->now_ns);
-  leave(r, L, saved);
+  hs_lcons_leave(&r->c, L, saved);
   lua_pushboolean(L, rc == HS_OK);
   return 1;
 }
@@ -653,23 +453,23 @@ static int member_request(lua_State *L, int op, const char *fname) {
   uint32_t id = member_id(L, r, 2);
   const char *target = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : ((lraft *)lua_touserdata(L, 2))->base.e.name;
   lua_settop(L, 2);
-  push_pending_future(L); /* 3, 4 */
+  hs_lcons_push_pending_future(L); /* 3, 4 */
   lua_pushvalue(L, 3);
-  uint64_t tag = add_pending_arg1(L, r);
+  uint64_t tag = hs_lcons_add_pending_arg1(L, &r->c);
   int rc = HS_EINVAL;
   if (!why) {
-    lcall saved = enter(r, L);
+    hs_lcons_call saved = hs_lcons_enter(&r->c, L);
     hs_time_ns now = r->base.e.sim->now_ns;
     rc = op == MEMBER_TRANSFER ? hs_raft_transfer_leadership(r->node.raft, now, id, tag)
                                : hs_raft_propose_conf(r->node.raft, now, (hs_raft_conf_op)op, id, tag, NULL);
-    leave(r, L, saved);
+    hs_lcons_leave(&r->c, L, saved);
   }
-  if (rc != HS_OK && take_pending(L, r, tag) != LUA_TNIL) {
+  if (rc != HS_OK && hs_lcons_take_pending(L, &r->c, tag) != LUA_TNIL) {
     char msg[256];
     snprintf(msg, sizeof msg, "%s('%s') on '%s': %s", fname, target, r->base.e.name,
              why ? why : hs_raft_strerror(rc));
     push_raft_error(L, r, reason_code(rc), msg);
-    settle(L, r, 0, 1);
+    hs_lcons_settle(L, &r->c, 0, 1);
   }
   lua_settop(L, 4);
   return 1;
@@ -761,21 +561,7 @@ static void push_log(lua_State *L, lraft *r) {
     lua_setfield(L, -2, "term");
     lua_pushstring(L, types[e.type]);
     lua_setfield(L, -2, "type");
-    hs_session_cmd c;
-    int session = e.type == HS_RAFT_ENTRY_NORMAL ? hs_session_parse(e.data, e.len, &c) : -1;
-    if (session == 1) {
-      if (hs_value_size(c.cmd) == c.cmd.len) {
-        hs_lua_decode(L, c.cmd.p, c.cmd.len);
-        lua_setfield(L, -2, "command");
-      }
-      lua_pushlstring(L, c.client, c.client_len);
-      lua_setfield(L, -2, "client");
-      lua_pushinteger(L, (lua_Integer)c.request_id);
-      lua_setfield(L, -2, "request_id");
-    } else if (session == 0 && e.len && hs_value_size((hs_value){e.data, e.len}) == e.len) {
-      hs_lua_decode(L, e.data, e.len);
-      lua_setfield(L, -2, "command");
-    }
+    if (e.type == HS_RAFT_ENTRY_NORMAL) hs_lcons_set_command(L, e.data, e.len);
     lua_rawseti(L, -2, (lua_Integer)(i - first + 1));
   }
 }
@@ -819,8 +605,7 @@ static int get_field(lua_State *L, void *self, const char *k) {
 static void finalize(void *self) {
   lraft *r = self;
   hs_raft_node_free(&r->node);
-  hs_buf_free(&r->cmd);
-  hs_lsm_free(&r->lsm);
+  hs_lcons_free(&r->c);
 }
 
 static const luaL_Reg methods[] = {{"start", l_start},
@@ -853,18 +638,6 @@ static const char *const options[] = {"name",
                                       "checker",
                                       "unsafe_local_reads",
                                       NULL};
-
-static lua_Integer field_count(lua_State *L, const char *field, lua_Integer dflt, lua_Integer lo, lua_Integer hi) {
-  lua_Integer v = dflt;
-  if (lua_getfield(L, 1, field) != LUA_TNIL) {
-    int isint;
-    v = lua_tointegerx(L, -1, &isint);
-    if (!isint || v < lo || v > hi)
-      luaL_argerror(L, 1, lua_pushfstring(L, "field '%s' must be an integer in [%I, %I]", field, lo, hi));
-  }
-  lua_pop(L, 1);
-  return v;
-}
 
 
 /* The name of a peers item (a RaftNode or a name), or NULL. Tests the type first: lua_tostring
@@ -937,10 +710,7 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
     lua_rawseti(L, top + 3, (lua_Integer)luaL_len(L, top + 3) + 1);
   }
   lua_setfield(L, state, "peers"); /* from now on: the peers' names */
-  lua_getfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY);
-  lua_pushvalue(L, state);
-  lua_rawsetp(L, -2, r);
-  lua_pop(L, 1);
+  hs_lcons_bind_state(L, &r->c, state);
 
   hs_raft_config cfg = r->opts;
   cfg.id = member_id(L, r, self_idx);
@@ -950,7 +720,7 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
   snprintf(stream, sizeof stream, "raft:%s", r->base.e.name);
   hs_sim_stream(r->base.e.sim, &cfg.rng, stream, strlen(stream));
   lua_getfield(L, state, "sm");
-  hs_sm_ops sm = hs_lsm_ops(L, &r->lsm, -1);
+  hs_sm_ops sm = hs_lsm_ops(L, &r->c.lsm, -1);
   lua_pop(L, 1);
   hs_raft_node_hooks hooks = {.resolved = hook_resolved,
                               .lost = hook_lost,
@@ -959,7 +729,7 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
                               .transfer_done = hook_transfer_done,
                               .resolve_peer = hook_resolve_peer,
                               .ud = r};
-  int rc = hs_raft_node_init(&r->node, &r->base.e, &r->ln->net, &r->ln->pool, &cfg, &sm, &hooks);
+  int rc = hs_raft_node_init(&r->node, &r->base.e, &r->c.ln->net, &r->c.ln->pool, &cfg, &sm, &hooks);
   if (rc != HS_OK) luaL_error(L, "RaftNode: %s", hs_raft_strerror(rc));
   if (lua_getfield(L, state, "checker") != LUA_TNIL) hs_lraft_watch(L, lua_gettop(L), r);
   lua_settop(L, top);
@@ -976,21 +746,8 @@ static int l_raft_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, options);
-  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
-    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
-  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
-  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
-  if (ln->owner) {
-    hs_check_bound_net(L, 2); /* raises when it or its simulation is closed */
-    lua_getiuservalue(L, 2, 1); /* 3: sim */
-  } else {
-    lua_pushnil(L); /* 3: no simulation yet */
-  }
-  const char *name = NULL;
-  if (lua_getfield(L, 1, "name") != LUA_TNIL) { /* 4 */
-    if (lua_type(L, 4) != LUA_TSTRING) luaL_argerror(L, 1, "field 'name' must be a string");
-    name = lua_tostring(L, 4);
-  }
+  const char *name;
+  hs_lnet *ln = hs_lcons_check_network(L, &name); /* 2 network, 3 sim or nil, 4 name or nil */
   double tmin = hs_field_positive_seconds(L, 1, 1, "election_timeout_min", 1.5);
   double tmax = hs_field_positive_seconds(L, 1, 1, "election_timeout_max", 3.0);
   double hb = hs_field_positive_seconds(L, 1, 1, "heartbeat_interval", 0.5);
@@ -1007,9 +764,9 @@ static int l_raft_new(lua_State *L) {
   cfg.check_quorum = hs_field_boolean(L, 1, 1, "check_quorum", 1);
   int join = hs_field_boolean(L, 1, 1, "join", 0);
   int unsafe_reads = hs_field_boolean(L, 1, 1, "unsafe_local_reads", 0); /* test-only */
-  cfg.snapshot_threshold = (uint64_t)field_count(L, "snapshot_threshold", 0, 0, (lua_Integer)1 << 40);
-  cfg.max_msg_entries = (uint32_t)field_count(L, "max_entries_per_message", 64, 1, 1 << 20);
-  cfg.max_inflight = (uint32_t)field_count(L, "max_inflight", 32, 1, 1 << 16);
+  cfg.snapshot_threshold = (uint64_t)hs_lcons_field_count(L, "snapshot_threshold", 0, 0, (lua_Integer)1 << 40);
+  cfg.max_msg_entries = (uint32_t)hs_lcons_field_count(L, "max_entries_per_message", 64, 1, 1 << 20);
+  cfg.max_inflight = (uint32_t)hs_lcons_field_count(L, "max_inflight", 32, 1, 1 << 16);
   lua_getfield(L, 1, "peers"); /* 5 */
   if (!lua_isnil(L, 5) && !lua_istable(L, 5)) luaL_argerror(L, 1, "field 'peers' must be a list of nodes or names");
   check_peers(L, 5, name);
@@ -1036,43 +793,12 @@ static int l_raft_new(lua_State *L) {
                        : hs_lua_new_detached_centity(L, 2, &raft_class, name); /* 7 */
   int closed = r->base.closed;
   r->base.closed = 1; /* until built: harmless to collect */
-  r->ln = ln;
   r->unsafe_local_reads = unsafe_reads;
   r->opts = cfg;
   r->join = join;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  r->main = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  hs_buf_init(&r->cmd);
-  hs_lsm_init(&r->lsm, &r->base.e, r, sm_thread, push_sm);
-  /* the state table */
-  lua_createtable(L, 0, 8); /* 8 */
-  lua_pushvalue(L, 6);
-  lua_setfield(L, 8, "sm");
-  lua_newtable(L);
-  lua_setfield(L, 8, "futures");
-  lua_newtable(L);
-  lua_setfield(L, 8, "history");
-  lua_pushvalue(L, 2);
-  lua_setfield(L, 8, "network");
-  lua_pushvalue(L, 5);
-  lua_setfield(L, 8, "peers"); /* the option until attach turns it into names */
-  lua_getfield(L, 1, "checker");
-  lua_setfield(L, 8, "checker"); /* watched from attach on */
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "happysim.future");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "new");
-  lua_setfield(L, 8, "new_future");
-  lua_pop(L, 1);
-  lua_setiuservalue(L, 7, HS_CENTITY_UV);
-  r->base.closed = closed;
-  if (ln->owner) {
-    r->base.closed = 1;
-    attach(L, r, 7, 3);
-    r->base.closed = 0;
-  }
-  lua_settop(L, 7);
+  hs_lcons_init(L, &r->c, &r->base.e, ln, HS_RAFT_STATES_KEY);
+  hs_lcons_new_state(L, 8, 6, 2, 5); /* 8: the state table */
+  hs_lcons_finish_new(L, &r->base, closed, ln);
   return 1;
 }
 
@@ -1082,12 +808,7 @@ static int l_unsafe_build(lua_State *L) {
 }
 
 void hs_raft_open(lua_State *L) {
-  lua_newtable(L);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "v");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, HS_RAFT_STATES_KEY);
+  hs_lcons_open(L, HS_RAFT_STATES_KEY);
   hs_lraft_checker_open(L);
 }
 

@@ -63,30 +63,7 @@ const char *hs_lrepl_name_of(lua_State *L, int idx) {
 }
 
 uint32_t hs_lrepl_id(lua_State *L, hs_lsim *ls, const char *name) {
-  hs_push_sim(L, ls);
-  lua_getiuservalue(L, -1, 1);
-  if (lua_getfield(L, -1, "repl_ids") == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "repl_ids");
-    lua_newtable(L);
-    lua_setfield(L, -3, "repl_names");
-  }
-  uint32_t id;
-  if (lua_getfield(L, -1, name) == LUA_TNUMBER) {
-    id = (uint32_t)lua_tointeger(L, -1);
-  } else {
-    lua_getfield(L, -3, "repl_names");
-    id = (uint32_t)luaL_len(L, -1) + 1;
-    lua_pushstring(L, name);
-    lua_rawseti(L, -2, id);
-    lua_pop(L, 1);
-    lua_pushinteger(L, id);
-    lua_setfield(L, -3, name);
-  }
-  lua_pop(L, 4);
-  return id;
+  return hs_sim_name_id(L, ls, "repl_ids", "repl_names", name);
 }
 
 /* Pushes the name of id from the simulation's map (nil when unknown). */
@@ -457,6 +434,21 @@ uint64_t hs_lrepl_pend(lua_State *L, lrepl *r, int read) {
   lua_remove(L, -2); /* record, future */
   lua_remove(L, -2); /* future */
   return tag;
+}
+
+uint64_t hs_lrepl_pend_write(lua_State *L, lrepl *r, const char **key, size_t *klen) {
+  *key = hs_check_string(L, 2, klen);
+  luaL_checkany(L, 3);
+  lua_settop(L, 3);
+  hs_buf_reset(&r->buf);
+  hs_lua_encode(L, &r->buf, 3, "write: value");
+  return hs_lrepl_pend(L, r, 0);
+}
+
+uint64_t hs_lrepl_pend_read(lua_State *L, lrepl *r, const char **key, size_t *klen) {
+  *key = hs_check_string(L, 2, klen);
+  lua_settop(L, 2);
+  return hs_lrepl_pend(L, r, 1);
 }
 
 /* ---- the entity ---------------------------------------------------------------------------------- */

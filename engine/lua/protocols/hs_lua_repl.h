@@ -102,6 +102,13 @@ hs_repl_node_hooks hs_lrepl_hooks(lrepl *r);
 /* Pushes a new pending record { future =, read = } and the Future; returns its tag. The node
  * is argument 1. */
 uint64_t hs_lrepl_pend(lua_State *L, lrepl *r, int read);
+/* node:write(key, value), the common part: checks the key (argument 2, *key and *klen) and the
+ * value (3), encodes the value into r->buf and pushes the Future of a new pending write (at 4).
+ * Returns its tag. */
+uint64_t hs_lrepl_pend_write(lua_State *L, lrepl *r, const char **key, size_t *klen);
+/* node:read(key), the common part: checks the key (argument 2) and pushes the Future of a new
+ * pending read (at 3). Returns its tag. */
+uint64_t hs_lrepl_pend_read(lua_State *L, lrepl *r, const char **key, size_t *klen);
 /* Rejects pending request tag with (status, message made of what and the node), a `leader`
  * hint when hint is not NULL. */
 void hs_lrepl_reject(lua_State *L, lrepl *r, uint64_t tag, int status, const char *what, hs_entity *hint);

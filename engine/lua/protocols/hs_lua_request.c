@@ -1,3 +1,7 @@
+/*
+ * hs_lua_request.c - a consensus node's pending client request, settled through the door or
+ * answered over the network (hs_lua_request.h).
+ */
 #include "protocols/hs_lua_request.h"
 
 void hs_lua_settle_request(lua_State *L, hs_entity *node, hs_lnet *ln, int ok, int nvalues) {

@@ -29,6 +29,33 @@ void hs_push_sim(lua_State *L, hs_lsim *ls) {
   lua_remove(L, -2);
 }
 
+uint32_t hs_sim_name_id(lua_State *L, hs_lsim *ls, const char *ids, const char *names, const char *name) {
+  hs_push_sim(L, ls);
+  lua_getiuservalue(L, -1, 1);
+  if (lua_getfield(L, -1, ids) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, ids);
+    lua_newtable(L);
+    lua_setfield(L, -3, names);
+  }
+  uint32_t id;
+  if (lua_getfield(L, -1, name) == LUA_TNUMBER) {
+    id = (uint32_t)lua_tointeger(L, -1);
+  } else {
+    lua_getfield(L, -3, names);
+    id = (uint32_t)luaL_len(L, -1) + 1;
+    lua_pushstring(L, name);
+    lua_rawseti(L, -2, id);
+    lua_pop(L, 1);
+    lua_pushinteger(L, id);
+    lua_setfield(L, -3, name);
+  }
+  lua_pop(L, 4);
+  return id;
+}
+
 void hs_sim_fail(hs_lsim *ls, lua_State *L) {
   if (!ls->failed) { /* the first error wins */
     hs_push_sim(L, ls);
