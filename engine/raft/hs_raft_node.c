@@ -17,7 +17,6 @@
 
 /* A protocol message travels as a plain envelope and an hs_value string (a tag and a u32
  * length, then the hs_raft_msg encoding): net/hs_node_kit.h. */
-#define HEADER HS_ENVELOPE_MSG_HEADER /* envelope + string tag + u32 length (net/hs_envelope.h) */
 
 static const char *const wire_names[HS_RAFT_MSG_TYPE_COUNT] = {
     "RequestVote", "RequestVoteResponse", "PreVote",        "PreVoteResponse", "AppendEntries",
@@ -173,8 +172,12 @@ bool hs_raft_node_is_protocol(const hs_message *m) { return hs_node_kit_is_proto
 
 void hs_raft_node_on_message(hs_raft_node *n, hs_message *m) {
   const hs_blob *b = m->payload;
-  const uint8_t *buf = b->data + HEADER;
-  size_t len = b->size - HEADER;
+  size_t len;
+  const uint8_t *buf = hs_envelope_msg_body(b->data, b->size, &len);
+  if (!buf) { /* its string's length is not what follows: forged */
+    n->malformed++;
+    return;
+  }
   uint32_t count = hs_raft_msg_decode_count(buf, len);
   if (count > n->entries_cap) {
     hs_raft_entry *e = realloc(n->entries, count * sizeof *e);
