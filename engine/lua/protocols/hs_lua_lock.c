@@ -14,10 +14,20 @@
  * construction of docs/API.md 5.1 (detached until its simulation lists it; with neither option it
  * is attached by hs.Simulation{ entities = } or sim:add). Leases expire in simulated time,
  * tokens are per lock and only grow, and crash()/restart() keep them (see hs_lock.h).
- * Requesters are names (an entity is taken by its name). Requests over the network are not
- * served (yet): clients call the server's methods.
+ * Requesters are names (an entity is taken by its name).
  *
- * Class user value HS_CENTITY_UV is a table { futures = { tag -> Future }, new_future = fn }.
+ * CLIENTS OVER THE NETWORK (docs/API.md 5.1) send requests with net:request(client, lock, TYPE,
+ * payload): "acquire" { lock =, requester = (the client's name), lease =, timeout = },
+ * "try_acquire" { lock =, requester =, lease = }, "release" { lock =, token = } and
+ * "renew" { lock =, token =, lease = }. The reply is { ok = true, value = grant } (release: value
+ * = true or false) or { ok = false, error = { code =, message = } } with the method's codes, and
+ * bad_request for a payload that is not one of these. A queued acquire is answered when it is
+ * granted or times out; a crashed server answers nothing (its waiters are dropped, as they are
+ * rejected with "crashed" for local callers). Requests are not deduplicated: a duplicated acquire
+ * is a second acquire by the same requester.
+ *
+ * Class user value HS_CENTITY_UV is a table { futures = { tag -> Future or network request },
+ * new_future = fn }; a network request is { client =, net =, request_id =, type = }.
  */
 #include <string.h>
 
@@ -36,6 +46,7 @@ typedef struct llock {
   uint64_t next_tag;
   lua_State *L;    /* thread of the Lua call into the server now, if any */
   lua_State *main; /* the main thread: for timers that fire while no Lua thread is known */
+  uint64_t requests, bad_requests; /* over the network */
 } llock;
 
 static const hs_lua_class lock_class;
@@ -95,9 +106,35 @@ static int take_future(lua_State *L, llock *k, uint64_t tag) {
   return t;
 }
 
-/* The Future and one value are on top: future:resolve(v) or future:reject(v), through the door.
- * Pops both. */
+/* A network request and one value are on top: the client gets { ok = true, value = v } or
+ * { ok = false, error = v } in reply, unless the server is crashed. Pops both. */
+static void reply(lua_State *L, llock *k, int ok) {
+  int req = lua_gettop(L) - 1;
+  lua_createtable(L, 0, 2);
+  lua_pushboolean(L, ok);
+  lua_setfield(L, -2, "ok");
+  lua_pushvalue(L, req + 1);
+  lua_setfield(L, -2, ok ? "value" : "error");
+  lua_getfield(L, req, "client");
+  hs_entity *client = lua_touserdata(L, -1);
+  lua_getfield(L, req, "net");
+  hs_lnet *ln = lua_touserdata(L, -1);
+  lua_getfield(L, req, "request_id");
+  uint64_t rid = (uint64_t)lua_tointeger(L, -1);
+  lua_getfield(L, req, "type"); /* stays on the stack while the string is used */
+  if (client && ln && !hs_entity_crashed(&k->base.e))
+    hs_lnet_send_value(L, ln, &k->base.e, client, lua_tostring(L, -1), req + 2, HS_MSG_REPLY, rid);
+  lua_settop(L, req - 1);
+}
+
+/* The Future (or a network request) and one value are on top: future:resolve(v) or
+ * future:reject(v), through the door. Pops both. */
 static void settle(lua_State *L, llock *k, int ok) {
+  if (!lua_getmetatable(L, -2)) { /* a network request: a plain table */
+    reply(L, k, ok);
+    return;
+  }
+  lua_pop(L, 1);
   lua_getfield(L, -2, ok ? "resolve" : "reject"); /* f v m */
   lua_rotate(L, -3, 1);                            /* m f v */
   const hs_event *ev = k->base.e.sim->current;
@@ -144,7 +181,9 @@ static void on_restart(hs_entity *e) {
   if (k->inited) hs_lock_node_on_restart(&k->node);
 }
 
-static const hs_entity_vtable lock_vt = {.kind = "DistributedLock", .on_crash = on_crash, .on_restart = on_restart};
+static void on_message(hs_entity *e, hs_message *m);
+static const hs_entity_vtable lock_vt = {
+    .kind = "DistributedLock", .on_crash = on_crash, .on_restart = on_restart, .on_message = on_message};
 
 static llock *check_lock(lua_State *L) { return hs_lua_check_centity(L, 1, &lock_class); }
 
@@ -326,6 +365,167 @@ static int l_waiting(lua_State *L) {
   return 1;
 }
 
+/* ---- clients over the network ---------------------------------------------------------------- */
+
+enum { REQ_ACQUIRE = 0, REQ_TRY, REQ_RELEASE, REQ_RENEW, REQ_COUNT };
+static const char *const request_types[REQ_COUNT] = {"acquire", "try_acquire", "release", "renew"};
+static const char *const request_fields[REQ_COUNT][5] = {{"lock", "requester", "lease", "timeout", NULL},
+                                                         {"lock", "requester", "lease", NULL},
+                                                         {"lock", "token", NULL},
+                                                         {"lock", "token", "lease", NULL}};
+
+typedef struct lock_request {
+  const char *lock, *requester;
+  size_t lock_len, requester_len;
+  uint64_t token;
+  hs_time_ns lease, timeout;
+} lock_request;
+
+/* A field of the payload at idx in seconds: > 0 and finite, or absent (0). -1: not that. */
+static double seconds_field(lua_State *L, int idx, const char *field) {
+  int t = lua_getfield(L, idx, field);
+  double v = t == LUA_TNIL ? 0 : t == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+  lua_pop(L, 1);
+  return t == LUA_TNIL || (v > 0 && v < 1e9) ? v : -1;
+}
+
+/* Reads request op from the payload at idx (strings stay anchored by it): NULL, or what is wrong
+ * (pushed). */
+static const char *read_request(lua_State *L, llock *k, int idx, int op, const hs_message *m, lock_request *r) {
+  const char *type = request_types[op];
+  if (!lua_istable(L, idx))
+    return lua_pushfstring(L, "%s: the payload must be a table { lock = ... }, got %s", type, hs_typename_of(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    int known = 0;
+    for (int i = 0; request_fields[op][i] && !known; i++)
+      known = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), request_fields[op][i]) == 0;
+    if (!known) {
+      const char *what = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : hs_typename_of(L, -1);
+      return lua_pushfstring(L, "%s: unknown field '%s'", type, what);
+    }
+  }
+  memset(r, 0, sizeof *r);
+  lua_getfield(L, idx, "lock");
+  r->lock = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &r->lock_len) : NULL;
+  lua_pop(L, 1);
+  if (!r->lock || r->lock_len == 0) return lua_pushfstring(L, "%s: field 'lock' must be a non-empty string", type);
+  if (op == REQ_ACQUIRE || op == REQ_TRY) {
+    int t = lua_getfield(L, idx, "requester");
+    r->requester = t == LUA_TSTRING ? lua_tolstring(L, -1, &r->requester_len) : NULL;
+    lua_pop(L, 1);
+    if (t == LUA_TNIL) {
+      r->requester = m->src->name;
+      r->requester_len = strlen(m->src->name);
+    } else if (!r->requester || r->requester_len == 0) {
+      return lua_pushfstring(L, "%s: field 'requester' must be a non-empty string", type);
+    }
+  } else {
+    lua_getfield(L, idx, "token");
+    int isint = 0;
+    lua_Integer token = lua_tointegerx(L, -1, &isint);
+    lua_pop(L, 1);
+    if (!isint || token < 1) return lua_pushfstring(L, "%s: field 'token' must be an integer >= 1", type);
+    r->token = (uint64_t)token;
+  }
+  double lease = seconds_field(L, idx, "lease");
+  hs_time_ns max = k->cfg.max_lease_ns ? k->cfg.max_lease_ns : k->cfg.lease_ns;
+  if (lease < 0 || hs_time_from_s(lease) > max)
+    return lua_pushfstring(L, "%s: field 'lease' must be a number of seconds > 0 and at most the server's max_lease (%f s)",
+                           type, hs_time_to_s(max));
+  r->lease = lease > 0 ? hs_time_from_s(lease) : 0;
+  double timeout = seconds_field(L, idx, "timeout");
+  if (timeout < 0) return lua_pushfstring(L, "%s: field 'timeout' must be a number of seconds > 0", type);
+  r->timeout = timeout > 0 ? hs_time_from_s(timeout) : HS_TIME_NEVER;
+  return NULL;
+}
+
+/* Serves request m (its pending value at req) and replies, now or when a queued acquire ends. */
+static void serve(lua_State *L, llock *k, int req, const hs_message *m) {
+  int op = 0;
+  while (op < REQ_COUNT && strcmp(m->type, request_types[op]) != 0) op++;
+  lock_request r;
+  const char *wrong = NULL;
+  if (op == REQ_COUNT) {
+    wrong = lua_pushfstring(L, "DistributedLock '%s' serves 'acquire', 'try_acquire', 'release' and 'renew' requests, "
+                               "not '%s'", k->base.e.name, m->type);
+  } else {
+    hs_lnet_push_body(L, m->payload);
+    wrong = read_request(L, k, lua_gettop(L), op, m, &r);
+  }
+  if (wrong) {
+    k->bad_requests++;
+    lua_pushvalue(L, req);
+    hs_push_error(L, "bad_request", wrong);
+    reply(L, k, 0);
+    return;
+  }
+  k->requests++;
+  hs_lock_grant g;
+  uint64_t tag = 0;
+  int rc;
+  switch (op) {
+  case REQ_ACQUIRE:
+    tag = ++k->next_tag;
+    push_state(L, k);
+    lua_getfield(L, -1, "futures");
+    lua_pushvalue(L, req);
+    lua_rawseti(L, -2, (lua_Integer)tag);
+    lua_pop(L, 2);
+    rc = hs_lock_node_acquire(&k->node, r.lock, r.lock_len, r.requester, r.requester_len, r.lease, r.timeout, tag, &g);
+    if (rc == HS_LOCK_QUEUED || take_future(L, k, tag) == LUA_TNIL) return; /* answered when it ends */
+    break;
+  case REQ_TRY:
+    rc = hs_lock_node_try_acquire(&k->node, r.lock, r.lock_len, r.requester, r.requester_len, r.lease, &g);
+    lua_pushvalue(L, req);
+    break;
+  case REQ_RELEASE:
+    rc = hs_lock_node_release(&k->node, r.lock, r.lock_len, r.token);
+    lua_pushvalue(L, req);
+    lua_pushboolean(L, rc == HS_OK);
+    reply(L, k, 1);
+    return;
+  default:
+    rc = hs_lock_node_renew(&k->node, r.lock, r.lock_len, r.token, r.lease, &g);
+    lua_pushvalue(L, req);
+    break;
+  }
+  if (rc == HS_OK) {
+    push_grant(L, &g);
+  } else {
+    hs_push_error(L, code_of(rc), lua_pushfstring(L, "%s('%s') on '%s': %s", request_types[op], r.lock, k->base.e.name,
+                                                  hs_lock_strerror(rc)));
+    lua_remove(L, -2);
+  }
+  reply(L, k, rc == HS_OK);
+}
+
+static void on_message(hs_entity *e, hs_message *m) {
+  llock *k = (llock *)e;
+  lua_State *L = hs_lsim_of(e->sim)->L;
+  if (!k->inited || !L) return;
+  if (hs_blob_kind(m->payload) != HS_MSG_REQUEST) { /* a plain message or a reply: nobody to answer */
+    k->bad_requests++;
+    return;
+  }
+  int top = lua_gettop(L);
+  lua_createtable(L, 0, 4); /* the request's pending value */
+  lua_pushlightuserdata(L, m->src);
+  lua_setfield(L, -2, "client");
+  lua_pushlightuserdata(L, (hs_lnet *)m->net); /* an hs_lnet starts with its hs_net */
+  lua_setfield(L, -2, "net");
+  lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
+  lua_setfield(L, -2, "request_id");
+  lua_pushstring(L, m->type);
+  lua_setfield(L, -2, "type");
+  lua_State *saved = k->L;
+  k->L = L;
+  serve(L, k, top + 1, m);
+  k->L = saved;
+  lua_settop(L, top);
+}
+
 static void push_stats(lua_State *L, llock *k) {
   hs_lock_stats s;
   hs_lock_get_stats(k->node.server, &s);
@@ -344,6 +544,10 @@ static void push_stats(lua_State *L, llock *k) {
   FIELD(renewals);
   FIELD(crashes);
 #undef FIELD
+  lua_pushinteger(L, (lua_Integer)k->requests);
+  lua_setfield(L, -2, "requests");
+  lua_pushinteger(L, (lua_Integer)k->bad_requests);
+  lua_setfield(L, -2, "bad_requests");
   lua_pushboolean(L, s.crashed);
   lua_setfield(L, -2, "crashed");
 }
