@@ -148,13 +148,7 @@ uint64_t hs_lcons_add_pending_arg1(lua_State *L, hs_lcons *c) {
 
 int hs_lcons_take_pending(lua_State *L, hs_lcons *c, uint64_t tag) {
   hs_lcons_push_state(L, c);
-  lua_getfield(L, -1, "futures");
-  lua_remove(L, -2);
-  int t = lua_rawgeti(L, -1, (lua_Integer)tag);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, (lua_Integer)tag);
-  lua_remove(L, -2);
-  return t;
+  return hs_lua_take_pending(L, tag);
 }
 
 lua_State *hs_lcons_pending(hs_lcons *c, uint64_t tag) {
@@ -168,7 +162,7 @@ lua_State *hs_lcons_pending(hs_lcons *c, uint64_t tag) {
 }
 
 void hs_lcons_settle(lua_State *L, hs_lcons *c, int ok, int nvalues) {
-  hs_lua_settle_request(L, c->e, c->ln, ok, nvalues);
+  hs_lua_settle_request(L, c->e, ok, nvalues);
 }
 
 void hs_lcons_push_future(lua_State *L) {
@@ -213,16 +207,6 @@ uint64_t hs_lcons_begin_submit(lua_State *L, hs_lcons *c) {
   hs_lcons_push_future(L); /* 3: the Future is the pending request itself */
   lua_pushvalue(L, 3);
   return hs_lcons_add_pending_arg1(L, c);
-}
-
-void hs_lcons_push_client_request(lua_State *L, const hs_message *m) {
-  lua_createtable(L, 0, 4);
-  lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
-  lua_setfield(L, -2, "request_id");
-  lua_pushlightuserdata(L, m->src);
-  lua_setfield(L, -2, "client");
-  lua_pushstring(L, m->type);
-  lua_setfield(L, -2, "type");
 }
 
 int hs_lcons_refuse_command(lua_State *L, hs_lcons *c, const hs_message *m) {

@@ -88,9 +88,6 @@ void hs_lcons_push_pending_future(lua_State *L);
  * Future (at 3) and keeps it as the pending request. Returns its tag. */
 uint64_t hs_lcons_begin_submit(lua_State *L, hs_lcons *c);
 
-/* A client request m over the network: pushes its pending value { request_id =, client =,
- * type = }. */
-void hs_lcons_push_client_request(lua_State *L, const hs_message *m);
 /* Settles the pending value on top with an invalid_command error, and returns 1, when the
  * state machine refuses the command of the "submit" request m; else returns 0. */
 int hs_lcons_refuse_command(lua_State *L, hs_lcons *c, const hs_message *m);

@@ -890,6 +890,14 @@ static void attach(lua_State *L, void *self, int self_idx, int sim_idx) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
+/* Adds name to names[0..*n) unless it is there already. */
+static void add_name(lua_State *L, const char **names, uint32_t *n, const char *name) {
+  for (uint32_t j = 0; j < *n; j++)
+    if (strcmp(names[j], name) == 0) return;
+  if (*n == HS_ELECT_MAX_MEMBERS) luaL_argerror(L, 1, "field 'members': too many members");
+  names[(*n)++] = name;
+}
+
 /* Pushes the sorted, distinct member names of the members option at idx plus `self`. */
 static uint32_t push_members(lua_State *L, int idx, const char *self) {
   const char *names[HS_ELECT_MAX_MEMBERS + 1];
@@ -906,11 +914,7 @@ static uint32_t push_members(lua_State *L, int idx, const char *self) {
       luaL_argerror(L, 1, lua_pushfstring(L, "field 'members': item %d must be a LeaderElection or a name, got %s",
                                           (int)i, hs_typename_of(L, -1)));
     lua_pop(L, 1); /* the option table keeps the string (or the node its name) alive */
-    int dup = 0;
-    for (uint32_t j = 0; j < n; j++) dup |= strcmp(names[j], name) == 0;
-    if (dup) continue;
-    if (n == HS_ELECT_MAX_MEMBERS) luaL_argerror(L, 1, "field 'members': too many members");
-    names[n++] = name;
+    add_name(L, names, &n, name);
   }
   /* the seed's form, a map of names to nodes: { n1 = node1 } (or n1 = true) */
   lua_pushnil(L);
@@ -926,13 +930,8 @@ static uint32_t push_members(lua_State *L, int idx, const char *self) {
       luaL_argerror(L, 1, lua_pushfstring(L, "field 'members': a list of nodes or names, or a map of names to their "
                                              "nodes; got key %s with %s",
                                           hs_typename_of(L, -2), hs_typename_of(L, -1)));
-    const char *name = lua_tostring(L, -2);
-    lua_pop(L, 1); /* the key stays in the option table */
-    int dup = 0;
-    for (uint32_t j = 0; j < n; j++) dup |= strcmp(names[j], name) == 0;
-    if (dup) continue;
-    if (n == HS_ELECT_MAX_MEMBERS) luaL_argerror(L, 1, "field 'members': too many members");
-    names[n++] = name;
+    lua_pop(L, 1);                              /* the key stays in the option table */
+    add_name(L, names, &n, lua_tostring(L, -1)); /* the key, now on top */
   }
   qsort(names, n, sizeof *names, cmp_str);
   lua_createtable(L, (int)n, 0);

@@ -35,6 +35,7 @@
 #include "hs_lua_centity.h"
 #include "hs_lua_net.h"
 #include "protocols/hs_lua_protocols.h"
+#include "protocols/hs_lua_request.h"
 
 #define FENCED_MT "happysim.FencedResource"
 
@@ -94,16 +95,22 @@ static void push_grant(lua_State *L, const hs_lock_grant *g) {
   lua_setfield(L, -2, "expires_at");
 }
 
+/* Keeps the pending value at idx (a Future or a network request) under a new tag. */
+static uint64_t store_pending(lua_State *L, llock *k, int idx) {
+  idx = lua_absindex(L, idx);
+  uint64_t tag = ++k->next_tag;
+  push_state(L, k);
+  lua_getfield(L, -1, "futures");
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, -2, (lua_Integer)tag);
+  lua_pop(L, 2);
+  return tag;
+}
+
 /* Pushes and clears futures[tag]; returns its type (nil when unknown or settled). */
 static int take_future(lua_State *L, llock *k, uint64_t tag) {
   push_state(L, k);
-  lua_getfield(L, -1, "futures");
-  lua_remove(L, -2);
-  int t = lua_rawgeti(L, -1, (lua_Integer)tag);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, (lua_Integer)tag);
-  lua_remove(L, -2);
-  return t;
+  return hs_lua_take_pending(L, tag);
 }
 
 /* A network request and one value are on top: the client gets { ok = true, value = v } or
@@ -115,15 +122,7 @@ static void reply(lua_State *L, llock *k, int ok) {
   lua_setfield(L, -2, "ok");
   lua_pushvalue(L, req + 1);
   lua_setfield(L, -2, ok ? "value" : "error");
-  lua_getfield(L, req, "client");
-  hs_entity *client = lua_touserdata(L, -1);
-  lua_getfield(L, req, "net");
-  hs_lnet *ln = lua_touserdata(L, -1);
-  lua_getfield(L, req, "request_id");
-  uint64_t rid = (uint64_t)lua_tointeger(L, -1);
-  lua_getfield(L, req, "type"); /* stays on the stack while the string is used */
-  if (client && ln && !hs_entity_crashed(&k->base.e))
-    hs_lnet_send_value(L, ln, &k->base.e, client, lua_tostring(L, -1), req + 2, HS_MSG_REPLY, rid);
+  hs_lua_reply_request(L, &k->base.e, req, req + 2);
   lua_settop(L, req - 1);
 }
 
@@ -247,11 +246,7 @@ static int l_acquire(lua_State *L) {
   lua_getiuservalue(L, 1, HS_CENTITY_UV); /* 4 */
   lua_getfield(L, 4, "new_future");
   lua_call(L, 0, 1); /* 5: the Future */
-  uint64_t tag = ++k->next_tag;
-  lua_getfield(L, 4, "futures");
-  lua_pushvalue(L, 5);
-  lua_rawseti(L, -2, (lua_Integer)tag);
-  lua_pop(L, 1);
+  uint64_t tag = store_pending(L, k, 5);
   hs_lock_grant g;
   lua_State *saved = k->L;
   k->L = L;
@@ -467,12 +462,7 @@ static void serve(lua_State *L, llock *k, int req, const hs_message *m) {
   int rc;
   switch (op) {
   case REQ_ACQUIRE:
-    tag = ++k->next_tag;
-    push_state(L, k);
-    lua_getfield(L, -1, "futures");
-    lua_pushvalue(L, req);
-    lua_rawseti(L, -2, (lua_Integer)tag);
-    lua_pop(L, 2);
+    tag = store_pending(L, k, req);
     rc = hs_lock_node_acquire(&k->node, r.lock, r.lock_len, r.requester, r.requester_len, r.lease, r.timeout, tag, &g);
     if (rc == HS_LOCK_QUEUED || take_future(L, k, tag) == LUA_TNIL) return; /* answered when it ends */
     break;
@@ -510,15 +500,7 @@ static void on_message(hs_entity *e, hs_message *m) {
     return;
   }
   int top = lua_gettop(L);
-  lua_createtable(L, 0, 4); /* the request's pending value */
-  lua_pushlightuserdata(L, m->src);
-  lua_setfield(L, -2, "client");
-  lua_pushlightuserdata(L, (hs_lnet *)m->net); /* an hs_lnet starts with its hs_net */
-  lua_setfield(L, -2, "net");
-  lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
-  lua_setfield(L, -2, "request_id");
-  lua_pushstring(L, m->type);
-  lua_setfield(L, -2, "type");
+  hs_lua_push_client_request(L, m); /* the request's pending value */
   lua_State *saved = k->L;
   k->L = L;
   serve(L, k, top + 1, m);

@@ -323,7 +323,7 @@ static void client_request(lpaxos *r, hs_message *m) {
     r->dup_requests++;
     return;
   }
-  hs_lcons_push_client_request(L, m);
+  hs_lua_push_client_request(L, m);
   int is_read = strcmp(m->type, "read") == 0;
   if (!r->multi || (!is_read && strcmp(m->type, "submit") != 0)) {
     hs_push_error(L, "bad_request",

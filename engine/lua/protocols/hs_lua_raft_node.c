@@ -231,7 +231,7 @@ static void client_request(lraft *r, hs_message *m) {
   lua_State *L = hs_lsim_of(r->base.e.sim)->L;
   if (!L) return;
   int top = lua_gettop(L);
-  hs_lcons_push_client_request(L, m);
+  hs_lua_push_client_request(L, m);
   int is_read = strcmp(m->type, "read") == 0;
   if (!is_read && strcmp(m->type, "submit") != 0) {
     hs_push_error(L, "bad_request", "RaftNode accepts 'submit' and 'read' requests");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "protocols/hs_lua_repl.h"
+#include "protocols/hs_lua_request.h"
 
 /* registry: weak map lightuserdata(lrepl) -> its state table, so hooks find it fast */
 #define HS_REPL_STATES_KEY "happysim.repl_states"
@@ -290,15 +291,10 @@ static int take(lua_State *L, lrepl *r, uint64_t tag) {
     lua_pop(L, 1);
     return 0;
   }
-  lua_getfield(L, -1, "futures");
-  lua_remove(L, -2);
-  if (lua_rawgeti(L, -1, (lua_Integer)tag) == LUA_TNIL) {
-    lua_pop(L, 2);
+  if (hs_lua_take_pending(L, tag) == LUA_TNIL) {
+    lua_pop(L, 1);
     return 0;
   }
-  lua_pushnil(L);
-  lua_rawseti(L, -3, (lua_Integer)tag);
-  lua_remove(L, -2);
   return 1;
 }
 

@@ -1,10 +1,47 @@
 /*
- * hs_lua_request.c - a consensus node's pending client request, settled through the door or
+ * hs_lua_request.c - a protocol node's pending client request, settled through the door or
  * answered over the network (hs_lua_request.h).
  */
 #include "protocols/hs_lua_request.h"
 
-void hs_lua_settle_request(lua_State *L, hs_entity *node, hs_lnet *ln, int ok, int nvalues) {
+int hs_lua_take_pending(lua_State *L, uint64_t tag) {
+  lua_getfield(L, -1, "futures");
+  lua_remove(L, -2);
+  int t = lua_rawgeti(L, -1, (lua_Integer)tag);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, (lua_Integer)tag);
+  lua_remove(L, -2);
+  return t;
+}
+
+void hs_lua_push_client_request(lua_State *L, const hs_message *m) {
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)hs_blob_request_id(m->payload));
+  lua_setfield(L, -2, "request_id");
+  lua_pushlightuserdata(L, m->src);
+  lua_setfield(L, -2, "client");
+  lua_pushlightuserdata(L, (hs_lnet *)m->net); /* an hs_lnet starts with its hs_net */
+  lua_setfield(L, -2, "net");
+  lua_pushstring(L, m->type);
+  lua_setfield(L, -2, "type");
+}
+
+void hs_lua_reply_request(lua_State *L, hs_entity *node, int pending, int reply) {
+  int top = lua_gettop(L);
+  lua_getfield(L, pending, "client");
+  hs_entity *client = lua_touserdata(L, -1);
+  lua_getfield(L, pending, "net");
+  hs_lnet *ln = lua_touserdata(L, -1);
+  lua_getfield(L, pending, "request_id");
+  uint64_t rid = (uint64_t)lua_tointeger(L, -1);
+  lua_getfield(L, pending, "type"); /* stays on the stack while the string is used */
+  const char *type = lua_tostring(L, -1);
+  if (client && ln && type && !hs_entity_crashed(node))
+    hs_lnet_send_value(L, ln, node, client, type, reply, HS_MSG_REPLY, rid);
+  lua_settop(L, top);
+}
+
+void hs_lua_settle_request(lua_State *L, hs_entity *node, int ok, int nvalues) {
   int base = lua_gettop(L) - nvalues; /* the pending value sits at base */
   int future = 0;
   if (lua_getmetatable(L, base)) { /* a Future (the plain pending tables have no metatable) */
@@ -42,12 +79,6 @@ void hs_lua_settle_request(lua_State *L, hs_entity *node, hs_lnet *ln, int ok, i
     lua_pushvalue(L, base + 1);
     lua_setfield(L, reply, "error");
   }
-  lua_getfield(L, base, "request_id");
-  uint64_t rid = (uint64_t)lua_tointeger(L, -1);
-  lua_getfield(L, base, "client");
-  hs_entity *dst = lua_touserdata(L, -1);
-  lua_getfield(L, base, "type");
-  const char *type = lua_tostring(L, -1);
-  if (dst && type && !hs_entity_crashed(node)) hs_lnet_send_value(L, ln, node, dst, type, reply, HS_MSG_REPLY, rid);
+  hs_lua_reply_request(L, node, base, reply);
   lua_settop(L, base - 1);
 }
