@@ -52,6 +52,17 @@ void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, con
  * pending on the unattached network at net_idx; net_idx 0: on no network (a lone entity such
  * as a DistributedLock, attached when a simulation lists it or sim:add adds it). */
 void *hs_lua_new_detached_centity(lua_State *L, int net_idx, const hs_lua_class *cls, const char *name);
+/* The network option of a constructor's options table at 1 (required): pushes the network at
+ * 2 and its simulation, or nil while the network is not attached, at 3; returns it. */
+struct hs_lnet *hs_lua_opt_network(lua_State *L);
+/* Ends a constructor: the state table on top becomes the user value HS_CENTITY_UV of the C entity
+ * at self_idx, which gets its closed flag back and is attached when sim_idx holds a simulation
+ * (0 or nil: it stays detached). Leaves the entity on top. */
+void hs_lua_finish_centity(lua_State *L, hs_lua_centity *base, int self_idx, int sim_idx, int closed);
+/* node:start() on a node built detached (not closed; the node is argument 1): the start is
+ * deferred until the node is attached (*deferred set; raises when it was set already), the node
+ * is left on top, and 1 is returned. 0 on a node that is not detached: start it now. */
+int hs_lua_defer_start(lua_State *L, hs_lua_centity *base, int *deferred);
 /* Attaches the detached C entity at idx to the simulation at sim_idx (see above). */
 void hs_lua_attach_centity(lua_State *L, int idx, int sim_idx);
 /* Attaches the C entity at idx, if detached, to the simulation at sim_idx together with its

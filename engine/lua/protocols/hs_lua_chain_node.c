@@ -193,7 +193,7 @@ int hs_l_chain_node_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, options);
-  hs_lnet *ln = hs_lrepl_opt_network(L); /* 2, 3 */
+  hs_lnet *ln = hs_lua_opt_network(L); /* 2, 3 */
   const char *name = hs_lrepl_opt_name(L);
   if (!name) luaL_argerror(L, 1, "field 'name' is required (the master refers to it by name)");
   hs_chain_config cfg;

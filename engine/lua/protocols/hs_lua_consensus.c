@@ -223,44 +223,13 @@ int hs_lcons_refuse_command(lua_State *L, hs_lcons *c, const hs_message *m) {
 /* ---- construction and fields ------------------------------------------------------------ */
 
 hs_lnet *hs_lcons_check_network(lua_State *L, const char **name) {
-  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
-    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
-  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
-  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
-  if (ln->owner) {
-    hs_check_bound_net(L, 2); /* raises when it or its simulation is closed */
-    lua_getiuservalue(L, 2, 1); /* 3: sim */
-  } else {
-    lua_pushnil(L); /* 3: no simulation yet */
-  }
+  hs_lnet *ln = hs_lua_opt_network(L); /* 2 network, 3 sim or nil */
   *name = NULL;
   if (lua_getfield(L, 1, "name") != LUA_TNIL) { /* 4 */
     if (lua_type(L, 4) != LUA_TSTRING) luaL_argerror(L, 1, "field 'name' must be a string");
     *name = lua_tostring(L, 4);
   }
   return ln;
-}
-
-void hs_lcons_finish_new(lua_State *L, hs_lua_centity *base, int closed, const hs_lnet *ln) {
-  lua_setiuservalue(L, 7, HS_CENTITY_UV);
-  base->closed = closed;
-  if (ln->owner) {
-    base->closed = 1;
-    base->cls->attach(L, base, 7, 3);
-    base->closed = 0;
-  }
-  lua_settop(L, 7);
-}
-
-int hs_lcons_defer_start(lua_State *L, hs_lua_centity *base, int *deferred) {
-  if (!base->detached || base->closed) return 0;
-  if (*deferred) return luaL_error(L, "start: %s '%s' is already started", base->cls->name, base->e.name);
-  *deferred = 1;
-  lua_settop(L, 1);
-  lua_getiuservalue(L, 1, 1); /* 2: its network */
-  hs_lnet_defer_start(L, 2, 1);
-  lua_settop(L, 1);
-  return 1;
 }
 
 lua_Integer hs_lcons_field_count(lua_State *L, const char *field, lua_Integer dflt, lua_Integer lo, lua_Integer hi) {

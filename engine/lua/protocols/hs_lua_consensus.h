@@ -98,15 +98,6 @@ int hs_lcons_refuse_command(lua_State *L, hs_lcons *c, const hs_message *m);
  * its simulation or nil while the network is not attached (3) and its name or nil (4); sets
  * *name. Returns the network. */
 hs_lnet *hs_lcons_check_network(lua_State *L, const char **name);
-/* The end of a node's construction, the node at 7 (its simulation at 3 or nil), its state
- * table on top (popped): sets the state table, restores base->closed to `closed` (its value
- * before construction marked it closed) and, on an attached network, attaches the node now
- * (the class's attach). Leaves the node on top at 7. */
-void hs_lcons_finish_new(lua_State *L, hs_lua_centity *base, int closed, const hs_lnet *ln);
-/* node:start() on a node built detached (base->detached, not closed; the node is argument 1):
- * marks it to start once attached (*deferred; raises when marked already) and returns 1 with
- * the node as the result. Returns 0 for any other node. */
-int hs_lcons_defer_start(lua_State *L, hs_lua_centity *base, int *deferred);
 /* Integer field `field` of the options at 1, dflt when absent; raises unless in [lo, hi]. */
 lua_Integer hs_lcons_field_count(lua_State *L, const char *field, lua_Integer dflt, lua_Integer lo, lua_Integer hi);
 /* Sets the fields command (and client, request_id of a client session) of the log entry table

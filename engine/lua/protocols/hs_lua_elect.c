@@ -678,15 +678,7 @@ static int l_add_member(lua_State *L) {
 /* node:start(): resolves the members to their nodes and arms the failure check. */
 static int l_start(lua_State *L) {
   lelect *r = luaL_checkudata(L, 1, ELECT_MT);
-  if (r->base.detached && !r->base.closed) {
-    if (r->start_deferred) return luaL_error(L, "start: LeaderElection '%s' is already started", r->base.e.name);
-    r->start_deferred = 1;
-    lua_settop(L, 1);
-    lua_getiuservalue(L, 1, 1);
-    hs_lnet_defer_start(L, 2, 1);
-    lua_settop(L, 1);
-    return 1;
-  }
+  if (hs_lua_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
   r = hs_lua_check_centity(L, 1, &elect_class);
   if (r->started) return luaL_error(L, "start: LeaderElection '%s' is already started", r->base.e.name);
   lua_settop(L, 1);
@@ -961,16 +953,7 @@ static int l_elect_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, options);
-  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
-    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
-  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
-  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
-  if (ln->owner) {
-    hs_check_bound_net(L, 2);
-    lua_getiuservalue(L, 2, 1); /* 3: sim */
-  } else {
-    lua_pushnil(L);
-  }
+  hs_lnet *ln = hs_lua_opt_network(L); /* 2 network, 3 sim or nil */
   if (lua_getfield(L, 1, "name") != LUA_TSTRING) /* 4 */
     luaL_argerror(L, 1, "field 'name' is required (a string)");
   const char *name = lua_tostring(L, 4);
@@ -1064,14 +1047,7 @@ static int l_elect_new(lua_State *L) {
   lua_setfield(L, 10, "network");
   lua_pushvalue(L, 8);
   lua_setfield(L, 10, "checker");
-  lua_setiuservalue(L, 9, HS_CENTITY_UV);
-  r->base.closed = closed;
-  if (ln->owner) {
-    r->base.closed = 1;
-    attach(L, r, 9, 3);
-    r->base.closed = 0;
-  }
-  lua_settop(L, 9);
+  hs_lua_finish_centity(L, &r->base, 9, 3, closed);
   return 1;
 }
 

@@ -635,14 +635,7 @@ static int l_lock_new(lua_State *L) {
   lua_getfield(L, -1, "new");
   lua_setfield(L, 6, "new_future");
   lua_pop(L, 1);
-  lua_setiuservalue(L, 5, HS_CENTITY_UV);
-  k->base.closed = closed;
-  if (sim_idx) {
-    k->base.closed = 1;
-    attach(L, k, 5, sim_idx);
-    k->base.closed = 0;
-  }
-  lua_settop(L, 5);
+  hs_lua_finish_centity(L, &k->base, 5, sim_idx, closed);
   return 1;
 }
 

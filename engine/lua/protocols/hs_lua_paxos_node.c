@@ -666,7 +666,7 @@ static void autostart_single(lpaxos *r) {
 static int l_start(lua_State *L) {
   lpaxos *r = test_paxos(L, 1);
   if (!r) return luaL_typeerror(L, 1, "PaxosNode, MultiPaxosNode or FlexiblePaxosNode");
-  if (hs_lcons_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
+  if (hs_lua_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
   r = check_paxos(L, 1);
   lua_settop(L, 1);
   if (r->started) {
@@ -1131,7 +1131,7 @@ static int new_node(lua_State *L, const hs_lua_class *cls) {
   hs_lcons_new_state(L, 10, 6, 2, 5); /* 8: the state table */
   lua_newtable(L);
   lua_setfield(L, 8, "proposals");
-  hs_lcons_finish_new(L, &r->base, closed, ln);
+  hs_lua_finish_centity(L, &r->base, 7, 3, closed);
   return 1;
 }
 

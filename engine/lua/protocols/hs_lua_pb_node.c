@@ -265,7 +265,7 @@ int hs_l_primary_node_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, primary_options);
-  hs_lnet *ln = hs_lrepl_opt_network(L); /* 2, 3 */
+  hs_lnet *ln = hs_lua_opt_network(L); /* 2, 3 */
   const char *name = hs_lrepl_opt_name(L);
   if (!name) luaL_argerror(L, 1, "field 'name' is required (backups and the master refer to the primary by name)");
   hs_lrepl_check_list(L, "backups", 0);
@@ -326,7 +326,7 @@ int hs_l_backup_node_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, backup_options);
-  hs_lnet *ln = hs_lrepl_opt_network(L); /* 2, 3 */
+  hs_lnet *ln = hs_lua_opt_network(L); /* 2, 3 */
   const char *name = hs_lrepl_opt_name(L);
   if (!name) luaL_argerror(L, 1, "field 'name' is required (the master refers to it by name)");
   hs_pb_config cfg;

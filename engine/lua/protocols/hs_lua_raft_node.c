@@ -370,7 +370,7 @@ static void check_same_voters(lua_State *L, lraft *r, int idx) {
 /* node:start(): resolves the peers and arms the election timer. */
 static int l_start(lua_State *L) {
   lraft *r = luaL_checkudata(L, 1, "happysim.RaftNode");
-  if (hs_lcons_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
+  if (hs_lua_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
   r = hs_lraft_check(L, 1);
   if (r->started) return luaL_error(L, "start: RaftNode '%s' is already started", r->base.e.name);
   lua_settop(L, 1);
@@ -798,7 +798,7 @@ static int l_raft_new(lua_State *L) {
   r->join = join;
   hs_lcons_init(L, &r->c, &r->base.e, ln, HS_RAFT_STATES_KEY);
   hs_lcons_new_state(L, 8, 6, 2, 5); /* 8: the state table */
-  hs_lcons_finish_new(L, &r->base, closed, ln);
+  hs_lua_finish_centity(L, &r->base, 7, 3, closed);
   return 1;
 }
 

@@ -147,20 +147,6 @@ lua_Integer hs_lrepl_opt_int(lua_State *L, const char *field, lua_Integer dflt, 
   return v;
 }
 
-hs_lnet *hs_lrepl_opt_network(lua_State *L) {
-  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
-    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
-  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
-  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
-  if (ln->owner) {
-    hs_check_bound_net(L, 2);
-    lua_getiuservalue(L, 2, 1); /* 3: sim */
-  } else {
-    lua_pushnil(L); /* 3 */
-  }
-  return ln;
-}
-
 const char *hs_lrepl_opt_name(lua_State *L) {
   const char *name = NULL;
   if (lua_getfield(L, 1, "name") != LUA_TNIL) {

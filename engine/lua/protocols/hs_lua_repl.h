@@ -79,8 +79,6 @@ void hs_lrepl_push_names(lua_State *L, int idx, const char *skip);
 
 /* An integer option of the table at 1 in [lo, hi] (dflt when absent). */
 lua_Integer hs_lrepl_opt_int(lua_State *L, const char *field, lua_Integer dflt, lua_Integer lo, lua_Integer hi);
-/* The network option of the table at 1, pushed at 2, and its simulation (or nil) at 3. */
-hs_lnet *hs_lrepl_opt_network(lua_State *L);
 /* The name option of the table at 1 (NULL when absent). */
 const char *hs_lrepl_opt_name(lua_State *L);
 

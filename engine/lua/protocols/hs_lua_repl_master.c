@@ -114,7 +114,7 @@ int hs_l_repl_master_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   hs_check_options(L, 1, 1, options);
-  hs_lnet *ln = hs_lrepl_opt_network(L); /* 2, 3 */
+  hs_lnet *ln = hs_lua_opt_network(L); /* 2, 3 */
   const char *name = hs_lrepl_opt_name(L);
   hs_lrepl_check_list(L, "members", 1);
   hs_repl_master_config cfg;

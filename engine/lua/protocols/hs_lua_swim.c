@@ -330,15 +330,7 @@ static const hs_entity_vtable swim_vt = {.kind = "MembershipProtocol", .on_crash
 /* node:start(): the first protocol period begins at a random phase within one period. */
 static int l_start(lua_State *L) {
   lswim *r = luaL_checkudata(L, 1, SWIM_MT);
-  if (r->base.detached && !r->base.closed) {
-    if (r->start_deferred) return luaL_error(L, "start: MembershipProtocol '%s' is already started", r->base.e.name);
-    r->start_deferred = 1;
-    lua_settop(L, 1);
-    lua_getiuservalue(L, 1, 1);
-    hs_lnet_defer_start(L, 2, 1);
-    lua_settop(L, 1);
-    return 1;
-  }
+  if (hs_lua_defer_start(L, &r->base, &r->start_deferred)) return 1; /* starts once attached */
   r = hs_lua_check_centity(L, 1, &swim_class);
   if (r->started) return luaL_error(L, "start: MembershipProtocol '%s' is already started", r->base.e.name);
   int rc = hs_swim_node_start(&r->node);
@@ -596,16 +588,7 @@ static int l_swim_new(lua_State *L) {
     luaL_argerror(L, 1, "field 'phi_threshold' is not supported: this SWIM detects failures by its probes "
                         "(hs.PhiAccrualDetector is the phi detector)");
   lua_pop(L, 1);
-  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
-    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
-  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
-  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
-  if (ln->owner) {
-    hs_check_bound_net(L, 2);
-    lua_getiuservalue(L, 2, 1); /* 3: sim */
-  } else {
-    lua_pushnil(L);
-  }
+  hs_lnet *ln = hs_lua_opt_network(L); /* 2 network, 3 sim or nil */
   if (lua_getfield(L, 1, "name") != LUA_TSTRING) /* 4 */
     luaL_argerror(L, 1, "field 'name' is required (a string)");
   const char *name = lua_tostring(L, 4);
@@ -664,14 +647,7 @@ static int l_swim_new(lua_State *L) {
   lua_setfield(L, 12, "network");
   lua_pushvalue(L, 5);
   lua_setfield(L, 12, "on_member_change");
-  lua_setiuservalue(L, 11, HS_CENTITY_UV);
-  r->base.closed = closed;
-  if (ln->owner) {
-    r->base.closed = 1;
-    attach(L, r, 11, 3);
-    r->base.closed = 0;
-  }
-  lua_settop(L, 11);
+  hs_lua_finish_centity(L, &r->base, 11, 3, closed);
   return 1;
 }
 

@@ -487,6 +487,42 @@ void *hs_lua_new_centity(lua_State *L, int sim_idx, const hs_lua_class *cls, con
   return ce;
 }
 
+hs_lnet *hs_lua_opt_network(lua_State *L) {
+  if (lua_getfield(L, 1, "network") == LUA_TNIL) /* 2 */
+    luaL_argerror(L, 1, "field 'network' is required (an hs.Network)");
+  hs_lnet *ln = luaL_testudata(L, 2, HS_NET_MT);
+  if (!ln) luaL_argerror(L, 1, lua_pushfstring(L, "field 'network' must be an hs.Network, got %s", hs_typename_of(L, 2)));
+  if (ln->owner) {
+    hs_check_bound_net(L, 2);   /* raises when it or its simulation is closed */
+    lua_getiuservalue(L, 2, 1); /* 3: sim */
+  } else {
+    lua_pushnil(L); /* 3: no simulation yet */
+  }
+  return ln;
+}
+
+int hs_lua_defer_start(lua_State *L, hs_lua_centity *base, int *deferred) {
+  if (!base->detached || base->closed) return 0;
+  if (*deferred) return luaL_error(L, "start: %s '%s' is already started", base->cls->name, base->e.name);
+  *deferred = 1;
+  lua_settop(L, 1);
+  lua_getiuservalue(L, 1, 1); /* 2: its network */
+  hs_lnet_defer_start(L, 2, 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
+void hs_lua_finish_centity(lua_State *L, hs_lua_centity *base, int self_idx, int sim_idx, int closed) {
+  lua_setiuservalue(L, self_idx, HS_CENTITY_UV);
+  base->closed = closed;
+  if (sim_idx && !lua_isnil(L, sim_idx)) {
+    base->closed = 1;
+    base->cls->attach(L, base, self_idx, sim_idx);
+    base->closed = 0;
+  }
+  lua_settop(L, self_idx);
+}
+
 void *hs_lua_new_detached_centity(lua_State *L, int net_idx, const hs_lua_class *cls, const char *name) {
   net_idx = net_idx ? lua_absindex(L, net_idx) : 0;
   hs_lua_centity *ce = alloc_centity(L, cls);
